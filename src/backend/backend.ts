@@ -1,0 +1,158 @@
+/**
+ * The Backend contract: the storage-and-watch interface every store implements — memory, the
+ * durable embedded store, PostgreSQL and Kubernetes — with Kubernetes API semantics.
+ *
+ * ## Guarantees every Backend keeps (checked by `runBackendConformance` in `setpoint/testing`)
+ * - `resourceVersion` is opaque to callers; compare it for equality only. setpoint's own stores
+ *   hand out one global, strictly increasing revision per store, as a decimal string.
+ * - `create` sets `uid`, `creationTimestamp`, `generation: 1` and `resourceVersion`; a taken key
+ *   is `AlreadyExists`; `metadata.generateName` picks a free name. `status` is not written by
+ *   create (as in Kubernetes with the status subresource): write it with `updateStatus`.
+ * - `update` needs the current `resourceVersion` (else `Conflict`; missing is `Invalid`);
+ *   `generation` increments when `spec` changes; it never changes `status`. `updateStatus` never
+ *   changes anything but `status`. A write that changes nothing makes no revision and no event.
+ * - `patch` applies a JSON merge patch, a JSON patch (with `test`) or an apply (create, or merge
+ *   into the existing object); a patch naming `metadata.resourceVersion` is preconditioned on it.
+ * - `delete` with finalizers present sets `deletionTimestamp` and keeps the object; no finalizer
+ *   may be added from then on; when the last finalizer goes, the object goes. Deleting removes
+ *   dependents whose `ownerReferences` name its `uid` once no other owner of theirs exists
+ *   (background propagation). Preconditions on `uid`/`resourceVersion` are honoured.
+ * - `watch` from a revision delivers every later change of the kind, in revision order, exactly
+ *   once; a resume point older than the kept history fails with `Expired` (410).
+ * - Invalid input is `Invalid` (422) with field paths, and nothing is written.
+ * - Every object handed out is deeply frozen; writes never change the caller's object.
+ */
+import type { JsonPatchOperation } from "../model/json.js";
+import type { AnyKind } from "../model/kind.js";
+import type { Frozen, ObjectKey, Resource, ResourceInput } from "../model/resource.js";
+import type { FieldSelector, LabelSelectorInput } from "../model/selector.js";
+
+/** A stored object of any kind, as backends hand it out. */
+export type StoredObject = Frozen<Resource<Record<string, unknown>, Record<string, unknown>>>;
+
+/** Options of `list`. */
+export interface ListOptions {
+  /** Only this namespace; all namespaces when left out. */
+  readonly namespace?: string;
+  readonly labelSelector?: LabelSelectorInput;
+  /** `metadata.name` and `metadata.namespace` terms, string or parsed. */
+  readonly fieldSelector?: string | FieldSelector;
+  /** At most this many items; the rest is reached through `continue`. */
+  readonly limit?: number;
+  /** The `continue` token of the previous page: the next page of the same snapshot. */
+  readonly continue?: string;
+}
+
+/** One page of a list: items in key order, the revision they were read at, the next page. */
+export interface ObjectList<T = StoredObject> {
+  readonly items: readonly T[];
+  /** The revision the list reflects; watch from it to see every later change. */
+  readonly resourceVersion: string;
+  /** Present when more items remain: pass as `continue` for the next page. */
+  readonly continue?: string;
+}
+
+/** Options of `watch`. */
+export interface WatchOptions {
+  /** Deliver changes after this revision; from now on when left out. */
+  readonly resourceVersion?: string;
+  readonly namespace?: string;
+  readonly labelSelector?: LabelSelectorInput;
+  readonly fieldSelector?: string | FieldSelector;
+  /** Deliver BOOKMARK events carrying the current revision while the watch is quiet. */
+  readonly allowBookmarks?: boolean;
+  /**
+   * How often a quiet watch sends a bookmark; a hint, since some backends (Kubernetes) choose
+   * for themselves. @default 60_000
+   */
+  readonly bookmarkIntervalMs?: number;
+  /** Ends the watch: the iteration finishes without an error. */
+  readonly signal?: AbortSignal;
+}
+
+/** One change seen by a watch. */
+export type WatchEvent<T = StoredObject> =
+  | { readonly type: "ADDED" | "MODIFIED" | "DELETED"; readonly object: T }
+  | { readonly type: "BOOKMARK"; readonly resourceVersion: string };
+
+/**
+ * A running watch: iterate it for events. It ends when its `signal` aborts or `close()` is
+ * called; it throws `ApiError` `Expired` (410) when its resume point is, or falls, out of the
+ * kept history — relist then.
+ */
+export interface Watch<T = StoredObject> extends AsyncIterableIterator<WatchEvent<T>> {
+  close(): void;
+}
+
+/** The three patch formats. */
+export type Patch =
+  /** RFC 7386: objects merge, `null` removes, anything else replaces. */
+  | { readonly type: "merge"; readonly patch: Readonly<Record<string, unknown>> }
+  /** RFC 6902 operations, `test` included. */
+  | { readonly type: "json"; readonly patch: readonly JsonPatchOperation[] }
+  /**
+   * Create the object if it is missing, otherwise merge the given fields into it (lists are
+   * replaced). Field ownership is not tracked yet: fields left out are kept, not removed.
+   */
+  | {
+      readonly type: "apply";
+      readonly patch: Readonly<Record<string, unknown>>;
+      readonly fieldManager?: string;
+    };
+
+/** Options of writes. */
+export interface WriteOptions {
+  /** Validate and compute the result, but write nothing. */
+  readonly dryRun?: boolean;
+}
+
+/** Options of `patch`. */
+export interface PatchOptions extends WriteOptions {
+  /** Patch the status subresource: only `status` changes. */
+  readonly subresource?: "status";
+}
+
+/** Options of `delete`. */
+export interface DeleteOptions extends WriteOptions {
+  /** Delete only if the object still has this uid / resourceVersion, else `Conflict`. */
+  readonly preconditions?: { readonly uid?: string; readonly resourceVersion?: string };
+}
+
+/** What a backend can do beyond the contract, declared rather than sniffed. */
+export interface BackendCapabilities {
+  /** Where the store lives, for people: `memory`, `sqlite`, `postgres`, `kubernetes`. */
+  readonly name: string;
+  /** Survives a restart of the process. */
+  readonly durable: boolean;
+}
+
+/**
+ * The storage-and-watch contract; see the module documentation for its guarantees. Every
+ * method takes the {@link AnyKind} it acts on; backends validate writes with its schemas.
+ */
+export interface Backend {
+  readonly capabilities: BackendCapabilities;
+  get(kind: AnyKind, key: ObjectKey): Promise<StoredObject>;
+  list(kind: AnyKind, options?: ListOptions): Promise<ObjectList>;
+  watch(kind: AnyKind, options?: WatchOptions): Watch;
+  create(
+    kind: AnyKind,
+    object: Frozen<ResourceInput>,
+    options?: WriteOptions,
+  ): Promise<StoredObject>;
+  update(
+    kind: AnyKind,
+    object: Frozen<ResourceInput>,
+    options?: WriteOptions,
+  ): Promise<StoredObject>;
+  updateStatus(
+    kind: AnyKind,
+    object: Frozen<ResourceInput>,
+    options?: WriteOptions,
+  ): Promise<StoredObject>;
+  patch(kind: AnyKind, key: ObjectKey, patch: Patch, options?: PatchOptions): Promise<StoredObject>;
+  /** Returns the object as deleted, or, with finalizers present, as marked for deletion. */
+  delete(kind: AnyKind, key: ObjectKey, options?: DeleteOptions): Promise<StoredObject>;
+  /** Ends every watch and releases resources; later calls fail. */
+  close(): Promise<void>;
+}

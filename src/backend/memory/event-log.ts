@@ -1,0 +1,82 @@
+import { expired } from "../../model/api-error.js";
+import type { StoredObject } from "../backend.js";
+
+/** One change kept in a kind's history. */
+export interface LogEntry {
+  readonly type: "ADDED" | "MODIFIED" | "DELETED";
+  readonly revision: number;
+  readonly object: StoredObject;
+  /** The labels before the change, when they differ from `object`'s (for selector watches). */
+  readonly previousLabels: Readonly<Record<string, string>> | undefined;
+}
+
+/**
+ * The bounded history of one kind's changes, in revision order: a ring of at most `capacity`
+ * entries addressed by a sequence number that only grows. Watches are cursors into it, so an
+ * event is stored once however many watchers read it.
+ *
+ * Guarantee: every change with a revision above {@link compactedRevision} is in the log.
+ */
+export class EventLog {
+  private readonly ring: (LogEntry | undefined)[];
+  /** Sequence number of the oldest entry kept. */
+  private first = 0;
+  /** Sequence number the next entry gets. */
+  private next = 0;
+  /** Changes at or below this revision may be gone. */
+  compactedRevision = 0;
+
+  constructor(readonly capacity: number) {
+    this.ring = new Array(capacity);
+  }
+
+  append(entry: LogEntry): void {
+    if (this.next - this.first === this.capacity) this.evictOldest();
+    this.ring[this.next % this.capacity] = entry;
+    this.next++;
+  }
+
+  private evictOldest(): void {
+    const slot = this.first % this.capacity;
+    this.compactedRevision = this.ring[slot]!.revision;
+    this.ring[slot] = undefined;
+    this.first++;
+  }
+
+  /** Drops every entry, as if history had been compacted at `revision` (a test hook). */
+  compact(revision: number): void {
+    while (this.first < this.next) this.evictOldest();
+    this.compactedRevision = Math.max(this.compactedRevision, revision);
+  }
+
+  get end(): number {
+    return this.next;
+  }
+
+  get start(): number {
+    return this.first;
+  }
+
+  /** The entry at sequence number `seq`, which must be within [start, end). */
+  at(seq: number): LogEntry {
+    return this.ring[seq % this.capacity]!;
+  }
+
+  /**
+   * The sequence number of the first change after `revision`; `Expired` (410) when changes
+   * after `revision` may already be gone.
+   */
+  seqAfter(revision: number): number {
+    if (revision < this.compactedRevision) {
+      throw expired(`too old resource version: ${revision} (${this.compactedRevision})`);
+    }
+    let lo = this.first;
+    let hi = this.next;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.at(mid).revision <= revision) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+}

@@ -1,0 +1,624 @@
+import { createRequire } from "node:module";
+import type sortedBtree from "sorted-btree";
+import { ApiError, badRequest, conflict, invalid, notFound } from "../../model/api-error.js";
+import { applyJsonPatch, applyMergePatch, deepEqual } from "../../model/json.js";
+import { type AnyKind, kindId } from "../../model/kind.js";
+import type { Frozen, ObjectKey, OwnerReference, ResourceInput } from "../../model/resource.js";
+import {
+  type FieldSelector,
+  type LabelSelector,
+  toFieldSelector,
+  toLabelSelector,
+} from "../../model/selector.js";
+import { isPlainObject } from "../../model/validation.js";
+import { type Clock, systemClock } from "../../queue/clock.js";
+import type {
+  Backend,
+  BackendCapabilities,
+  DeleteOptions,
+  ListOptions,
+  ObjectList,
+  Patch,
+  PatchOptions,
+  StoredObject,
+  Watch,
+  WatchOptions,
+  WriteOptions,
+} from "../backend.js";
+import {
+  defaultMaxObjectBytes,
+  planCreate,
+  planDelete,
+  planUpdate,
+  planUpdateStatus,
+  prepareWrite,
+  subjectOf,
+  type WriteContext,
+  type WritePlan,
+} from "../object-rules.js";
+import { EventLog } from "./event-log.js";
+import { MemoryWatch, type WatchSource } from "./memory-watch.js";
+
+/** Options of {@link MemoryBackend}. */
+export interface MemoryBackendOptions {
+  /**
+   * How many changes of each kind are kept for watches to resume from; a watch resuming from
+   * further back gets `Expired` (410) and must relist. @default 10_000
+   */
+  readonly historyLimit?: number;
+  /** The largest object accepted, in bytes of JSON. @default 1_572_864 (1.5 MiB, as etcd) */
+  readonly maxObjectBytes?: number;
+  /**
+   * How long the snapshot behind a list's `continue` token is kept; a later token gets
+   * `Expired` (410) if the kind changed since. @default 300_000 (5 minutes, etcd's compaction)
+   */
+  readonly continueTtlMs?: number;
+  /** @default systemClock */
+  readonly clock?: Clock;
+}
+
+// sorted-btree is CommonJS compiled from TypeScript; loaders disagree on what its default import
+// is, so take the class from `require` the same way everywhere.
+const BTree: (typeof sortedBtree)["default"] = createRequire(import.meta.url)(
+  "sorted-btree",
+).default;
+type BTree<K, V> = InstanceType<typeof BTree<K, V>>;
+
+type Key = { readonly namespace?: string | undefined; readonly name: string };
+
+function compareKeys(a: Key, b: Key): number {
+  const an = a.namespace ?? "";
+  const bn = b.namespace ?? "";
+  if (an !== bn) return an < bn ? -1 : 1;
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+}
+
+/** One kind's objects in key order, its history, and its waiting watches. */
+class Table implements WatchSource {
+  /** Keyed by each object's own `metadata`, so no key strings are held. */
+  tree = new BTree<Key, StoredObject>(undefined, compareKeys);
+  readonly waiters = new Set<MemoryWatch>();
+  readonly watches = new Set<MemoryWatch>();
+  /** The revision of this kind's latest change. */
+  lastChange = 0;
+  /** Copy-on-write snapshots behind `continue` tokens, by revision. */
+  readonly snapshots = new Map<number, { tree: BTree<Key, StoredObject>; takenAt: number }>();
+  readonly log: EventLog;
+
+  constructor(
+    readonly kind: AnyKind,
+    historyLimit: number,
+    private readonly backend: MemoryBackend,
+    readonly clock: Clock,
+  ) {
+    this.log = new EventLog(historyLimit);
+  }
+
+  currentRevision(): number {
+    return this.backend.revision;
+  }
+}
+
+interface ContinueToken {
+  readonly rv: number;
+  readonly ns?: string;
+  readonly name: string;
+}
+
+function encodeContinue(token: ContinueToken): string {
+  return Buffer.from(JSON.stringify(token)).toString("base64url");
+}
+
+function decodeContinue(value: string): ContinueToken {
+  try {
+    const token = JSON.parse(Buffer.from(value, "base64url").toString());
+    if (Number.isSafeInteger(token.rv) && typeof token.name === "string") return token;
+  } catch {}
+  throw badRequest(`invalid continue token "${value}"`);
+}
+
+function parseRevision(value: string): number {
+  if (!/^[0-9]+$/.test(value))
+    throw badRequest(`invalid resourceVersion "${value}": must be a decimal revision`);
+  return Number(value);
+}
+
+function groupOf(apiVersion: string): string {
+  const slash = apiVersion.indexOf("/");
+  return slash < 0 ? "" : apiVersion.slice(0, slash);
+}
+
+/** A watch whose first `next()` rejects: how a watch that cannot start reports it. */
+function failedWatch(error: unknown): Watch {
+  let failed = false;
+  const watch: Watch = {
+    [Symbol.asyncIterator]: () => watch,
+    next: () => {
+      if (failed) return Promise.resolve({ done: true, value: undefined });
+      failed = true;
+      return Promise.reject(error);
+    },
+    return: () => {
+      failed = true;
+      return Promise.resolve({ done: true, value: undefined });
+    },
+    close: () => {
+      failed = true;
+    },
+  };
+  return watch;
+}
+
+/**
+ * The in-memory store: every Backend rule, at memory speed, for tests, demos and one process.
+ *
+ * Objects are kept as compact frozen snapshots in a B+ tree per kind (ordered for pagination,
+ * copy-on-write for consistent `continue` pages); each kind keeps a bounded history that
+ * watches read as cursors. Writes are atomic: a write's checks and its commit run without an
+ * `await` between them.
+ *
+ * Garbage collection runs inside the delete that removes an owner: dependents whose every
+ * owner is gone are deleted (or, with finalizers, marked) at the following revisions. An owner
+ * of a kind this store has never held counts as present. Dangling references to owners that
+ * are gone are not removed from dependents that still have a live owner.
+ *
+ * @example
+ * ```ts
+ * const plane = createControlPlane({ backend: new MemoryBackend({ historyLimit: 1000 }) });
+ * ```
+ */
+export class MemoryBackend implements Backend {
+  readonly capabilities: BackendCapabilities = { name: "memory", durable: false };
+  private currentRevision = 0;
+  private readonly tables = new Map<string, Table>();
+  /** Dependents by owner uid: table and key of each object whose ownerReferences name it. */
+  private readonly dependents = new Map<string, Map<string, { table: Table; key: Key }>>();
+  private closed = false;
+  private readonly historyLimit: number;
+  private readonly maxObjectBytes: number;
+  private readonly continueTtlMs: number;
+  private readonly clock: Clock;
+
+  constructor(options: MemoryBackendOptions = {}) {
+    const {
+      historyLimit = 10_000,
+      maxObjectBytes = defaultMaxObjectBytes,
+      continueTtlMs = 300_000,
+    } = options;
+    if (!Number.isSafeInteger(historyLimit) || historyLimit < 1) {
+      throw new RangeError(`historyLimit (${historyLimit}) must be a positive integer`);
+    }
+    if (!(maxObjectBytes > 0))
+      throw new RangeError(`maxObjectBytes (${maxObjectBytes}) must be positive`);
+    if (!(continueTtlMs >= 0))
+      throw new RangeError(`continueTtlMs (${continueTtlMs}) must not be negative`);
+    this.historyLimit = historyLimit;
+    this.maxObjectBytes = maxObjectBytes;
+    this.continueTtlMs = continueTtlMs;
+    this.clock = options.clock ?? systemClock;
+  }
+
+  /** The store's latest revision. */
+  get revision(): number {
+    return this.currentRevision;
+  }
+
+  /**
+   * Drops the kept history of every kind, as etcd's compaction does: watches resuming from
+   * before now, and `continue` tokens of lists since changed, get `Expired` (410). A test hook
+   * for forcing relists.
+   */
+  compact(): void {
+    for (const table of this.tables.values()) {
+      table.log.compact(this.currentRevision);
+      table.snapshots.clear();
+    }
+  }
+
+  async get(kind: AnyKind, key: ObjectKey): Promise<StoredObject> {
+    const object = this.table(kind).tree.get(key);
+    if (object === undefined) throw notFound(subjectOf(kind, key.name));
+    return object;
+  }
+
+  async list(kind: AnyKind, options: ListOptions = {}): Promise<ObjectList> {
+    const table = this.table(kind);
+    const labels =
+      options.labelSelector === undefined ? undefined : toLabelSelector(options.labelSelector);
+    const fields =
+      options.fieldSelector === undefined ? undefined : toFieldSelector(options.fieldSelector);
+    const limit = options.limit ?? 0;
+    if (!Number.isSafeInteger(limit) || limit < 0)
+      throw badRequest(`limit (${limit}) must be a non-negative integer`);
+
+    let tree = table.tree;
+    let revision = this.currentRevision;
+    let after: Key | undefined;
+    if (options.continue !== undefined && options.continue !== "") {
+      const token = decodeContinue(options.continue);
+      revision = token.rv;
+      tree = this.snapshotAt(table, token.rv);
+      after =
+        token.ns === undefined ? { name: token.name } : { namespace: token.ns, name: token.name };
+    }
+    const namespace =
+      options.namespace === ""
+        ? undefined
+        : (options.namespace ?? fields?.exact("metadata.namespace"));
+    const matches = (object: StoredObject) =>
+      (labels === undefined || labels.matches(object.metadata.labels)) &&
+      (fields === undefined || fields.matches(object.metadata));
+
+    const items: StoredObject[] = [];
+    let more = false;
+    const start: Key | undefined =
+      after ?? (namespace === undefined ? undefined : { namespace, name: "" });
+    tree.forRange(start ?? (tree.minKey() as Key), tree.maxKey() as Key, true, (key, object) => {
+      if (tree.size === 0) return { break: true };
+      if (after !== undefined && compareKeys(key, after) === 0) return;
+      if (namespace !== undefined && (key.namespace ?? "") !== namespace) return { break: true };
+      if (!matches(object)) return;
+      if (limit > 0 && items.length === limit) {
+        more = true;
+        return { break: true };
+      }
+      items.push(object);
+    });
+    if (!more) return { items, resourceVersion: String(revision) };
+
+    this.keepSnapshot(table, revision, tree);
+    const last = items[items.length - 1]!.metadata;
+    const token: ContinueToken =
+      last.namespace === undefined
+        ? { rv: revision, name: last.name }
+        : { rv: revision, ns: last.namespace, name: last.name };
+    return { items, resourceVersion: String(revision), continue: encodeContinue(token) };
+  }
+
+  watch(kind: AnyKind, options: WatchOptions = {}): Watch {
+    try {
+      const table = this.table(kind);
+      const labels: LabelSelector | undefined =
+        options.labelSelector === undefined ? undefined : toLabelSelector(options.labelSelector);
+      const fields: FieldSelector | undefined =
+        options.fieldSelector === undefined ? undefined : toFieldSelector(options.fieldSelector);
+      const seq =
+        options.resourceVersion === undefined || options.resourceVersion === ""
+          ? table.log.end
+          : table.log.seqAfter(parseRevision(options.resourceVersion));
+      const interval = options.bookmarkIntervalMs ?? 60_000;
+      if (!(interval > 0))
+        throw new RangeError(`bookmarkIntervalMs (${interval}) must be positive`);
+      const watch = new MemoryWatch(
+        table,
+        { namespace: options.namespace === "" ? undefined : options.namespace, labels, fields },
+        seq,
+        options.allowBookmarks ? interval : undefined,
+        options.signal,
+      );
+      table.watches.add(watch);
+      return watch;
+    } catch (err) {
+      return failedWatch(err);
+    }
+  }
+
+  async create(
+    kind: AnyKind,
+    object: Frozen<ResourceInput>,
+    options: WriteOptions = {},
+  ): Promise<StoredObject> {
+    this.checkOpen();
+    const write = await prepareWrite(kind, object, "create");
+    const table = this.table(kind);
+    const ns = write.key.namespace;
+    const plan = planCreate(write, table.tree.get(write.key), this.context(), (name) =>
+      table.tree.has({ namespace: ns, name }),
+    );
+    return this.commit(table, plan, options);
+  }
+
+  async update(
+    kind: AnyKind,
+    object: Frozen<ResourceInput>,
+    options: WriteOptions = {},
+  ): Promise<StoredObject> {
+    this.checkOpen();
+    const write = await prepareWrite(kind, object, "update");
+    const table = this.table(kind);
+    return this.commit(
+      table,
+      planUpdate(write, table.tree.get(write.key), this.context()),
+      options,
+    );
+  }
+
+  async updateStatus(
+    kind: AnyKind,
+    object: Frozen<ResourceInput>,
+    options: WriteOptions = {},
+  ): Promise<StoredObject> {
+    this.checkOpen();
+    const write = await prepareWrite(kind, object, "status");
+    const table = this.table(kind);
+    return this.commit(
+      table,
+      planUpdateStatus(write, table.tree.get(write.key), this.context()),
+      options,
+    );
+  }
+
+  async patch(
+    kind: AnyKind,
+    key: ObjectKey,
+    patch: Patch,
+    options: PatchOptions = {},
+  ): Promise<StoredObject> {
+    this.checkOpen();
+    const table = this.table(kind);
+    const status = options.subresource === "status";
+    // Kubernetes' GuaranteedUpdate: re-read and re-apply when the object changed under a patch
+    // that did not pin a resourceVersion.
+    for (let attempt = 0; ; attempt++) {
+      const existing = table.tree.get(key);
+      if (existing === undefined) {
+        if (patch.type !== "apply" || status) throw notFound(subjectOf(kind, key.name));
+        return this.create(kind, applyBody(kind, key, patch.patch), options);
+      }
+      const document = patchDocument(kind, key, existing, patch);
+      // A patch that names no resourceVersion applies to whatever version it read.
+      const metadata = document.metadata as Record<string, unknown>;
+      if (metadata.resourceVersion === undefined || metadata.resourceVersion === "") {
+        metadata.resourceVersion = existing.metadata.resourceVersion;
+      }
+      const prepared = prepareWrite(kind, document, status ? "status" : "update");
+      const write = prepared instanceof Promise ? await prepared : prepared;
+      const current = table.tree.get(key);
+      // Changed while an asynchronous validator ran: apply the patch again to the new version
+      // (a pinned resourceVersion then fails as Conflict, as it should).
+      if (current !== existing) {
+        if (attempt < 100) continue;
+        throw conflict(
+          subjectOf(kind, key.name),
+          "the object kept changing while the patch was validated; try again",
+        );
+      }
+      const context = this.context();
+      return this.commit(
+        table,
+        status ? planUpdateStatus(write, current, context) : planUpdate(write, current, context),
+        options,
+      );
+    }
+  }
+
+  async delete(kind: AnyKind, key: ObjectKey, options: DeleteOptions = {}): Promise<StoredObject> {
+    this.checkOpen();
+    const table = this.table(kind);
+    return this.commit(
+      table,
+      planDelete(kind, key, table.tree.get(key), options.preconditions, this.context()),
+      options,
+    );
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const table of this.tables.values()) {
+      for (const watch of table.watches) watch.close();
+      table.watches.clear();
+    }
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new ApiError("ServiceUnavailable", "the memory backend is closed");
+  }
+
+  private table(kind: AnyKind): Table {
+    const id = kindId(kind);
+    let table = this.tables.get(id);
+    if (table === undefined) {
+      table = new Table(kind, this.historyLimit, this, this.clock);
+      this.tables.set(id, table);
+    }
+    return table;
+  }
+
+  private context(): WriteContext {
+    return {
+      resourceVersion: String(this.currentRevision + 1),
+      wallNow: this.clock.wallNow(),
+      maxObjectBytes: this.maxObjectBytes,
+    };
+  }
+
+  private commit(table: Table, plan: WritePlan, options: WriteOptions): StoredObject {
+    if (plan.action === "none" || options.dryRun) return plan.object;
+    this.apply(table, plan);
+    if (plan.action === "remove") this.collectDependentsOf(plan.object.metadata.uid);
+    return plan.object;
+  }
+
+  /** Stores a planned change at the next revision and wakes the kind's watches. */
+  private apply(table: Table, plan: Exclude<WritePlan, { action: "none" }>): void {
+    const { object } = plan;
+    const revision = ++this.currentRevision;
+    const key = object.metadata as Key;
+    const previous = table.tree.get(key);
+    if (plan.action === "put") table.tree.set(key, object);
+    else table.tree.delete(key);
+    this.indexOwners(
+      table,
+      key,
+      previous?.metadata.ownerReferences,
+      plan.action === "put" ? object.metadata.ownerReferences : undefined,
+    );
+    const previousLabels = previous?.metadata.labels;
+    table.log.append({
+      type: plan.action === "remove" ? "DELETED" : previous === undefined ? "ADDED" : "MODIFIED",
+      revision,
+      object,
+      previousLabels: deepEqual(previousLabels, object.metadata.labels)
+        ? undefined
+        : (previousLabels ?? {}),
+    });
+    table.lastChange = revision;
+    for (const watch of table.waiters) watch.wakeUp();
+    table.waiters.clear();
+  }
+
+  private indexOwners(
+    table: Table,
+    key: Key,
+    before: readonly Frozen<OwnerReference>[] | undefined,
+    after: readonly Frozen<OwnerReference>[] | undefined,
+  ): void {
+    if (before === undefined && after === undefined) return;
+    const id = `${kindId(table.kind)}\u0000${key.namespace ?? ""}\u0000${key.name}`;
+    for (const ref of before ?? []) {
+      if (after?.some((r) => r.uid === ref.uid)) continue;
+      const set = this.dependents.get(ref.uid);
+      set?.delete(id);
+      if (set?.size === 0) this.dependents.delete(ref.uid);
+    }
+    for (const ref of after ?? []) {
+      let set = this.dependents.get(ref.uid);
+      if (set === undefined) {
+        set = new Map();
+        this.dependents.set(ref.uid, set);
+      }
+      set.set(id, { table, key: { namespace: key.namespace, name: key.name } });
+    }
+  }
+
+  /** Background garbage collection after the object with `uid` went. */
+  private collectDependentsOf(uid: string): void {
+    const gone = [uid];
+    while (gone.length > 0) {
+      const ownerUid = gone.pop()!;
+      for (const { table, key } of [...(this.dependents.get(ownerUid)?.values() ?? [])]) {
+        const dependent = table.tree.get(key);
+        if (dependent === undefined) continue;
+        const refs = dependent.metadata.ownerReferences ?? [];
+        if (refs.some((ref) => ref.uid !== ownerUid && this.ownerExists(ref, dependent))) continue;
+        const plan = planDelete(table.kind, key, dependent, undefined, this.context());
+        if (plan.action === "none") continue;
+        this.apply(table, plan);
+        if (plan.action === "remove") gone.push(plan.object.metadata.uid);
+      }
+    }
+  }
+
+  private ownerExists(ref: Frozen<OwnerReference>, dependent: StoredObject): boolean {
+    const table = this.tables.get(`${groupOf(ref.apiVersion)}/${ref.kind}`);
+    if (table === undefined) return true;
+    const namespace = table.kind.scope === "Namespaced" ? dependent.metadata.namespace : undefined;
+    return table.tree.get({ namespace, name: ref.name })?.metadata.uid === ref.uid;
+  }
+
+  private keepSnapshot(table: Table, revision: number, tree: BTree<Key, StoredObject>): void {
+    const now = this.clock.now();
+    for (const [rev, snapshot] of table.snapshots) {
+      if (now - snapshot.takenAt > this.continueTtlMs) table.snapshots.delete(rev);
+    }
+    if (table.snapshots.has(revision)) return;
+    // A clone shares every node until one side writes: O(1) now, copy-on-write after.
+    table.snapshots.set(revision, {
+      tree: tree === table.tree ? tree.clone() : tree,
+      takenAt: now,
+    });
+  }
+
+  private snapshotAt(table: Table, revision: number): BTree<Key, StoredObject> {
+    const snapshot = table.snapshots.get(revision);
+    if (snapshot !== undefined && this.clock.now() - snapshot.takenAt <= this.continueTtlMs)
+      return snapshot.tree;
+    if (table.lastChange <= revision) return table.tree;
+    throw new ApiError(
+      "Expired",
+      "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.",
+    );
+  }
+}
+
+function applyBody(
+  kind: AnyKind,
+  key: ObjectKey,
+  body: Readonly<Record<string, unknown>>,
+): Frozen<ResourceInput> {
+  const metadata = isPlainObject(body.metadata) ? body.metadata : {};
+  checkBodyKey(kind, key, metadata);
+  return {
+    ...body,
+    metadata: { ...metadata, name: key.name, namespace: key.namespace },
+  } as Frozen<ResourceInput>;
+}
+
+function checkBodyKey(kind: AnyKind, key: ObjectKey, metadata: Record<string, unknown>): void {
+  if (metadata.name !== undefined && metadata.name !== key.name) {
+    throw invalid(subjectOf(kind, key.name), [
+      {
+        field: "metadata.name",
+        reason: "FieldValueInvalid",
+        message: `Invalid value: ${JSON.stringify(metadata.name)}: the name of the object does not match the name being patched (${key.name})`,
+      },
+    ]);
+  }
+  if (
+    metadata.namespace !== undefined &&
+    metadata.namespace !== (key.namespace ?? "") &&
+    metadata.namespace !== key.namespace
+  ) {
+    throw invalid(subjectOf(kind, key.name), [
+      {
+        field: "metadata.namespace",
+        reason: "FieldValueInvalid",
+        message: `Invalid value: ${JSON.stringify(metadata.namespace)}: does not match the namespace being patched`,
+      },
+    ]);
+  }
+}
+
+/** The object a patch makes of `existing`, as a plain mutable document. */
+function patchDocument(
+  kind: AnyKind,
+  key: ObjectKey,
+  existing: StoredObject,
+  patch: Patch,
+): Record<string, unknown> & { metadata?: Record<string, unknown> } {
+  let result: unknown;
+  switch (patch.type) {
+    case "merge":
+    case "apply":
+      if (!isPlainObject(patch.patch))
+        throw badRequest(`a ${patch.type} patch must be a JSON object`);
+      if (patch.type === "apply")
+        checkBodyKey(kind, key, isPlainObject(patch.patch.metadata) ? patch.patch.metadata : {});
+      result = applyMergePatch(existing, patch.patch);
+      break;
+    case "json":
+      result = applyJsonPatch(existing, patch.patch);
+      break;
+    default:
+      throw badRequest(`unknown patch type ${JSON.stringify((patch as { type: unknown }).type)}`);
+  }
+  if (!isPlainObject(result))
+    throw invalid(subjectOf(kind, key.name), [
+      {
+        field: "<root>",
+        reason: "FieldValueInvalid",
+        message: "the patched object must be a JSON object",
+      },
+    ]);
+  const metadata = isPlainObject(result.metadata) ? { ...result.metadata } : {};
+  if (metadata.name !== key.name || (metadata.namespace ?? undefined) !== key.namespace) {
+    throw invalid(subjectOf(kind, key.name), [
+      {
+        field: "metadata.name",
+        reason: "FieldValueInvalid",
+        message: "a patch may not change the name or namespace",
+      },
+    ]);
+  }
+  return { ...result, metadata };
+}

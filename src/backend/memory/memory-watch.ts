@@ -1,0 +1,145 @@
+import { expired } from "../../model/api-error.js";
+import type { FieldSelector, LabelSelector } from "../../model/selector.js";
+import type { Clock, Timer } from "../../queue/clock.js";
+import type { StoredObject, Watch, WatchEvent } from "../backend.js";
+import type { EventLog, LogEntry } from "./event-log.js";
+
+/** What a watch reads from: one kind's history and the store's revision. */
+export interface WatchSource {
+  readonly log: EventLog;
+  /** Watches waiting for the next change; the store wakes and clears them on every append. */
+  readonly waiters: Set<MemoryWatch>;
+  currentRevision(): number;
+  readonly clock: Clock;
+}
+
+/** Which changes a watch delivers. */
+export interface WatchFilter {
+  readonly namespace: string | undefined;
+  readonly labels: LabelSelector | undefined;
+  readonly fields: FieldSelector | undefined;
+}
+
+const done: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
+
+/**
+ * A cursor into a kind's {@link EventLog}. Events are read lazily as the consumer asks, so a
+ * slow consumer costs no memory; one that falls behind the kept history gets `Expired` (410).
+ *
+ * With a label selector, a change that moves an object into the selection is ADDED and one
+ * that moves it out is DELETED (carrying the object as changed), as the Kubernetes watch cache
+ * does. Meant for one consumer at a time (`for await`).
+ */
+export class MemoryWatch implements Watch {
+  private closed = false;
+  private wake: ((reason: "change" | "bookmark" | "closed") => void) | undefined;
+  private timer: Timer | undefined;
+  private lastDelivery: number;
+  private readonly onAbort = () => this.close();
+
+  constructor(
+    private readonly source: WatchSource,
+    private readonly filter: WatchFilter,
+    private seq: number,
+    private readonly bookmarkIntervalMs: number | undefined,
+    private readonly signal: AbortSignal | undefined,
+  ) {
+    this.lastDelivery = source.clock.now();
+    signal?.addEventListener("abort", this.onAbort, { once: true });
+    if (signal?.aborted) this.close();
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  next(): Promise<IteratorResult<WatchEvent>> {
+    if (this.closed) return Promise.resolve(done);
+    const { log } = this.source;
+    if (this.seq < log.start) {
+      const revision = log.compactedRevision;
+      this.close();
+      return Promise.reject(
+        expired(
+          `the watch fell behind the kept history (compacted at revision ${revision}); relist`,
+        ),
+      );
+    }
+    while (this.seq < log.end) {
+      const event = this.toEvent(log.at(this.seq++));
+      if (event !== undefined) {
+        this.lastDelivery = this.source.clock.now();
+        return Promise.resolve({ done: false, value: event });
+      }
+    }
+    return new Promise<"change" | "bookmark" | "closed">((resolve) => {
+      this.wake = resolve;
+      this.source.waiters.add(this);
+      if (this.bookmarkIntervalMs !== undefined) {
+        const due = this.lastDelivery + this.bookmarkIntervalMs - this.source.clock.now();
+        this.timer = this.source.clock.setTimer(due, () => this.wakeUp("bookmark"));
+      }
+    }).then((reason) => {
+      if (reason !== "bookmark" || this.closed) return this.next();
+      this.lastDelivery = this.source.clock.now();
+      return {
+        done: false,
+        value: {
+          type: "BOOKMARK",
+          resourceVersion: String(this.source.currentRevision()),
+        } as const,
+      };
+    });
+  }
+
+  /** Called by the store when a change is appended, or by timers and close. */
+  wakeUp(reason: "change" | "bookmark" | "closed" = "change"): void {
+    const wake = this.wake;
+    if (wake === undefined) return;
+    this.wake = undefined;
+    this.timer?.cancel();
+    this.timer = undefined;
+    this.source.waiters.delete(this);
+    wake(reason);
+  }
+
+  return(): Promise<IteratorResult<WatchEvent>> {
+    this.close();
+    return Promise.resolve(done);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.signal?.removeEventListener("abort", this.onAbort);
+    this.wakeUp("closed");
+  }
+
+  private matches(
+    object: StoredObject,
+    labels: Readonly<Record<string, string>> | undefined,
+  ): boolean {
+    const { namespace, labels: labelSelector, fields } = this.filter;
+    if (namespace !== undefined && object.metadata.namespace !== namespace) return false;
+    if (fields !== undefined && !fields.matches(object.metadata)) return false;
+    return labelSelector === undefined || labelSelector.matches(labels);
+  }
+
+  private toEvent(entry: LogEntry): WatchEvent | undefined {
+    const { object, type } = entry;
+    const now = this.matches(object, object.metadata.labels);
+    if (
+      this.filter.labels === undefined ||
+      entry.previousLabels === undefined ||
+      type === "ADDED"
+    ) {
+      return now ? { type, object } : undefined;
+    }
+    const before = this.matches(object, entry.previousLabels);
+    if (type === "DELETED") return now || before ? { type, object } : undefined;
+    if (now && before) return { type: "MODIFIED", object };
+    if (now) return { type: "ADDED", object };
+    if (before) return { type: "DELETED", object };
+    return undefined;
+  }
+}

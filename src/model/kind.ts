@@ -1,0 +1,248 @@
+import type { StandardJSONSchemaV1, StandardSchemaV1 } from "@standard-schema/spec";
+import type { Frozen, Resource, ResourceInput } from "./resource.js";
+
+/** Whether objects of a kind live in a namespace or in the cluster as a whole. */
+export type Scope = "Namespaced" | "Cluster";
+
+/** An extra column for `kubectl get` (a CRD's `additionalPrinterColumns`). */
+export interface PrinterColumn {
+  readonly name: string;
+  readonly type: "string" | "integer" | "number" | "boolean" | "date";
+  /** A simple JSONPath into the object, e.g. `.spec.replicas`. */
+  readonly jsonPath: string;
+  readonly description?: string;
+  /** 0 shows in the standard view; higher shows only with `-o wide`. @default 0 */
+  readonly priority?: number;
+  readonly format?: string;
+}
+
+/** What {@link defineKind} takes. */
+export interface KindOptions<
+  SpecSchema extends StandardSchemaV1,
+  StatusSchema extends StandardSchemaV1 | undefined,
+> {
+  /** API group, e.g. `example.setpoint.dev`; `""` for the core group. */
+  readonly group: string;
+  /** API version within the group, e.g. `v1`. */
+  readonly version: string;
+  /** The kind's name in PascalCase, e.g. `Widget`. */
+  readonly kind: string;
+  /** The lower-case plural used in URLs. @default the kind lower-cased and pluralized (`widgets`) */
+  readonly plural?: string;
+  /** @default the kind lower-cased */
+  readonly singular?: string;
+  readonly scope: Scope;
+  /** Validator of `spec` (any Standard Schema library: zod, valibot, arktype…). */
+  readonly spec: SpecSchema;
+  /** Validator of `status`; without it any JSON object is accepted as status. */
+  readonly status?: StatusSchema;
+  readonly printerColumns?: readonly PrinterColumn[];
+  /** Short names for kubectl, e.g. `["wd"]`. @default [] */
+  readonly shortNames?: readonly string[];
+  /** Categories for kubectl, e.g. `["all"]`. @default [] */
+  readonly categories?: readonly string[];
+}
+
+/**
+ * A kind of object: its identity (group, version, kind, plural), its scope and the validators
+ * of its `spec` and `status`. The static type of everything typed downstream.
+ */
+export interface Kind<
+  SpecSchema extends StandardSchemaV1 = StandardSchemaV1,
+  StatusSchema extends StandardSchemaV1 | undefined = StandardSchemaV1 | undefined,
+> {
+  readonly group: string;
+  readonly version: string;
+  readonly kind: string;
+  readonly plural: string;
+  readonly singular: string;
+  readonly scope: Scope;
+  /** `group/version`, or just `version` for the core group. */
+  readonly apiVersion: string;
+  readonly spec: SpecSchema;
+  readonly status: StatusSchema;
+  readonly printerColumns: readonly PrinterColumn[];
+  readonly shortNames: readonly string[];
+  readonly categories: readonly string[];
+}
+
+/** Any kind, whatever its schemas. */
+// biome-ignore lint/suspicious/noExplicitAny: the widest kind type; schemas are checked per kind
+export type AnyKind = Kind<any, any>;
+
+/** The spec type of a kind's stored objects. */
+export type SpecOf<K extends AnyKind> = StandardSchemaV1.InferOutput<K["spec"]>;
+/** The status type of a kind's stored objects. */
+export type StatusOf<K extends AnyKind> = K["status"] extends StandardSchemaV1
+  ? StandardSchemaV1.InferOutput<K["status"]>
+  : Record<string, unknown>;
+/** The spec type a writer of a kind sends (before defaults are applied). */
+export type SpecInputOf<K extends AnyKind> = StandardSchemaV1.InferInput<K["spec"]>;
+/** The status type a writer of a kind sends. */
+export type StatusInputOf<K extends AnyKind> = K["status"] extends StandardSchemaV1
+  ? StandardSchemaV1.InferInput<K["status"]>
+  : Record<string, unknown>;
+
+/**
+ * An object of kind `K` as stores hand it out: deeply read-only.
+ *
+ * @example
+ * ```ts
+ * type WidgetObject = ResourceOf<typeof Widget>;
+ * ```
+ */
+export type ResourceOf<K extends AnyKind> = Frozen<Resource<SpecOf<K>, StatusOf<K>>>;
+
+/** An object of kind `K` as written: `apiVersion`, `kind` and server-set metadata optional. */
+export type ResourceInputOf<K extends AnyKind> = Frozen<
+  ResourceInput<SpecInputOf<K>, StatusInputOf<K>>
+>;
+
+const kindPattern = /^[A-Z][A-Za-z0-9]*$/;
+const versionPattern = /^v[1-9][0-9]*((alpha|beta)[1-9][0-9]*)?$/;
+const groupPattern = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const resourceNamePattern = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
+
+/**
+ * Kubernetes' guess of a kind's plural (`UnsafeGuessKindToResource`): lower-case, then `s`,
+ * `es` after s/x/z/ch/sh, `ies` after a consonant and `y`.
+ */
+export function pluralOf(kind: string): string {
+  const lower = kind.toLowerCase();
+  if (/(s|x|z|ch|sh)$/.test(lower)) return `${lower}es`;
+  if (/[^aeiou]y$/.test(lower)) return `${lower.slice(0, -1)}ies`;
+  return `${lower}s`;
+}
+
+/**
+ * Defines a kind. Validates the identity eagerly and throws a `TypeError` naming the bad field.
+ *
+ * @example
+ * ```ts
+ * import { z } from "zod";
+ * const Widget = defineKind({
+ *   group: "example.setpoint.dev",
+ *   version: "v1",
+ *   kind: "Widget",
+ *   scope: "Namespaced",
+ *   spec: z.object({ replicas: z.number().int().min(0) }),
+ *   status: z.object({ readyReplicas: z.number().int().optional() }),
+ * });
+ * ```
+ */
+export function defineKind<
+  SpecSchema extends StandardSchemaV1,
+  StatusSchema extends StandardSchemaV1 | undefined = undefined,
+>(options: KindOptions<SpecSchema, StatusSchema>): Kind<SpecSchema, StatusSchema> {
+  const { group, version, kind, scope } = options;
+  if (group !== "" && (group.length > 253 || !groupPattern.test(group))) {
+    throw new TypeError(
+      `defineKind: group "${group}" must be a lower-case DNS subdomain such as "example.setpoint.dev"`,
+    );
+  }
+  if (!versionPattern.test(version)) {
+    throw new TypeError(
+      `defineKind: version "${version}" must look like "v1", "v1beta2" or "v2alpha1"`,
+    );
+  }
+  if (!kindPattern.test(kind)) {
+    throw new TypeError(
+      `defineKind: kind "${kind}" must be PascalCase letters and digits, such as "Widget"`,
+    );
+  }
+  if (scope !== "Namespaced" && scope !== "Cluster") {
+    throw new TypeError(
+      `defineKind: scope must be "Namespaced" or "Cluster", not ${JSON.stringify(scope)}`,
+    );
+  }
+  const plural = options.plural ?? pluralOf(kind);
+  const singular = options.singular ?? kind.toLowerCase();
+  for (const [field, value] of [
+    ["plural", plural],
+    ["singular", singular],
+  ] as const) {
+    if (!resourceNamePattern.test(value) || value.length > 63) {
+      throw new TypeError(
+        `defineKind: ${field} "${value}" must be lower-case letters, digits and '-'`,
+      );
+    }
+  }
+  for (const [field, schema] of [
+    ["spec", options.spec],
+    ["status", options.status],
+  ] as const) {
+    if (
+      schema !== undefined &&
+      typeof (schema as StandardSchemaV1)["~standard"]?.validate !== "function"
+    ) {
+      throw new TypeError(
+        `defineKind: ${field} must be a Standard Schema validator (zod, valibot, arktype…)`,
+      );
+    }
+  }
+  return Object.freeze({
+    group,
+    version,
+    kind,
+    plural,
+    singular,
+    scope,
+    apiVersion: group === "" ? version : `${group}/${version}`,
+    spec: options.spec,
+    status: options.status as StatusSchema,
+    printerColumns: Object.freeze([...(options.printerColumns ?? [])]),
+    shortNames: Object.freeze([...(options.shortNames ?? [])]),
+    categories: Object.freeze([...(options.categories ?? [])]),
+  });
+}
+
+/** A JSON Schema document, as a plain object. */
+export type JsonSchema = Record<string, unknown>;
+
+/** The JSON Schema flavours a kind's validators may be asked for. */
+export type JsonSchemaTarget = "draft-2020-12" | "draft-07" | "openapi-3.0";
+
+function schemaOf(validator: unknown, target: JsonSchemaTarget): JsonSchema | undefined {
+  const standard = (validator as Partial<StandardJSONSchemaV1> | undefined)?.["~standard"];
+  const converter = standard?.jsonSchema;
+  if (converter === undefined) return undefined;
+  const { $schema: _, ...schema } = converter.input({ target });
+  return schema;
+}
+
+/**
+ * The JSON Schema of a kind's objects, when its validators can produce one (those that
+ * implement Standard JSON Schema, such as zod 4, can); `undefined` otherwise. Describes what a
+ * writer sends, so fields with defaults are optional. Used for OpenAPI and CRDs.
+ *
+ * @param target @default "draft-2020-12"
+ * @example
+ * ```ts
+ * const schema = jsonSchemaOf(Widget, "openapi-3.0");
+ * ```
+ */
+export function jsonSchemaOf(
+  kind: AnyKind,
+  target: JsonSchemaTarget = "draft-2020-12",
+): JsonSchema | undefined {
+  const spec = schemaOf(kind.spec, target);
+  if (spec === undefined) return undefined;
+  const status = kind.status === undefined ? { type: "object" } : schemaOf(kind.status, target);
+  if (status === undefined) return undefined;
+  return {
+    type: "object",
+    properties: {
+      apiVersion: { type: "string" },
+      kind: { type: "string" },
+      metadata: { type: "object" },
+      spec,
+      status,
+    },
+    required: ["spec"],
+  };
+}
+
+/** `group/kind`: the identity of a kind inside a store, whatever its version. */
+export function kindId(kind: { readonly group: string; readonly kind: string }): string {
+  return `${kind.group}/${kind.kind}`;
+}

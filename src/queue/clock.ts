@@ -1,0 +1,34 @@
+/**
+ * The time source every timed part of setpoint takes, so that tests step time instead of
+ * sleeping. Queue, scheduler, lease, watcher and store code never calls `Date.now()`,
+ * `performance.now()` or `setTimeout` directly.
+ */
+
+/** A pending timer; `cancel()` is idempotent. */
+export interface Timer {
+  cancel(): void;
+}
+
+/** A source of time and timers. */
+export interface Clock {
+  /** Monotonic milliseconds since an arbitrary origin: for durations, deadlines and leases. */
+  now(): number;
+  /** Milliseconds since the Unix epoch: for timestamps people read (`creationTimestamp`). */
+  wallNow(): number;
+  /** Runs `callback` once `ms` milliseconds from now. */
+  setTimer(ms: number, callback: () => void): Timer;
+}
+
+/**
+ * The real clock: `performance.now()`, `Date.now()` and unref'd `setTimeout`s, which never
+ * keep the process alive on their own.
+ */
+export const systemClock: Clock = {
+  now: () => performance.now(),
+  wallNow: () => Date.now(),
+  setTimer(ms, callback) {
+    const handle = setTimeout(callback, Math.max(0, ms));
+    handle.unref();
+    return { cancel: () => clearTimeout(handle) };
+  },
+};

@@ -1,0 +1,62 @@
+/** Options of {@link eventually}. */
+export interface EventuallyOptions {
+  /** Give up after this long and throw the last failure. @default 5_000 */
+  readonly timeoutMs?: number;
+  /** Pause between attempts. @default 5 */
+  readonly intervalMs?: number;
+}
+
+/**
+ * Retries `check` until it returns (or resolves) without throwing, and returns its result; after
+ * `timeoutMs` throws its last error. For asserting on things that happen asynchronously, in
+ * place of sleeping.
+ *
+ * @example
+ * ```ts
+ * await eventually(async () => {
+ *   expect((await widgets.get("front")).status?.readyReplicas).toBe(2);
+ * });
+ * ```
+ */
+export async function eventually<T>(
+  check: () => T | Promise<T>,
+  options: EventuallyOptions = {},
+): Promise<T> {
+  const { timeoutMs = 5_000, intervalMs = 5 } = options;
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await check();
+    } catch (err) {
+      if (performance.now() >= deadline) throw err;
+    }
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+/**
+ * Resolves with `promise`'s value, or rejects with a clear message once `timeoutMs` passes.
+ *
+ * @example
+ * ```ts
+ * const event = await withDeadline(watch.next(), 1_000, "the ADDED event");
+ * ```
+ */
+export async function withDeadline<T>(
+  promise: Promise<T>,
+  timeoutMs: number,
+  what: string,
+): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)),
+      timeoutMs,
+    );
+  });
+  try {
+    return await Promise.race([promise, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
