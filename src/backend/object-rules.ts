@@ -250,9 +250,17 @@ export type WritePlan =
   /** The object goes (last finalizer gone, or deleted without finalizers): DELETED. */
   | { readonly action: "remove"; readonly object: StoredObject };
 
+let lastSecond = Number.NaN;
+let lastTimestamp = "";
+
 /** RFC 3339 at seconds precision, as Kubernetes writes timestamps. */
 export function timestamp(wallNow: number): string {
-  return `${new Date(wallNow).toISOString().slice(0, 19)}Z`;
+  const second = Math.floor(wallNow / 1000);
+  if (second !== lastSecond) {
+    lastSecond = second;
+    lastTimestamp = `${new Date(second * 1000).toISOString().slice(0, 19)}Z`;
+  }
+  return lastTimestamp;
 }
 
 const nameAlphabet = "bcdfghjklmnpqrstvwxz2456789";
@@ -296,35 +304,54 @@ function metaOf(
   return meta;
 }
 
+function toJson(kind: AnyKind, name: string, field: string, value: unknown): string {
+  try {
+    return JSON.stringify(value);
+  } catch (err) {
+    throw invalid(subjectOf(kind, name), [
+      { field, reason: "FieldValueInvalid", message: `cannot be written as JSON: ${(err as Error).message}` },
+    ]);
+  }
+}
+
 /**
  * Copies `object` through JSON into a compact, deeply frozen snapshot that shares nothing
  * with the writer's values, checking the size limit on the way. Values JSON cannot hold
  * (cycles, BigInt) are `Invalid`.
+ *
+ * Each part is copied on its own, so that `apiVersion` and `kind` share the kind's strings and
+ * a `spec` or `status` taken unchanged from `previous` (already frozen) is shared, not copied:
+ * what an object costs in memory is what makes it different.
  */
-export function seal(kind: AnyKind, object: Resource, maxObjectBytes: number): StoredObject {
-  let json: string;
-  try {
-    json = JSON.stringify(object);
-  } catch (err) {
-    throw invalid(subjectOf(kind, object.metadata.name), [
-      {
-        field: "<root>",
-        reason: "FieldValueInvalid",
-        message: `cannot be written as JSON: ${(err as Error).message}`,
-      },
-    ]);
-  }
+export function seal(kind: AnyKind, object: Resource, maxObjectBytes: number, previous?: StoredObject): StoredObject {
+  const name = object.metadata.name;
+  const metadata = toJson(kind, name, "metadata", object.metadata);
+  const spec = toJson(kind, name, "spec", object.spec);
+  const status = object.status === undefined ? undefined : toJson(kind, name, "status", object.status);
   // Characters are 1 to 3 UTF-8 bytes; count exactly only near the limit.
-  if (json.length * 3 > maxObjectBytes && Buffer.byteLength(json) > maxObjectBytes) {
-    throw invalid(subjectOf(kind, object.metadata.name), [
-      {
-        field: "<root>",
-        reason: "FieldValueTooLong",
-        message: `Too long: the object is ${Buffer.byteLength(json)} bytes; the limit is ${maxObjectBytes}`,
-      },
-    ]);
+  const length = kind.apiVersion.length + kind.kind.length + metadata.length + spec.length + (status?.length ?? 0) + 60;
+  if (length * 3 > maxObjectBytes) {
+    const bytes = length + Buffer.byteLength(metadata + spec + (status ?? "")) - metadata.length - spec.length - (status?.length ?? 0);
+    if (bytes > maxObjectBytes) {
+      throw invalid(subjectOf(kind, name), [
+        { field: "<root>", reason: "FieldValueTooLong", message: `Too long: the object is ${bytes} bytes; the limit is ${maxObjectBytes}` },
+      ]);
+    }
   }
-  return deepFreeze(JSON.parse(json)) as StoredObject;
+  const sealedMetadata = JSON.parse(metadata);
+  const sealedSpec = previous !== undefined && object.spec === previous.spec ? previous.spec : JSON.parse(spec);
+  // Two literals rather than adding `status` later keeps every property in-object.
+  const sealed: Resource =
+    status === undefined
+      ? { apiVersion: kind.apiVersion, kind: kind.kind, metadata: sealedMetadata, spec: sealedSpec }
+      : {
+          apiVersion: kind.apiVersion,
+          kind: kind.kind,
+          metadata: sealedMetadata,
+          spec: sealedSpec,
+          status: previous !== undefined && object.status === previous.status ? previous.status : JSON.parse(status),
+        };
+  return deepFreeze(sealed) as StoredObject;
 }
 
 /** A copy of a stored object at a new revision (the DELETED form), sharing spec and status. */
@@ -408,7 +435,7 @@ function finish(
   const { metadata } = next;
   // A terminating object whose last finalizer went is gone.
   if (metadata.deletionTimestamp !== undefined && metadata.finalizers === undefined) {
-    return { action: "remove", object: seal(kind, next, context.maxObjectBytes) };
+    return { action: "remove", object: seal(kind, next, context.maxObjectBytes, existing) };
   }
   const sameMeta = { ...metadata, resourceVersion: existing.metadata.resourceVersion };
   if (
@@ -418,7 +445,7 @@ function finish(
   ) {
     return { action: "none", object: existing };
   }
-  return { action: "put", object: seal(kind, next, context.maxObjectBytes), created: false };
+  return { action: "put", object: seal(kind, next, context.maxObjectBytes, existing), created: false };
 }
 
 /** Plans an update of everything but status. */
@@ -460,7 +487,7 @@ export function planUpdate(
       write,
       context.resourceVersion,
     ),
-    spec: write.spec,
+    spec: specChanged ? write.spec : existing.spec,
   };
   if (existing.status !== undefined) next.status = existing.status;
   return finish(kind, existing, next, context);

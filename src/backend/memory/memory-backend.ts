@@ -31,8 +31,10 @@ import {
   planDelete,
   planUpdate,
   planUpdateStatus,
+  type PreparedWrite,
   prepareWrite,
   subjectOf,
+  type WriteKind,
   type WriteContext,
   type WritePlan,
 } from "../object-rules.js";
@@ -303,49 +305,45 @@ export class MemoryBackend implements Backend {
     }
   }
 
-  async create(
-    kind: AnyKind,
-    object: Frozen<ResourceInput>,
-    options: WriteOptions = {},
-  ): Promise<StoredObject> {
-    this.checkOpen();
-    const write = await prepareWrite(kind, object, "create");
-    const table = this.table(kind);
-    const ns = write.key.namespace;
-    const plan = planCreate(write, table.tree.get(write.key), this.context(), (name) =>
-      table.tree.has({ namespace: ns, name }),
-    );
-    return this.commit(table, plan, options);
+  create(kind: AnyKind, object: Frozen<ResourceInput>, options: WriteOptions = {}): Promise<StoredObject> {
+    return this.write(kind, object, "create", options);
   }
 
-  async update(
-    kind: AnyKind,
-    object: Frozen<ResourceInput>,
-    options: WriteOptions = {},
-  ): Promise<StoredObject> {
-    this.checkOpen();
-    const write = await prepareWrite(kind, object, "update");
-    const table = this.table(kind);
-    return this.commit(
-      table,
-      planUpdate(write, table.tree.get(write.key), this.context()),
-      options,
-    );
+  update(kind: AnyKind, object: Frozen<ResourceInput>, options: WriteOptions = {}): Promise<StoredObject> {
+    return this.write(kind, object, "update", options);
   }
 
-  async updateStatus(
-    kind: AnyKind,
-    object: Frozen<ResourceInput>,
-    options: WriteOptions = {},
-  ): Promise<StoredObject> {
-    this.checkOpen();
-    const write = await prepareWrite(kind, object, "status");
-    const table = this.table(kind);
-    return this.commit(
-      table,
-      planUpdateStatus(write, table.tree.get(write.key), this.context()),
-      options,
-    );
+  updateStatus(kind: AnyKind, object: Frozen<ResourceInput>, options: WriteOptions = {}): Promise<StoredObject> {
+    return this.write(kind, object, "status", options);
+  }
+
+  /** Checks, plans and commits a write; with a synchronous validator, all in one go. */
+  private write(kind: AnyKind, object: Frozen<ResourceInput>, what: WriteKind, options: WriteOptions): Promise<StoredObject> {
+    try {
+      this.checkOpen();
+      const prepared = prepareWrite(kind, object, what);
+      if (prepared instanceof Promise) return prepared.then((write) => this.commitWrite(write, what, options));
+      return Promise.resolve(this.commitWrite(prepared, what, options));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  private commitWrite(write: PreparedWrite, what: WriteKind, options: WriteOptions): StoredObject {
+    const table = this.table(write.kind);
+    const existing = table.tree.get(write.key);
+    const context = this.context();
+    switch (what) {
+      case "create": {
+        const ns = write.key.namespace;
+        const plan = planCreate(write, existing, context, (name) => table.tree.has({ namespace: ns, name }));
+        return this.commit(table, plan, options, undefined);
+      }
+      case "update":
+        return this.commit(table, planUpdate(write, existing, context), options, existing);
+      case "status":
+        return this.commit(table, planUpdateStatus(write, existing, context), options, existing);
+    }
   }
 
   async patch(
@@ -384,22 +382,16 @@ export class MemoryBackend implements Backend {
         );
       }
       const context = this.context();
-      return this.commit(
-        table,
-        status ? planUpdateStatus(write, current, context) : planUpdate(write, current, context),
-        options,
-      );
+      const plan = status ? planUpdateStatus(write, current, context) : planUpdate(write, current, context);
+      return this.commit(table, plan, options, current);
     }
   }
 
   async delete(kind: AnyKind, key: ObjectKey, options: DeleteOptions = {}): Promise<StoredObject> {
     this.checkOpen();
     const table = this.table(kind);
-    return this.commit(
-      table,
-      planDelete(kind, key, table.tree.get(key), options.preconditions, this.context()),
-      options,
-    );
+    const existing = table.tree.get(key);
+    return this.commit(table, planDelete(kind, key, existing, options.preconditions, this.context()), options, existing);
   }
 
   async close(): Promise<void> {
@@ -432,19 +424,18 @@ export class MemoryBackend implements Backend {
     };
   }
 
-  private commit(table: Table, plan: WritePlan, options: WriteOptions): StoredObject {
+  private commit(table: Table, plan: WritePlan, options: WriteOptions, previous: StoredObject | undefined): StoredObject {
     if (plan.action === "none" || options.dryRun) return plan.object;
-    this.apply(table, plan);
+    this.apply(table, plan, previous);
     if (plan.action === "remove") this.collectDependentsOf(plan.object.metadata.uid);
     return plan.object;
   }
 
   /** Stores a planned change at the next revision and wakes the kind's watches. */
-  private apply(table: Table, plan: Exclude<WritePlan, { action: "none" }>): void {
+  private apply(table: Table, plan: Exclude<WritePlan, { action: "none" }>, previous: StoredObject | undefined): void {
     const { object } = plan;
     const revision = ++this.currentRevision;
     const key = object.metadata as Key;
-    const previous = table.tree.get(key);
     if (plan.action === "put") table.tree.set(key, object);
     else table.tree.delete(key);
     this.indexOwners(
@@ -503,7 +494,7 @@ export class MemoryBackend implements Backend {
         if (refs.some((ref) => ref.uid !== ownerUid && this.ownerExists(ref, dependent))) continue;
         const plan = planDelete(table.kind, key, dependent, undefined, this.context());
         if (plan.action === "none") continue;
-        this.apply(table, plan);
+        this.apply(table, plan, dependent);
         if (plan.action === "remove") gone.push(plan.object.metadata.uid);
       }
     }

@@ -1,0 +1,145 @@
+/**
+ * The in-memory control plane: writes/s, list, watch fan-out, write→watch latency at a steady
+ * 1,000 writes/s, and heap bytes per stored object against the object's JSON — beside a bare
+ * `Map` of `JSON.parse`d objects, the representation an informer cache (client-node's) holds.
+ */
+import { z } from "zod";
+import { createControlPlane, defineKind, MemoryBackend, type ResourceInputOf, type Watch } from "../src/index.js";
+import { heapUsed, percentile, rate, table } from "./report.js";
+
+const Workload = defineKind({
+  group: "bench.setpoint.dev",
+  version: "v1",
+  kind: "Workload",
+  scope: "Namespaced",
+  spec: z.object({
+    image: z.string(),
+    replicas: z.number().int().min(0),
+    command: z.array(z.string()),
+    ports: z.array(z.object({ name: z.string(), port: z.number().int() })),
+    env: z.record(z.string(), z.string()),
+  }),
+  status: z.object({ readyReplicas: z.number().int().optional() }),
+});
+
+/** A realistic object: about 600 bytes of JSON once stored. */
+function workload(i: number): ResourceInputOf<typeof Workload> {
+  return {
+    metadata: {
+      name: `workload-${i}`,
+      namespace: `team-${i % 20}`,
+      labels: { "app.kubernetes.io/name": "shop", "app.kubernetes.io/part-of": "store", tier: "backend" },
+      annotations: { "example.com/owner": `team-${i % 20}@example.com` },
+    },
+    spec: {
+      image: "registry.example.com/shop/backend:v1.24.3",
+      replicas: 3,
+      command: ["/bin/server", "--port=8080", "--metrics-port=9090"],
+      ports: [
+        { name: "http", port: 8080 },
+        { name: "metrics", port: 9090 },
+      ],
+      env: { LOG_LEVEL: "info", REGION: "eu-west-1" },
+    },
+  };
+}
+
+async function drain(watch: Watch, count: number, onEvent?: (n: number) => void): Promise<void> {
+  let seen = 0;
+  for await (const event of watch) {
+    if (event.type === "BOOKMARK") continue;
+    onEvent?.(seen);
+    if (++seen === count) return;
+  }
+}
+
+export async function storeBenchmarks(objects = 100_000, watchers = 10): Promise<void> {
+  // Throughput, fan-out and memory.
+  const before = heapUsed();
+  const backend = new MemoryBackend();
+  const plane = createControlPlane({ backend });
+  const client = plane.resources(Workload);
+  const streams = Array.from({ length: watchers }, () => drain(client.watch({ resourceVersion: "0" }), objects * 2));
+
+  let started = performance.now();
+  for (let i = 0; i < objects; i++) await client.create(workload(i));
+  const createMs = performance.now() - started;
+
+  const { items } = await client.list();
+  started = performance.now();
+  for (const item of items) await client.update({ ...item, spec: { ...item.spec, replicas: 4 } });
+  const updateMs = performance.now() - started;
+
+  started = performance.now();
+  const listed = await client.list();
+  const listMs = performance.now() - started;
+  started = performance.now();
+  let pages = 0;
+  let token: string | undefined;
+  do {
+    const page = await client.list({ limit: 500, ...(token ? { continue: token } : {}) });
+    token = page.continue;
+    pages++;
+  } while (token);
+  const pagedMs = performance.now() - started;
+
+  started = performance.now();
+  await Promise.all(streams);
+  const drainMs = performance.now() - started;
+
+  const after = heapUsed();
+  const sample = await client.get({ namespace: "team-1", name: "workload-1" });
+  const jsonBytes = Buffer.byteLength(JSON.stringify(sample));
+  const storedBytes = (after - before) / objects;
+
+  // The informer-cache representation: parsed JSON in a Map by key.
+  const bare = new Map<string, unknown>();
+  const bareBefore = heapUsed();
+  for (const item of listed.items) bare.set(`${item.metadata.namespace}/${item.metadata.name}`, JSON.parse(JSON.stringify(item)));
+  const bareBytes = (heapUsed() - bareBefore) / objects;
+  await plane.close();
+
+  table(
+    `Memory control plane: ${objects.toLocaleString("en-US")} objects, ${watchers} watchers from revision 0`,
+    ["step", "result"],
+    [
+      ["create (sequential awaits)", rate(objects, createMs)],
+      ["update each once", rate(objects, updateMs)],
+      [`list all ${listed.items.length.toLocaleString("en-US")}`, `${listMs.toFixed(1)} ms`],
+      [`list in ${pages} pages of 500`, `${pagedMs.toFixed(1)} ms`],
+      [`${watchers} watchers, ${(objects * 2).toLocaleString("en-US")} events each`, `${rate(objects * 2 * watchers, createMs + updateMs + drainMs)} delivered (drained ${drainMs.toFixed(0)} ms after the last write)`],
+      ["JSON bytes of one stored object", `${jsonBytes} B`],
+      ["heap per stored object (store, history, indexes)", `${storedBytes.toFixed(0)} B = ${(storedBytes / jsonBytes).toFixed(2)}× JSON`],
+      ["heap per object, bare Map of parsed JSON", `${bareBytes.toFixed(0)} B = ${(bareBytes / jsonBytes).toFixed(2)}× JSON`],
+      ["store ÷ bare Map", `${(storedBytes / bareBytes).toFixed(2)}×`],
+    ],
+  );
+  bare.clear();
+
+  // Latency from write to delivery at a steady 1,000 writes/s.
+  const latencyPlane = createControlPlane();
+  const latencyClient = latencyPlane.resources(Workload);
+  const writes = 3_000;
+  const writtenAt = new Float64Array(writes);
+  const latencies: number[] = [];
+  const latencyWatches = Array.from({ length: watchers }, () =>
+    drain(latencyClient.watch(), writes, (n) => latencies.push(performance.now() - writtenAt[n]!)),
+  );
+  started = performance.now();
+  for (let i = 0; i < writes; i++) {
+    const due = started + i; // one write per millisecond
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
+    writtenAt[i] = performance.now();
+    await latencyClient.create(workload(i));
+  }
+  const paceMs = performance.now() - started;
+  await Promise.all(latencyWatches);
+  await latencyPlane.close();
+  latencies.sort((a, b) => a - b);
+  table(
+    `Write → watch delivery at ${rate(writes, paceMs)} (${writes.toLocaleString("en-US")} writes, ${watchers} watchers)`,
+    ["p50", "p99", "max"],
+    [[`${(percentile(latencies, 50) * 1000).toFixed(0)} µs`, `${(percentile(latencies, 99) * 1000).toFixed(0)} µs`, `${(latencies.at(-1)! * 1000).toFixed(0)} µs`]],
+  );
+}
