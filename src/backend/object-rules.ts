@@ -273,35 +273,38 @@ export function generateNameFrom(prefix: string): string {
   return `${prefix.slice(0, 253 - 5)}${suffix}`;
 }
 
-function metaOf(
-  base: {
-    name: string;
-    namespace?: string | undefined;
-    generateName?: string | undefined;
-    uid: string;
-    generation: number;
-    creationTimestamp: string;
-    deletionTimestamp?: string | undefined;
-  },
-  write: Partial<Pick<PreparedWrite, "labels" | "annotations" | "ownerReferences" | "finalizers">>,
-  resourceVersion: string,
-): ObjectMeta {
-  // One property order for every stored object, so that they share hidden classes.
-  const meta: ObjectMeta = { name: base.name } as ObjectMeta;
-  if (base.namespace !== undefined) meta.namespace = base.namespace;
-  if (base.generateName !== undefined) meta.generateName = base.generateName;
-  meta.uid = base.uid;
-  meta.resourceVersion = resourceVersion;
-  meta.generation = base.generation;
-  meta.creationTimestamp = base.creationTimestamp;
-  if (base.deletionTimestamp !== undefined) meta.deletionTimestamp = base.deletionTimestamp;
-  if (write.labels !== undefined) meta.labels = write.labels as Record<string, string>;
-  if (write.annotations !== undefined)
-    meta.annotations = write.annotations as Record<string, string>;
-  if (write.ownerReferences !== undefined)
-    meta.ownerReferences = write.ownerReferences as OwnerReference[];
-  if (write.finalizers !== undefined) meta.finalizers = write.finalizers as string[];
-  return meta;
+/** The metadata fields a store sets, as plan functions assemble them before sealing. */
+interface MetaBase {
+  name: string;
+  namespace?: string | undefined;
+  generateName?: string | undefined;
+  uid: string;
+  generation: number;
+  creationTimestamp: string;
+  deletionTimestamp?: string | undefined;
+}
+
+type MetaMaps = Partial<
+  Pick<PreparedWrite, "labels" | "annotations" | "ownerReferences" | "finalizers">
+>;
+
+/** The metadata of a draft to seal: the store-set fields, the writer's maps, the revision. */
+function metaOf(base: MetaBase, maps: MetaMaps, resourceVersion: string): ObjectMeta {
+  // One literal of fixed shape: V8 builds it fast; `seal` drops the undefined fields.
+  return {
+    name: base.name,
+    namespace: base.namespace,
+    generateName: base.generateName,
+    uid: base.uid,
+    resourceVersion,
+    generation: base.generation,
+    creationTimestamp: base.creationTimestamp,
+    deletionTimestamp: base.deletionTimestamp,
+    labels: maps.labels,
+    annotations: maps.annotations,
+    ownerReferences: maps.ownerReferences,
+    finalizers: maps.finalizers,
+  } as ObjectMeta;
 }
 
 function toJson(kind: AnyKind, name: string, field: string, value: unknown): string {
@@ -309,49 +312,202 @@ function toJson(kind: AnyKind, name: string, field: string, value: unknown): str
     return JSON.stringify(value);
   } catch (err) {
     throw invalid(subjectOf(kind, name), [
-      { field, reason: "FieldValueInvalid", message: `cannot be written as JSON: ${(err as Error).message}` },
+      {
+        field,
+        reason: "FieldValueInvalid",
+        message: `cannot be written as JSON: ${(err as Error).message}`,
+      },
     ]);
   }
 }
 
 /**
- * Copies `object` through JSON into a compact, deeply frozen snapshot that shares nothing
- * with the writer's values, checking the size limit on the way. Values JSON cannot hold
- * (cycles, BigInt) are `Invalid`.
- *
- * Each part is copied on its own, so that `apiVersion` and `kind` share the kind's strings and
- * a `spec` or `status` taken unchanged from `previous` (already frozen) is shared, not copied:
- * what an object costs in memory is what makes it different.
+ * A flat copy of a string: V8 keeps a string built by concatenation as a tree of its parts,
+ * and `crypto.randomUUID()`'s as a slice of a larger buffer (hundreds of bytes each); a store
+ * that keeps a string for long keeps the compact form.
  */
-export function seal(kind: AnyKind, object: Resource, maxObjectBytes: number, previous?: StoredObject): StoredObject {
-  const name = object.metadata.name;
-  const metadata = toJson(kind, name, "metadata", object.metadata);
-  const spec = toJson(kind, name, "spec", object.spec);
-  const status = object.status === undefined ? undefined : toJson(kind, name, "status", object.status);
+function flat(value: string): string {
+  return JSON.parse(JSON.stringify(value));
+}
+
+const internedNamespaces = new Map<string, string>();
+
+/** One string per namespace name, shared by every object in it. */
+function internNamespace(namespace: string): string {
+  let interned = internedNamespaces.get(namespace);
+  if (interned === undefined) {
+    if (internedNamespaces.size >= 10_000) internedNamespaces.clear();
+    interned = flat(namespace);
+    internedNamespaces.set(namespace, interned);
+  }
+  return interned;
+}
+
+/** A new uid, as a compact string. */
+export function newUid(): string {
+  return flat(randomUUID());
+}
+
+const metadataFields = [
+  "name",
+  "namespace",
+  "generateName",
+  "uid",
+  "resourceVersion",
+  "generation",
+  "creationTimestamp",
+  "deletionTimestamp",
+  "labels",
+  "annotations",
+  "ownerReferences",
+  "finalizers",
+] as const;
+
+const metadataBuilders = new Map<number, (draft: ObjectMeta) => ObjectMeta>();
+
+/**
+ * `draft` without its undefined fields, built by one object literal per set of present fields.
+ * V8 gives an object made by a literal exactly as many in-object slots as the literal has; one
+ * grown a field at a time spills into a separate property array. A store keeps one metadata
+ * object per object version, so this is worth a small compiled function per field set.
+ */
+function buildMetadata(draft: ObjectMeta): ObjectMeta {
+  let mask = 0;
+  for (let i = 0; i < metadataFields.length; i++) {
+    if (draft[metadataFields[i]!] !== undefined) mask |= 1 << i;
+  }
+  let build = metadataBuilders.get(mask);
+  if (build === undefined) {
+    const present = metadataFields.filter((_, i) => mask & (1 << i));
+    // The field names are the constants above, never input.
+    build = new Function("m", `return { ${present.map((f) => `${f}: m.${f}`).join(", ")} };`) as (
+      draft: ObjectMeta,
+    ) => ObjectMeta;
+    metadataBuilders.set(mask, build);
+  }
+  return build(draft);
+}
+
+/** One part of an object, sealed: `old` itself when equal to it, else a frozen JSON copy. */
+function sealPart<T>(
+  size: { kind: AnyKind; name: string; bytes: number },
+  field: string,
+  value: T | undefined,
+  old: unknown,
+): T | undefined {
+  if (value === undefined) return undefined;
+  if (value === old) return value; // taken unchanged from the previous version: already sealed
+  const json = toJson(size.kind, size.name, field, value);
+  size.bytes += json.length;
+  if (old !== undefined && deepEqual(value, old)) return old as T;
+  return deepFreeze(JSON.parse(json)) as T;
+}
+
+/**
+ * A label or annotation map, sealed: `old` when equal, else a frozen copy. Their keys and values
+ * were checked to be strings, so a plain copy is enough, and cheaper than JSON for small maps.
+ */
+function sealStringMap(
+  size: { bytes: number },
+  value: Readonly<Record<string, string>> | undefined,
+  old: Readonly<Record<string, string>> | undefined,
+): Readonly<Record<string, string>> | undefined {
+  if (value === undefined || value === old) return value;
+  if (old !== undefined && deepEqual(value, old)) {
+    for (const key in value) size.bytes += key.length + value[key]!.length + 6;
+    return old;
+  }
+  let count = 0;
+  for (const key in value) {
+    size.bytes += key.length + value[key]!.length + 6;
+    count++;
+  }
+  // An empty literal holds four fields in-object; larger maps come compact from JSON.
+  if (count > 4) return Object.freeze(JSON.parse(JSON.stringify(value)));
+  const copy: Record<string, string> = {};
+  for (const key in value) copy[key] = value[key]!;
+  return Object.freeze(copy);
+}
+
+/**
+ * Copies `object` into a compact, deeply frozen snapshot that shares nothing mutable with the
+ * writer's values, checking the size limit on the way. Values JSON cannot hold (cycles, BigInt)
+ * are `Invalid`.
+ *
+ * What an object costs in memory is what makes it different: `apiVersion`, `kind`, namespaces
+ * and timestamps are shared strings; a `spec`, `status`, label or annotation map equal to the
+ * one in `previous` (already frozen) is shared, not copied; the rest is copied through JSON,
+ * which yields V8's most compact objects and interns their keys.
+ */
+export function seal(
+  kind: AnyKind,
+  object: Resource,
+  maxObjectBytes: number,
+  previous?: StoredObject,
+): StoredObject {
+  const source = object.metadata;
+  const name = source.name;
+  const size = {
+    kind,
+    name,
+    bytes: 200 + kind.apiVersion.length + kind.kind.length + name.length * 2,
+  };
+  const spec = sealPart(size, "spec", object.spec, previous?.spec) ?? {};
+  const status = sealPart(size, "status", object.status, previous?.status);
+  const labels = sealStringMap(size, source.labels, previous?.metadata.labels);
+  const annotations = sealStringMap(size, source.annotations, previous?.metadata.annotations);
+  const ownerReferences = sealPart(
+    size,
+    "metadata.ownerReferences",
+    source.ownerReferences,
+    previous?.metadata.ownerReferences,
+  );
+  const finalizers = sealPart(
+    size,
+    "metadata.finalizers",
+    source.finalizers,
+    previous?.metadata.finalizers,
+  );
+  const bytes = size.bytes;
+
   // Characters are 1 to 3 UTF-8 bytes; count exactly only near the limit.
-  const length = kind.apiVersion.length + kind.kind.length + metadata.length + spec.length + (status?.length ?? 0) + 60;
-  if (length * 3 > maxObjectBytes) {
-    const bytes = length + Buffer.byteLength(metadata + spec + (status ?? "")) - metadata.length - spec.length - (status?.length ?? 0);
-    if (bytes > maxObjectBytes) {
+  if (bytes * 3 > maxObjectBytes) {
+    const exact = Buffer.byteLength(JSON.stringify(object));
+    if (exact > maxObjectBytes) {
       throw invalid(subjectOf(kind, name), [
-        { field: "<root>", reason: "FieldValueTooLong", message: `Too long: the object is ${bytes} bytes; the limit is ${maxObjectBytes}` },
+        {
+          field: "<root>",
+          reason: "FieldValueTooLong",
+          message: `Too long: the object is ${exact} bytes; the limit is ${maxObjectBytes}`,
+        },
       ]);
     }
   }
-  const sealedMetadata = JSON.parse(metadata);
-  const sealedSpec = previous !== undefined && object.spec === previous.spec ? previous.spec : JSON.parse(spec);
-  // Two literals rather than adding `status` later keeps every property in-object.
+
+  const keep = previous?.metadata;
+  const metadata = buildMetadata({
+    name: keep?.name === name ? keep.name : flat(name),
+    namespace: source.namespace === undefined ? undefined : internNamespace(source.namespace),
+    generateName:
+      source.generateName === undefined
+        ? undefined
+        : (keep?.generateName ?? flat(source.generateName)),
+    uid: source.uid,
+    resourceVersion: source.resourceVersion,
+    generation: source.generation,
+    creationTimestamp: source.creationTimestamp,
+    deletionTimestamp: source.deletionTimestamp,
+    labels,
+    annotations,
+    ownerReferences,
+    finalizers,
+  } as ObjectMeta);
+  Object.freeze(metadata);
   const sealed: Resource =
     status === undefined
-      ? { apiVersion: kind.apiVersion, kind: kind.kind, metadata: sealedMetadata, spec: sealedSpec }
-      : {
-          apiVersion: kind.apiVersion,
-          kind: kind.kind,
-          metadata: sealedMetadata,
-          spec: sealedSpec,
-          status: previous !== undefined && object.status === previous.status ? previous.status : JSON.parse(status),
-        };
-  return deepFreeze(sealed) as StoredObject;
+      ? { apiVersion: kind.apiVersion, kind: kind.kind, metadata, spec }
+      : { apiVersion: kind.apiVersion, kind: kind.kind, metadata, spec, status };
+  return Object.freeze(sealed) as StoredObject;
 }
 
 /** A copy of a stored object at a new revision (the DELETED form), sharing spec and status. */
@@ -392,7 +548,7 @@ export function planCreate(
         name,
         namespace: write.key.namespace,
         generateName: write.generateName,
-        uid: randomUUID(),
+        uid: newUid(),
         generation: 1,
         creationTimestamp: timestamp(context.wallNow),
         deletionTimestamp: undefined,
@@ -432,20 +588,34 @@ function finish(
   next: Resource,
   context: WriteContext,
 ): WritePlan {
-  const { metadata } = next;
+  const sealed = seal(kind, next, context.maxObjectBytes, existing);
+  const { metadata } = sealed;
   // A terminating object whose last finalizer went is gone.
   if (metadata.deletionTimestamp !== undefined && metadata.finalizers === undefined) {
-    return { action: "remove", object: seal(kind, next, context.maxObjectBytes, existing) };
+    return { action: "remove", object: sealed };
   }
-  const sameMeta = { ...metadata, resourceVersion: existing.metadata.resourceVersion };
-  if (
-    deepEqual(sameMeta, existing.metadata) &&
-    deepEqual(next.spec, existing.spec) &&
-    deepEqual(next.status, existing.status)
-  ) {
-    return { action: "none", object: existing };
-  }
-  return { action: "put", object: seal(kind, next, context.maxObjectBytes, existing), created: false };
+  return sameContent(sealed, existing)
+    ? { action: "none", object: existing }
+    : { action: "put", object: sealed, created: false };
+}
+
+/**
+ * Whether two versions hold the same content. `seal` shares every part equal to the previous
+ * version's, so comparing references is enough.
+ */
+function sameContent(next: StoredObject, existing: StoredObject): boolean {
+  const a = next.metadata;
+  const b = existing.metadata;
+  return (
+    next.spec === existing.spec &&
+    next.status === existing.status &&
+    a.labels === b.labels &&
+    a.annotations === b.annotations &&
+    a.ownerReferences === b.ownerReferences &&
+    a.finalizers === b.finalizers &&
+    a.generation === b.generation &&
+    a.deletionTimestamp === b.deletionTimestamp
+  );
 }
 
 /** Plans an update of everything but status. */
@@ -534,5 +704,9 @@ export function planDelete(
       context.resourceVersion,
     ),
   } as Resource;
-  return { action: "put", object: deepFreeze(next) as StoredObject, created: false };
+  return {
+    action: "put",
+    object: seal(kind, next, context.maxObjectBytes, existing),
+    created: false,
+  };
 }

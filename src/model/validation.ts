@@ -77,8 +77,26 @@ export function checkDns1123Subdomain(errors: FieldErrors, field: string, value:
   }
 }
 
+/**
+ * Names and values seen valid before: label keys and values repeat across objects, and a set
+ * lookup costs less than the regular expressions. Bounded; cleared when full.
+ */
+const knownValid = new Set<string>();
+
+function remember(kind: "q" | "v", value: string): void {
+  if (knownValid.size >= 20_000) knownValid.clear();
+  knownValid.add(kind + value);
+}
+
 /** Checks a qualified name (label and annotation keys, finalizers): `[prefix/]name`. */
 export function checkQualifiedName(errors: FieldErrors, field: string, value: string): void {
+  if (knownValid.has(`q${value}`)) return;
+  const before = errors.causes.length;
+  checkQualifiedNameUncached(errors, field, value);
+  if (errors.causes.length === before) remember("q", value);
+}
+
+function checkQualifiedNameUncached(errors: FieldErrors, field: string, value: string): void {
   const parts = value.split("/");
   let name = value;
   if (parts.length === 2) {
@@ -125,6 +143,11 @@ export function checkQualifiedName(errors: FieldErrors, field: string, value: st
 
 /** Checks a label value: empty, or at most 63 alphanumerics, '-', '_' and '.'. */
 export function checkLabelValue(errors: FieldErrors, field: string, value: string): void {
+  if (knownValid.has(`v${value}`)) return;
+  if (value.length <= dns1123LabelMaxLength && labelValuePattern.test(value)) {
+    remember("v", value);
+    return;
+  }
   if (value.length > dns1123LabelMaxLength) {
     errors.invalid(field, value, `must be no more than ${dns1123LabelMaxLength} characters`);
   } else if (!labelValuePattern.test(value)) {
@@ -169,9 +192,15 @@ export function checkAnnotations(errors: FieldErrors, field: string, annotations
       errors.invalid(`${field}[${key}]`, value, "must be a string");
       continue;
     }
-    size += Buffer.byteLength(key) + Buffer.byteLength(value);
+    size += key.length + value.length;
   }
-  if (size > totalAnnotationSizeLimit) errors.tooLong(field, totalAnnotationSizeLimit);
+  // Characters are 1 to 3 UTF-8 bytes: count bytes only when the characters come near the limit.
+  if (size * 3 > totalAnnotationSizeLimit) {
+    let bytes = 0;
+    for (const [key, value] of Object.entries(annotations))
+      bytes += Buffer.byteLength(key) + Buffer.byteLength(String(value));
+    if (bytes > totalAnnotationSizeLimit) errors.tooLong(field, totalAnnotationSizeLimit);
+  }
 }
 
 /** A field path in Kubernetes' notation from a Standard Schema issue path under `root`. */

@@ -27,15 +27,15 @@ import type {
 } from "../backend.js";
 import {
   defaultMaxObjectBytes,
+  type PreparedWrite,
   planCreate,
   planDelete,
   planUpdate,
   planUpdateStatus,
-  type PreparedWrite,
   prepareWrite,
   subjectOf,
-  type WriteKind,
   type WriteContext,
+  type WriteKind,
   type WritePlan,
 } from "../object-rules.js";
 import { EventLog } from "./event-log.js";
@@ -173,6 +173,8 @@ export class MemoryBackend implements Backend {
   readonly capabilities: BackendCapabilities = { name: "memory", durable: false };
   private currentRevision = 0;
   private readonly tables = new Map<string, Table>();
+  /** The table of each kind object seen, to skip building its id on every call. */
+  private readonly tableOfKind = new WeakMap<AnyKind, Table>();
   /** Dependents by owner uid: table and key of each object whose ownerReferences name it. */
   private readonly dependents = new Map<string, Map<string, { table: Table; key: Key }>>();
   private closed = false;
@@ -305,24 +307,42 @@ export class MemoryBackend implements Backend {
     }
   }
 
-  create(kind: AnyKind, object: Frozen<ResourceInput>, options: WriteOptions = {}): Promise<StoredObject> {
+  create(
+    kind: AnyKind,
+    object: Frozen<ResourceInput>,
+    options: WriteOptions = {},
+  ): Promise<StoredObject> {
     return this.write(kind, object, "create", options);
   }
 
-  update(kind: AnyKind, object: Frozen<ResourceInput>, options: WriteOptions = {}): Promise<StoredObject> {
+  update(
+    kind: AnyKind,
+    object: Frozen<ResourceInput>,
+    options: WriteOptions = {},
+  ): Promise<StoredObject> {
     return this.write(kind, object, "update", options);
   }
 
-  updateStatus(kind: AnyKind, object: Frozen<ResourceInput>, options: WriteOptions = {}): Promise<StoredObject> {
+  updateStatus(
+    kind: AnyKind,
+    object: Frozen<ResourceInput>,
+    options: WriteOptions = {},
+  ): Promise<StoredObject> {
     return this.write(kind, object, "status", options);
   }
 
   /** Checks, plans and commits a write; with a synchronous validator, all in one go. */
-  private write(kind: AnyKind, object: Frozen<ResourceInput>, what: WriteKind, options: WriteOptions): Promise<StoredObject> {
+  private write(
+    kind: AnyKind,
+    object: Frozen<ResourceInput>,
+    what: WriteKind,
+    options: WriteOptions,
+  ): Promise<StoredObject> {
     try {
       this.checkOpen();
       const prepared = prepareWrite(kind, object, what);
-      if (prepared instanceof Promise) return prepared.then((write) => this.commitWrite(write, what, options));
+      if (prepared instanceof Promise)
+        return prepared.then((write) => this.commitWrite(write, what, options));
       return Promise.resolve(this.commitWrite(prepared, what, options));
     } catch (err) {
       return Promise.reject(err);
@@ -336,7 +356,9 @@ export class MemoryBackend implements Backend {
     switch (what) {
       case "create": {
         const ns = write.key.namespace;
-        const plan = planCreate(write, existing, context, (name) => table.tree.has({ namespace: ns, name }));
+        const plan = planCreate(write, existing, context, (name) =>
+          table.tree.has({ namespace: ns, name }),
+        );
         return this.commit(table, plan, options, undefined);
       }
       case "update":
@@ -382,7 +404,9 @@ export class MemoryBackend implements Backend {
         );
       }
       const context = this.context();
-      const plan = status ? planUpdateStatus(write, current, context) : planUpdate(write, current, context);
+      const plan = status
+        ? planUpdateStatus(write, current, context)
+        : planUpdate(write, current, context);
       return this.commit(table, plan, options, current);
     }
   }
@@ -391,7 +415,12 @@ export class MemoryBackend implements Backend {
     this.checkOpen();
     const table = this.table(kind);
     const existing = table.tree.get(key);
-    return this.commit(table, planDelete(kind, key, existing, options.preconditions, this.context()), options, existing);
+    return this.commit(
+      table,
+      planDelete(kind, key, existing, options.preconditions, this.context()),
+      options,
+      existing,
+    );
   }
 
   async close(): Promise<void> {
@@ -407,12 +436,15 @@ export class MemoryBackend implements Backend {
   }
 
   private table(kind: AnyKind): Table {
+    const cached = this.tableOfKind.get(kind);
+    if (cached !== undefined) return cached;
     const id = kindId(kind);
     let table = this.tables.get(id);
     if (table === undefined) {
       table = new Table(kind, this.historyLimit, this, this.clock);
       this.tables.set(id, table);
     }
+    this.tableOfKind.set(kind, table);
     return table;
   }
 
@@ -424,7 +456,12 @@ export class MemoryBackend implements Backend {
     };
   }
 
-  private commit(table: Table, plan: WritePlan, options: WriteOptions, previous: StoredObject | undefined): StoredObject {
+  private commit(
+    table: Table,
+    plan: WritePlan,
+    options: WriteOptions,
+    previous: StoredObject | undefined,
+  ): StoredObject {
     if (plan.action === "none" || options.dryRun) return plan.object;
     this.apply(table, plan, previous);
     if (plan.action === "remove") this.collectDependentsOf(plan.object.metadata.uid);
@@ -432,7 +469,11 @@ export class MemoryBackend implements Backend {
   }
 
   /** Stores a planned change at the next revision and wakes the kind's watches. */
-  private apply(table: Table, plan: Exclude<WritePlan, { action: "none" }>, previous: StoredObject | undefined): void {
+  private apply(
+    table: Table,
+    plan: Exclude<WritePlan, { action: "none" }>,
+    previous: StoredObject | undefined,
+  ): void {
     const { object } = plan;
     const revision = ++this.currentRevision;
     const key = object.metadata as Key;
