@@ -71,19 +71,31 @@ export class Client<K extends AnyKind> {
   }
 
   create(object: ResourceInputOf<K>, options?: WriteOptions): Promise<ResourceOf<K>> {
-    return this.backend.create(this.kind, this.placed(object), options) as Promise<ResourceOf<K>>;
+    return this.write("create", object, options);
   }
 
   /** Replaces everything but status; `metadata.resourceVersion` must be the current one. */
   update(object: ResourceInputOf<K>, options?: WriteOptions): Promise<ResourceOf<K>> {
-    return this.backend.update(this.kind, this.placed(object), options) as Promise<ResourceOf<K>>;
+    return this.write("update", object, options);
   }
 
   /** Replaces status only; `metadata.resourceVersion` must be the current one. */
   updateStatus(object: ResourceInputOf<K>, options?: WriteOptions): Promise<ResourceOf<K>> {
-    return this.backend.updateStatus(this.kind, this.placed(object), options) as Promise<
-      ResourceOf<K>
-    >;
+    return this.write("updateStatus", object, options);
+  }
+
+  private write(
+    method: "create" | "update" | "updateStatus",
+    object: ResourceInputOf<K>,
+    options: WriteOptions | undefined,
+  ): Promise<ResourceOf<K>> {
+    let placed: Frozen<ResourceInput>;
+    try {
+      placed = this.placed(object);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.backend[method](this.kind, placed, options) as Promise<ResourceOf<K>>;
   }
 
   patch(

@@ -3,6 +3,7 @@
  * written against the contract alone so that every store — memory, durable, PostgreSQL,
  * Kubernetes — runs the same checks. Run it from a vitest test file.
  */
+import type { StandardSchemaV1 } from "@standard-schema/spec";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { z } from "zod";
 import type { Backend, StoredObject, Watch, WatchEvent } from "../backend/backend.js";
@@ -23,6 +24,20 @@ export interface ConformanceOptions {
   /** How long to wait for an asynchronous effect (watch events, garbage collection). @default 5_000 */
   readonly timeoutMs?: number;
 }
+
+const ledgerSpec = z.object({ entries: z.number().int().min(0) });
+
+/** A Standard Schema validator that answers asynchronously, as a remote check would. */
+const asyncLedgerSpec: StandardSchemaV1<z.input<typeof ledgerSpec>, z.output<typeof ledgerSpec>> = {
+  "~standard": {
+    version: 1,
+    vendor: "setpoint-conformance",
+    validate: async (value) => {
+      await new Promise((resolve) => setImmediate(resolve));
+      return ledgerSpec["~standard"].validate(value);
+    },
+  },
+};
 
 /** The kinds the suite writes; a backend that needs kinds registered up front registers these. */
 export const conformanceKinds = {
@@ -46,6 +61,14 @@ export const conformanceKinds = {
     scope: "Namespaced",
     spec: z.object({ size: z.number() }),
   }),
+  /** Validated asynchronously: writes must stay atomic across the validator's await. */
+  Ledger: defineKind({
+    group: "conformance.setpoint.dev",
+    version: "v1",
+    kind: "Ledger",
+    scope: "Namespaced",
+    spec: asyncLedgerSpec,
+  }),
   Rack: defineKind({
     group: "conformance.setpoint.dev",
     version: "v1",
@@ -55,7 +78,7 @@ export const conformanceKinds = {
   }),
 } as const;
 
-const { Widget, Gadget, Rack } = conformanceKinds;
+const { Widget, Gadget, Ledger, Rack } = conformanceKinds;
 const ns = "conformance";
 
 function widget(
@@ -1289,6 +1312,72 @@ export function runBackendConformance(
             }),
           "metadata.labels",
         );
+      });
+    });
+
+    describe("asynchronous validators", () => {
+      const ledger = (name: string, entries: unknown) => ({
+        metadata: { name, namespace: ns },
+        spec: { entries },
+      });
+
+      it("validate creates and updates, naming the field at fault", async () => {
+        const created = await backend.create(Ledger, ledger("l", 1));
+        expect(created.spec).toEqual({ entries: 1 });
+        const err = await rejection(backend.update(Ledger, { ...created, spec: { entries: -1 } }));
+        expect(err.reason).toBe("Invalid");
+        expect(err.details?.causes?.[0]?.field).toBe("spec.entries");
+      });
+
+      it("keep one winner among concurrent updates of one version", async () => {
+        const created = await backend.create(Ledger, ledger("l", 0));
+        const results = await Promise.allSettled(
+          Array.from({ length: 8 }, (_, i) =>
+            backend.update(Ledger, { ...created, spec: { entries: i + 1 } }),
+          ),
+        );
+        expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+      });
+
+      it("lose no concurrent patch", async () => {
+        await backend.create(Ledger, ledger("l", 0));
+        await Promise.all(
+          Array.from({ length: 10 }, (_, i) =>
+            backend.patch(Ledger, key("l"), {
+              type: "merge",
+              patch: { metadata: { labels: { [`p${i}`]: "x" } } },
+            }),
+          ),
+        );
+        expect(
+          Object.keys((await backend.get(Ledger, key("l"))).metadata.labels ?? {}),
+        ).toHaveLength(10);
+      });
+
+      it("fail a pinned patch whose version changed while it was validated", async () => {
+        const created = await backend.create(Ledger, ledger("l", 0));
+        const pinned = backend.patch(Ledger, key("l"), {
+          type: "merge",
+          patch: {
+            metadata: { resourceVersion: created.metadata.resourceVersion },
+            spec: { entries: 5 },
+          },
+        });
+        const other = backend.patch(Ledger, key("l"), {
+          type: "merge",
+          patch: { metadata: { labels: { other: "yes" } } },
+        });
+        const results = await Promise.allSettled([pinned, other]);
+        const succeeded = results.filter((r) => r.status === "fulfilled").length;
+        expect(succeeded).toBeGreaterThanOrEqual(1);
+        const [first] = results;
+        if (first.status === "fulfilled") {
+          // It may only have applied to the version it named, before the other patch.
+          expect(first.value.metadata.labels).toBeUndefined();
+          expect((await backend.get(Ledger, key("l"))).metadata.labels).toEqual({ other: "yes" });
+        } else {
+          expect(ApiError.is(first.reason, "Conflict")).toBe(true);
+        }
       });
     });
 

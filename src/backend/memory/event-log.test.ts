@@ -1,0 +1,45 @@
+import { describe, expect, it } from "vitest";
+import { ApiError } from "../../model/api-error.js";
+import type { StoredObject } from "../backend.js";
+import { EventLog } from "./event-log.js";
+
+const entry = (revision: number) => ({
+  type: "ADDED" as const,
+  revision,
+  object: {} as StoredObject,
+  previousLabels: undefined,
+});
+
+describe("EventLog", () => {
+  it("finds the first change after a revision", () => {
+    const log = new EventLog(10);
+    for (const revision of [2, 5, 9]) log.append(entry(revision));
+    expect(log.seqAfter(0)).toBe(0);
+    expect(log.seqAfter(2)).toBe(1);
+    expect(log.seqAfter(6)).toBe(2);
+    expect(log.seqAfter(9)).toBe(3);
+    expect(log.seqAfter(100)).toBe(3);
+  });
+
+  it("keeps only the newest entries and answers Expired for resume points before them", () => {
+    const log = new EventLog(3);
+    for (let revision = 1; revision <= 5; revision++) log.append(entry(revision));
+    expect(log.start).toBe(2);
+    expect(log.at(2).revision).toBe(3);
+    expect(log.seqAfter(2)).toBe(2);
+    expect(() => log.seqAfter(1)).toThrow(ApiError);
+    try {
+      log.seqAfter(1);
+    } catch (err) {
+      expect((err as ApiError).reason).toBe("Expired");
+    }
+  });
+
+  it("after compaction expires every earlier resume point but the newest", () => {
+    const log = new EventLog(10);
+    log.append(entry(1));
+    log.compact(7);
+    expect(() => log.seqAfter(6)).toThrow(/too old resource version/);
+    expect(log.seqAfter(7)).toBe(1);
+  });
+});

@@ -1,0 +1,63 @@
+import { describe, expect, it } from "vitest";
+import { ApiError } from "./api-error.js";
+import { applyJsonPatch, applyMergePatch, deepEqual } from "./json.js";
+
+describe("applyMergePatch", () => {
+  it("follows RFC 7386's examples", () => {
+    expect(applyMergePatch({ a: "b" }, { a: "c" })).toEqual({ a: "c" });
+    expect(applyMergePatch({ a: "b" }, { b: "c" })).toEqual({ a: "b", b: "c" });
+    expect(applyMergePatch({ a: "b" }, { a: null })).toEqual({});
+    expect(applyMergePatch({ a: ["b"] }, { a: "c" })).toEqual({ a: "c" });
+    expect(applyMergePatch({ a: "c" }, { a: ["b"] })).toEqual({ a: ["b"] });
+    expect(applyMergePatch({ a: { b: "c" } }, { a: { b: "d", c: null } })).toEqual({
+      a: { b: "d" },
+    });
+    expect(applyMergePatch({ a: [{ b: "c" }] }, { a: [1] })).toEqual({ a: [1] });
+    expect(applyMergePatch(["a", "b"], ["c", "d"])).toEqual(["c", "d"]);
+    expect(applyMergePatch({ a: "b" }, ["c"])).toEqual(["c"]);
+    expect(applyMergePatch({ e: null }, { a: 1 })).toEqual({ e: null, a: 1 });
+    expect(applyMergePatch({}, { a: { bb: { ccc: null } } })).toEqual({ a: { bb: {} } });
+  });
+
+  it("leaves the target unchanged, even when it is frozen", () => {
+    const target = Object.freeze({ a: Object.freeze({ b: 1 }) });
+    expect(applyMergePatch(target, { a: { c: 2 } })).toEqual({ a: { b: 1, c: 2 } });
+    expect(target).toEqual({ a: { b: 1 } });
+  });
+});
+
+describe("applyJsonPatch", () => {
+  it("applies operations in order and leaves a frozen target alone", () => {
+    const target = Object.freeze({ list: Object.freeze([1]) });
+    const result = applyJsonPatch(target, [
+      { op: "add", path: "/list/-", value: 2 },
+      { op: "test", path: "/list/1", value: 2 },
+      { op: "copy", from: "/list", path: "/copy" },
+    ]);
+    expect(result).toEqual({ list: [1, 2], copy: [1, 2] });
+  });
+
+  it("fails a test as Invalid naming the operation", () => {
+    try {
+      applyJsonPatch({ a: 1 }, [{ op: "test", path: "/a", value: 2 }]);
+      expect.unreachable();
+    } catch (err) {
+      expect(ApiError.is(err, "Invalid")).toBe(true);
+      expect((err as ApiError).message).toContain("operation 0");
+    }
+  });
+
+  it("rejects a malformed operation as BadRequest", () => {
+    expect(() => applyJsonPatch({}, [{ op: "jump", path: "/a" } as never])).toThrow(ApiError);
+    expect(() => applyJsonPatch({}, "nope" as never)).toThrow(/array of operations/);
+  });
+});
+
+describe("deepEqual", () => {
+  it("compares JSON values structurally, ignoring key order", () => {
+    expect(deepEqual({ a: [1, { b: 2 }], c: null }, { c: null, a: [1, { b: 2 }] })).toBe(true);
+    expect(deepEqual({ a: 1 }, { a: 1, b: undefined })).toBe(false);
+    expect(deepEqual([1], { 0: 1 })).toBe(false);
+    expect(deepEqual(null, {})).toBe(false);
+  });
+});
