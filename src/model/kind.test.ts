@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
+import { createControlPlane } from "../backend/control-plane.js";
 import type { ResourceInputOf, ResourceOf } from "./kind.js";
 import { defineKind, jsonSchemaOf, pluralOf } from "./kind.js";
 
@@ -93,6 +94,10 @@ describe("static types", () => {
     const image: string | undefined = stored.spec?.image;
     // @ts-expect-error stored objects are read-only
     const mutate = () => (stored.spec.replicas = 2);
-    expect([input, typo, image, mutate]).toHaveLength(4);
+    const widgets = createControlPlane().resources(Widget);
+    // @ts-expect-error a typo in spec does not compile at the client either
+    const created = () => widgets.create({ metadata: { name: "a" }, spec: { replicsa: 1 } });
+    const replicas = async () => (await widgets.get("a")).spec.replicas satisfies number;
+    expect([input, typo, image, mutate, created, replicas]).toHaveLength(6);
   });
 });
