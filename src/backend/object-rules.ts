@@ -11,19 +11,22 @@ import { randomUUID } from "node:crypto";
 import {
   ApiError,
   alreadyExists,
+  badRequest,
   conflict,
   type ErrorSubject,
   invalid,
   notFound,
 } from "../model/api-error.js";
-import { deepEqual } from "../model/json.js";
+import { applyJsonPatch, applyMergePatch, deepEqual } from "../model/json.js";
 import type { AnyKind } from "../model/kind.js";
 import {
   deepFreeze,
+  type Frozen,
   type ObjectKey,
   type ObjectMeta,
   type OwnerReference,
   type Resource,
+  type ResourceInput,
 } from "../model/resource.js";
 import {
   checkAnnotations,
@@ -35,7 +38,7 @@ import {
   isPlainObject,
   validateWith,
 } from "../model/validation.js";
-import type { StoredObject } from "./backend.js";
+import type { Patch, StoredObject } from "./backend.js";
 
 /** etcd's default request limit, which bounds a Kubernetes object: 1.5 MiB. */
 export const defaultMaxObjectBytes = 1.5 * 1024 * 1024;
@@ -709,4 +712,104 @@ export function planDelete(
     object: seal(kind, next, context.maxObjectBytes, existing),
     created: false,
   };
+}
+
+/** The object an apply creates when none exists: the body, at the key being patched. */
+export function applyBody(
+  kind: AnyKind,
+  key: ObjectKey,
+  body: Readonly<Record<string, unknown>>,
+): Frozen<ResourceInput> {
+  const metadata = isPlainObject(body.metadata) ? body.metadata : {};
+  checkBodyKey(kind, key, metadata);
+  return {
+    ...body,
+    metadata: { ...metadata, name: key.name, namespace: key.namespace },
+  } as Frozen<ResourceInput>;
+}
+
+function checkBodyKey(kind: AnyKind, key: ObjectKey, metadata: Record<string, unknown>): void {
+  if (metadata.name !== undefined && metadata.name !== key.name) {
+    throw invalid(subjectOf(kind, key.name), [
+      {
+        field: "metadata.name",
+        reason: "FieldValueInvalid",
+        message: `Invalid value: ${JSON.stringify(metadata.name)}: the name of the object does not match the name being patched (${key.name})`,
+      },
+    ]);
+  }
+  const namespace = metadata.namespace === "" ? undefined : metadata.namespace;
+  if (namespace !== undefined && namespace !== key.namespace) {
+    throw invalid(subjectOf(kind, key.name), [
+      {
+        field: "metadata.namespace",
+        reason: "FieldValueInvalid",
+        message: `Invalid value: ${JSON.stringify(metadata.namespace)}: does not match the namespace being patched`,
+      },
+    ]);
+  }
+}
+
+/** The object a patch makes of `existing`, as a plain mutable document. */
+export function patchDocument(
+  kind: AnyKind,
+  key: ObjectKey,
+  existing: StoredObject,
+  patch: Patch,
+): Record<string, unknown> & { metadata?: Record<string, unknown> } {
+  let result: unknown;
+  switch (patch.type) {
+    case "merge":
+    case "apply":
+      if (!isPlainObject(patch.patch))
+        throw badRequest(`a ${patch.type} patch must be a JSON object`);
+      if (patch.type === "apply")
+        checkBodyKey(kind, key, isPlainObject(patch.patch.metadata) ? patch.patch.metadata : {});
+      result = applyMergePatch(existing, patch.patch);
+      break;
+    case "json":
+      result = applyJsonPatch(existing, patch.patch);
+      break;
+    default:
+      throw badRequest(`unknown patch type ${JSON.stringify((patch as { type: unknown }).type)}`);
+  }
+  if (!isPlainObject(result))
+    throw invalid(subjectOf(kind, key.name), [
+      {
+        field: "<root>",
+        reason: "FieldValueInvalid",
+        message: "the patched object must be a JSON object",
+      },
+    ]);
+  const metadata = isPlainObject(result.metadata) ? { ...result.metadata } : {};
+  if (metadata.name !== key.name || (metadata.namespace ?? undefined) !== key.namespace) {
+    throw invalid(subjectOf(kind, key.name), [
+      {
+        field: "metadata.name",
+        reason: "FieldValueInvalid",
+        message: "a patch may not change the name or namespace",
+      },
+    ]);
+  }
+  return { ...result, metadata };
+}
+
+/**
+ * Applies `patch` to `existing` and prepares the result as a write of the main resource, or of
+ * status only. A patch that names no resourceVersion applies to the version it read: the store
+ * must commit it against that version or apply it again.
+ */
+export function preparePatch(
+  kind: AnyKind,
+  key: ObjectKey,
+  existing: StoredObject,
+  patch: Patch,
+  status: boolean,
+): PreparedWrite | Promise<PreparedWrite> {
+  const document = patchDocument(kind, key, existing, patch);
+  const metadata = document.metadata as Record<string, unknown>;
+  if (metadata.resourceVersion === undefined || metadata.resourceVersion === "") {
+    metadata.resourceVersion = existing.metadata.resourceVersion;
+  }
+  return prepareWrite(kind, document, status ? "status" : "update");
 }

@@ -1,7 +1,7 @@
 import { createRequire } from "node:module";
 import type sortedBtree from "sorted-btree";
-import { ApiError, badRequest, conflict, invalid, notFound } from "../../model/api-error.js";
-import { applyJsonPatch, applyMergePatch, deepEqual } from "../../model/json.js";
+import { ApiError, badRequest, conflict, notFound } from "../../model/api-error.js";
+import { deepEqual } from "../../model/json.js";
 import { type AnyKind, kindId } from "../../model/kind.js";
 import type { Frozen, ObjectKey, OwnerReference, ResourceInput } from "../../model/resource.js";
 import {
@@ -10,7 +10,6 @@ import {
   toFieldSelector,
   toLabelSelector,
 } from "../../model/selector.js";
-import { isPlainObject } from "../../model/validation.js";
 import { type Clock, systemClock } from "../../queue/clock.js";
 import type {
   Backend,
@@ -26,12 +25,14 @@ import type {
   WriteOptions,
 } from "../backend.js";
 import {
+  applyBody,
   defaultMaxObjectBytes,
   type PreparedWrite,
   planCreate,
   planDelete,
   planUpdate,
   planUpdateStatus,
+  preparePatch,
   prepareWrite,
   subjectOf,
   type WriteContext,
@@ -385,13 +386,7 @@ export class MemoryBackend implements Backend {
         if (patch.type !== "apply" || status) throw notFound(subjectOf(kind, key.name));
         return this.create(kind, applyBody(kind, key, patch.patch), options);
       }
-      const document = patchDocument(kind, key, existing, patch);
-      // A patch that names no resourceVersion applies to whatever version it read.
-      const metadata = document.metadata as Record<string, unknown>;
-      if (metadata.resourceVersion === undefined || metadata.resourceVersion === "") {
-        metadata.resourceVersion = existing.metadata.resourceVersion;
-      }
-      const prepared = prepareWrite(kind, document, status ? "status" : "update");
+      const prepared = preparePatch(kind, key, existing, patch, status);
       const write = prepared instanceof Promise ? await prepared : prepared;
       const current = table.tree.get(key);
       // Changed while an asynchronous validator ran: apply the patch again to the new version
@@ -571,86 +566,4 @@ export class MemoryBackend implements Backend {
       "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.",
     );
   }
-}
-
-function applyBody(
-  kind: AnyKind,
-  key: ObjectKey,
-  body: Readonly<Record<string, unknown>>,
-): Frozen<ResourceInput> {
-  const metadata = isPlainObject(body.metadata) ? body.metadata : {};
-  checkBodyKey(kind, key, metadata);
-  return {
-    ...body,
-    metadata: { ...metadata, name: key.name, namespace: key.namespace },
-  } as Frozen<ResourceInput>;
-}
-
-function checkBodyKey(kind: AnyKind, key: ObjectKey, metadata: Record<string, unknown>): void {
-  if (metadata.name !== undefined && metadata.name !== key.name) {
-    throw invalid(subjectOf(kind, key.name), [
-      {
-        field: "metadata.name",
-        reason: "FieldValueInvalid",
-        message: `Invalid value: ${JSON.stringify(metadata.name)}: the name of the object does not match the name being patched (${key.name})`,
-      },
-    ]);
-  }
-  if (
-    metadata.namespace !== undefined &&
-    metadata.namespace !== (key.namespace ?? "") &&
-    metadata.namespace !== key.namespace
-  ) {
-    throw invalid(subjectOf(kind, key.name), [
-      {
-        field: "metadata.namespace",
-        reason: "FieldValueInvalid",
-        message: `Invalid value: ${JSON.stringify(metadata.namespace)}: does not match the namespace being patched`,
-      },
-    ]);
-  }
-}
-
-/** The object a patch makes of `existing`, as a plain mutable document. */
-function patchDocument(
-  kind: AnyKind,
-  key: ObjectKey,
-  existing: StoredObject,
-  patch: Patch,
-): Record<string, unknown> & { metadata?: Record<string, unknown> } {
-  let result: unknown;
-  switch (patch.type) {
-    case "merge":
-    case "apply":
-      if (!isPlainObject(patch.patch))
-        throw badRequest(`a ${patch.type} patch must be a JSON object`);
-      if (patch.type === "apply")
-        checkBodyKey(kind, key, isPlainObject(patch.patch.metadata) ? patch.patch.metadata : {});
-      result = applyMergePatch(existing, patch.patch);
-      break;
-    case "json":
-      result = applyJsonPatch(existing, patch.patch);
-      break;
-    default:
-      throw badRequest(`unknown patch type ${JSON.stringify((patch as { type: unknown }).type)}`);
-  }
-  if (!isPlainObject(result))
-    throw invalid(subjectOf(kind, key.name), [
-      {
-        field: "<root>",
-        reason: "FieldValueInvalid",
-        message: "the patched object must be a JSON object",
-      },
-    ]);
-  const metadata = isPlainObject(result.metadata) ? { ...result.metadata } : {};
-  if (metadata.name !== key.name || (metadata.namespace ?? undefined) !== key.namespace) {
-    throw invalid(subjectOf(kind, key.name), [
-      {
-        field: "metadata.name",
-        reason: "FieldValueInvalid",
-        message: "a patch may not change the name or namespace",
-      },
-    ]);
-  }
-  return { ...result, metadata };
 }
