@@ -54,7 +54,11 @@ export interface ObjectList<T = StoredObject> {
 
 /** Options of `watch`. */
 export interface WatchOptions {
-  /** Deliver changes after this revision; from now on when left out. */
+  /**
+   * Deliver changes after this revision; from now on when left out. Unlike Kubernetes, `"0"`
+   * is not "any": it asks for every change since the store began, `Expired` once that history is
+   * gone. List first and watch from the list's `resourceVersion` to see everything.
+   */
   readonly resourceVersion?: string;
   readonly namespace?: string;
   readonly labelSelector?: LabelSelectorInput;
