@@ -1,0 +1,277 @@
+import { describe, expect, it } from "vitest";
+import { FakeClock } from "../testing/fake-clock.js";
+import { ExponentialBackoff, MaxOf, TokenBucket } from "./rate-limiter.js";
+import { WorkQueue } from "./work-queue.js";
+
+function queue(clock = new FakeClock()) {
+  return { clock, queue: new WorkQueue<string>({ clock }) };
+}
+
+async function takeReady(q: WorkQueue<string>): Promise<string[]> {
+  const keys: string[] = [];
+  while (q.length > 0) keys.push((await q.get())!);
+  return keys;
+}
+
+describe("WorkQueue", () => {
+  it("hands out each key once however often it was added", async () => {
+    const { queue: q } = queue();
+    for (const key of ["a", "b", "a", "c", "b", "a"]) q.add(key);
+    expect(q.length).toBe(3);
+    expect(await takeReady(q)).toEqual(["a", "b", "c"]);
+  });
+
+  it("never hands one key to two workers at once", async () => {
+    const { queue: q } = queue();
+    q.add("a");
+    expect(await q.get()).toBe("a");
+    q.add("a");
+    expect(q.length).toBe(0);
+    let second: string | undefined;
+    void q.get().then((key) => {
+      second = key;
+    });
+    await Promise.resolve();
+    expect(second).toBeUndefined();
+    q.done("a");
+    await Promise.resolve();
+    expect(second).toBe("a");
+  });
+
+  it("runs a key added while processing once more after done", async () => {
+    const { queue: q } = queue();
+    q.add("a");
+    await q.get();
+    q.add("a");
+    q.add("a");
+    q.done("a");
+    expect(await takeReady(q)).toEqual(["a"]);
+    q.done("a");
+    expect(q.length).toBe(0);
+  });
+
+  it("hands a key to a waiting worker as soon as it is added", async () => {
+    const { queue: q } = queue();
+    const waiting = q.get();
+    q.add("a");
+    expect(await waiting).toBe("a");
+    expect(q.processing).toBe(1);
+  });
+
+  it("refuses done for a key that is not being processed", () => {
+    const { queue: q } = queue();
+    q.add("a");
+    expect(() => q.done("a")).toThrow("done(a): the key is not being processed");
+    expect(() => q.done("b")).toThrow(/not being processed/);
+  });
+
+  describe("delays", () => {
+    it("makes a key ready after addAfter's delay, on the injected clock", async () => {
+      const { queue: q, clock } = queue();
+      q.addAfter("a", 1_000);
+      expect(q.length).toBe(0);
+      expect(q.delayed).toBe(1);
+      await clock.advance(999);
+      expect(q.length).toBe(0);
+      await clock.advance(1);
+      expect(await takeReady(q)).toEqual(["a"]);
+    });
+
+    it("keeps the earliest pending time of a key", async () => {
+      const { queue: q, clock } = queue();
+      q.addAfter("a", 500);
+      q.addAfter("a", 2_000);
+      await clock.advance(500);
+      expect(await takeReady(q)).toEqual(["a"]);
+      q.done("a");
+      q.addAfter("b", 2_000);
+      q.addAfter("b", 100);
+      await clock.advance(100);
+      expect(await takeReady(q)).toEqual(["b"]);
+    });
+
+    it("cancels a later pending time when the key is added now", async () => {
+      const { queue: q, clock } = queue();
+      q.addAfter("a", 1_000);
+      q.add("a");
+      expect(await takeReady(q)).toEqual(["a"]);
+      q.done("a");
+      await clock.advance(1_000);
+      expect(q.length).toBe(0);
+    });
+
+    it("fires many delayed keys in due order from one timer", async () => {
+      const { queue: q, clock } = queue();
+      const delays = [50, 10, 40, 20, 30, 10];
+      delays.forEach((ms, i) => q.addAfter(`k${i}`, ms));
+      expect(clock.pendingTimers).toBe(1);
+      await clock.advance(50);
+      expect(await takeReady(q)).toEqual(["k1", "k5", "k3", "k4", "k2", "k0"]);
+      expect(clock.pendingTimers).toBe(0);
+    });
+
+    it("rearms the timer for an earlier key", async () => {
+      const { queue: q, clock } = queue();
+      q.addAfter("late", 1_000);
+      q.addAfter("early", 10);
+      await clock.advance(10);
+      expect(await takeReady(q)).toEqual(["early"]);
+      await clock.advance(990);
+      expect(await takeReady(q)).toEqual(["late"]);
+    });
+  });
+
+  describe("rate-limited retries", () => {
+    it("back off 5 ms doubling per key, until forgotten", async () => {
+      const { queue: q, clock } = queue();
+      const seen: number[] = [];
+      for (let attempt = 0; attempt < 4; attempt++) {
+        q.addRateLimited("a");
+        const start = clock.now();
+        while (q.length === 0) await clock.advance(1);
+        seen.push(clock.now() - start);
+        await q.get();
+        q.done("a");
+      }
+      expect(seen).toEqual([5, 10, 20, 40]);
+      expect(q.retries("a")).toBe(4);
+      q.forget("a");
+      expect(q.retries("a")).toBe(0);
+    });
+  });
+
+  describe("ensure", () => {
+    it("does not pull a requested requeue forward (a poll does not pull a requested requeue forward)", async () => {
+      const { queue: q, clock } = queue();
+      q.addAfter("a", 30_000);
+      q.ensure("a");
+      expect(q.length).toBe(0);
+      await clock.advance(29_999);
+      q.ensure("a");
+      expect(q.length).toBe(0);
+      await clock.advance(1);
+      expect(q.length).toBe(1);
+    });
+
+    it("does nothing for a key being processed or queued, and adds an idle one", async () => {
+      const { queue: q } = queue();
+      q.ensure("a");
+      q.ensure("a");
+      expect(q.length).toBe(1);
+      await q.get();
+      q.ensure("a");
+      q.done("a");
+      expect(q.length).toBe(0);
+    });
+  });
+
+  describe("priorities", () => {
+    it("serves the low lane only when the normal lane is empty (resync adds never delay a changed object)", async () => {
+      const { queue: q } = queue();
+      for (let i = 0; i < 5; i++) q.add(`resync-${i}`, { low: true });
+      q.add("changed");
+      expect(await takeReady(q)).toEqual(["changed", "resync-0", "resync-1", "resync-2", "resync-3", "resync-4"]);
+    });
+
+    it("moves a key waiting in the low lane up when it changes", async () => {
+      const { queue: q } = queue();
+      q.add("a", { low: true });
+      q.add("b", { low: true });
+      q.add("b");
+      expect(q.length).toBe(2);
+      expect(await takeReady(q)).toEqual(["b", "a"]);
+    });
+
+    it("requeues a key dirtied only by low adds in the low lane", async () => {
+      const { queue: q } = queue();
+      q.add("a");
+      await q.get();
+      q.add("a", { low: true });
+      q.add("b");
+      q.done("a");
+      expect(await takeReady(q)).toEqual(["b", "a"]);
+    });
+  });
+
+  describe("shutdown", () => {
+    it("stops handing out keys and wakes waiting workers with undefined", async () => {
+      const { queue: q } = queue();
+      const waiting = q.get();
+      q.shutDown();
+      expect(await waiting).toBeUndefined();
+      q.add("a");
+      expect(await q.get()).toBeUndefined();
+    });
+
+    it("drains once every key handed out is done", async () => {
+      const { queue: q, clock } = queue();
+      q.add("a");
+      q.add("b");
+      await q.get();
+      await q.get();
+      q.addAfter("c", 10);
+      q.shutDown();
+      let drained = false;
+      void q.drain().then(() => {
+        drained = true;
+      });
+      q.done("a");
+      await Promise.resolve();
+      expect(drained).toBe(false);
+      q.done("b");
+      await Promise.resolve();
+      expect(drained).toBe(true);
+      expect(clock.pendingTimers).toBe(0);
+    });
+  });
+
+  describe("metrics", () => {
+    it("reports depth, adds, retries, queue time and work time", async () => {
+      const clock = new FakeClock();
+      const seen = { depth: [] as number[], added: 0, retried: 0, queued: [] as number[], worked: [] as number[] };
+      const q = new WorkQueue<string>({
+        clock,
+        metrics: {
+          depth: (n) => seen.depth.push(n),
+          added: () => seen.added++,
+          retried: () => seen.retried++,
+          queued: (s) => seen.queued.push(s),
+          worked: (s) => seen.worked.push(s),
+        },
+      });
+      q.add("a");
+      q.add("a");
+      await clock.advance(2_000);
+      await q.get();
+      await clock.advance(500);
+      q.done("a");
+      q.addRateLimited("a");
+      expect(seen).toMatchObject({ depth: [1, 0], added: 2, retried: 1, queued: [2], worked: [0.5] });
+    });
+  });
+});
+
+describe("rate limiters", () => {
+  it("cap exponential backoff and validate their options", () => {
+    const backoff = new ExponentialBackoff({ baseMs: 100, maxMs: 300 });
+    expect([backoff.when("a"), backoff.when("a"), backoff.when("a"), backoff.when("b")]).toEqual([100, 200, 300, 100]);
+    expect(() => new ExponentialBackoff({ baseMs: 0 })).toThrow("baseMs (0) must be positive");
+    expect(() => new ExponentialBackoff({ baseMs: 10, maxMs: 5 })).toThrow("maxMs (5) must be at least baseMs (10)");
+  });
+
+  it("let a token bucket pass a burst, then space retries at its rate", async () => {
+    const clock = new FakeClock();
+    const bucket = new TokenBucket({ clock, perSecond: 10, burst: 2 });
+    expect([bucket.when("a"), bucket.when("b"), bucket.when("c"), bucket.when("d")]).toEqual([0, 0, 100, 200]);
+    await clock.advance(1_000);
+    expect(bucket.when("e")).toBe(0);
+  });
+
+  it("take the larger delay of several", () => {
+    const clock = new FakeClock();
+    const limiter = new MaxOf(new ExponentialBackoff({ baseMs: 5 }), new TokenBucket({ clock, perSecond: 1, burst: 1 }));
+    expect(limiter.when("a")).toBe(5);
+    expect(limiter.when("a")).toBe(1_000);
+    expect(limiter.retries("a")).toBe(2);
+  });
+});

@@ -1,0 +1,385 @@
+/**
+ * The work queue: keys to reconcile, handed to workers.
+ *
+ * ## Contract (client-go's `workqueue`, with kube-runtime's scheduling)
+ * - **Dedup**: a key waits in the queue at most once, however often it is added.
+ * - **Stingy**: a key is never handed to two workers at once. Adds that arrive while it is being
+ *   processed mark it dirty; it is queued once more when its worker calls `done`.
+ * - **Fair**: keys are handed out in the order they became ready, normal lane first.
+ * - `add(key)` — ready now. `addAfter(key, ms)` — ready later; a key has one pending time and
+ *   the earliest wins (an `add` is the earliest of all and cancels a later one).
+ *   `addRateLimited(key)` — ready after the rate limiter's delay (per-key exponential backoff by
+ *   default); `forget(key)` resets it.
+ * - `ensure(key)` — for polling feeders: does nothing if the key is queued, scheduled or being
+ *   processed, so a poll never pulls a requested requeue forward.
+ * - **Priorities**: adds marked `low` (initial lists, resyncs, polls) wait in a second lane that
+ *   is served only when the normal lane is empty, so a resync storm never delays a real change.
+ *   A normal add of a key waiting in the low lane moves it up.
+ * - **Time**: one timer for every delayed key (a binary heap), from an injected {@link Clock}.
+ * - **Shutdown**: `shutDown()` stops handing out keys (waiting `get`s resolve `undefined`) and
+ *   ignores later adds; `drain()` resolves once every key handed out is `done`.
+ * - Many producers, many consumers; no locks are needed on one event loop.
+ */
+import { type Clock, systemClock, type Timer } from "./clock.js";
+import { ExponentialBackoff, type RateLimiter } from "./rate-limiter.js";
+
+/** What a queue reports, for metrics. Every method is called synchronously and must be cheap. */
+export interface WorkQueueMetrics {
+  /** The number of keys waiting (both lanes) after a change. */
+  depth(depth: number): void;
+  /** A key was added (whether or not it was already waiting). */
+  added(): void;
+  /** A key was added through the rate limiter. */
+  retried(): void;
+  /** A key was handed out `seconds` after it became ready. */
+  queued(seconds: number): void;
+  /** A key was `done` `seconds` after it was handed out. */
+  worked(seconds: number): void;
+}
+
+/** Options of {@link WorkQueue}. */
+export interface WorkQueueOptions<K> {
+  /** @default systemClock */
+  readonly clock?: Clock;
+  /** @default new ExponentialBackoff() (5 ms doubling, capped at 5 minutes) */
+  readonly rateLimiter?: RateLimiter<K>;
+  /** @default none */
+  readonly metrics?: WorkQueueMetrics;
+}
+
+/** How a key is added. */
+export interface AddOptions {
+  /** Wait in the low-priority lane (initial lists, resyncs, polls). @default false */
+  readonly low?: boolean;
+}
+
+// Per-key state; a key with no state is idle.
+const QUEUED = 1; // waiting in the normal lane
+const QUEUED_LOW = 2; // waiting in the low lane
+const PROCESSING = 3; // handed out
+const PROCESSING_DIRTY = 4; // handed out, and added again since: queue after done
+const PROCESSING_DIRTY_LOW = 5; // the same, added only with `low`
+
+/** A FIFO of keys with O(1) push and shift (an array and a head index, compacted now and then). */
+class Lane<K> {
+  private items: K[] = [];
+  private head = 0;
+
+  push(key: K): void {
+    this.items.push(key);
+  }
+
+  shift(): K | undefined {
+    if (this.head === this.items.length) return undefined;
+    const key = this.items[this.head]!;
+    this.items[this.head++] = undefined as K;
+    if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return key;
+  }
+
+  clear(): void {
+    this.items = [];
+    this.head = 0;
+  }
+}
+
+/**
+ * A deduplicating, stingy work queue with delays, rate-limited retries and two priority lanes.
+ * See the module documentation for its contract.
+ *
+ * @example
+ * ```ts
+ * const queue = new WorkQueue<string>();
+ * queue.add("default/front");
+ * const key = await queue.get(); // "default/front"
+ * try {
+ *   await reconcile(key);
+ *   queue.forget(key);
+ * } catch {
+ *   queue.addRateLimited(key);
+ * } finally {
+ *   queue.done(key);
+ * }
+ * ```
+ */
+export class WorkQueue<K = string> {
+  private readonly state = new Map<K, number>();
+  private readonly normal = new Lane<K>();
+  private readonly low = new Lane<K>();
+  private waiting = 0;
+  private processingCount = 0;
+  private readonly getters: ((key: K | undefined) => void)[] = [];
+  private readonly drainers: (() => void)[] = [];
+  private stopped = false;
+
+  // Delays: the due time of each scheduled key, and a min-heap of (due, key) pairs in two
+  // parallel arrays. Heap entries whose due no longer matches `scheduled` are stale and skipped.
+  private readonly scheduled = new Map<K, number>();
+  private readonly heapDue: number[] = [];
+  private readonly heapKey: K[] = [];
+  private timer: Timer | undefined;
+  private timerDue = Number.POSITIVE_INFINITY;
+
+  private readonly clock: Clock;
+  private readonly rateLimiter: RateLimiter<K>;
+  private readonly metrics: WorkQueueMetrics | undefined;
+  private readonly readyAt: Map<K, number> | undefined;
+  private readonly startedAt: Map<K, number> | undefined;
+
+  constructor(options: WorkQueueOptions<K> = {}) {
+    this.clock = options.clock ?? systemClock;
+    this.rateLimiter = options.rateLimiter ?? new ExponentialBackoff<K>();
+    this.metrics = options.metrics;
+    if (this.metrics !== undefined) {
+      this.readyAt = new Map();
+      this.startedAt = new Map();
+    }
+  }
+
+  /** Keys waiting to be handed out, in both lanes. */
+  get length(): number {
+    return this.waiting;
+  }
+
+  /** Keys handed out and not yet `done`. */
+  get processing(): number {
+    return this.processingCount;
+  }
+
+  /** Keys scheduled for later. */
+  get delayed(): number {
+    return this.scheduled.size;
+  }
+
+  get shuttingDown(): boolean {
+    return this.stopped;
+  }
+
+  /** Makes `key` ready now. */
+  add(key: K, options?: AddOptions): void {
+    if (this.stopped) return;
+    const low = options?.low === true;
+    this.metrics?.added();
+    if (this.scheduled.size > 0) this.scheduled.delete(key);
+    const state = this.state.get(key);
+    switch (state) {
+      case undefined:
+        this.enqueue(key, low);
+        return;
+      case QUEUED_LOW:
+        if (!low) {
+          // Move up: the low lane's entry goes stale and is skipped.
+          this.state.set(key, QUEUED);
+          this.normal.push(key);
+        }
+        return;
+      case PROCESSING:
+        this.state.set(key, low ? PROCESSING_DIRTY_LOW : PROCESSING_DIRTY);
+        return;
+      case PROCESSING_DIRTY_LOW:
+        if (!low) this.state.set(key, PROCESSING_DIRTY);
+        return;
+    }
+  }
+
+  /** Makes `key` ready in `ms` milliseconds, unless it is due sooner already. */
+  addAfter(key: K, ms: number, options?: AddOptions): void {
+    if (this.stopped) return;
+    if (!(ms > 0)) {
+      this.add(key, options);
+      return;
+    }
+    const due = this.clock.now() + ms;
+    const current = this.scheduled.get(key);
+    if (current !== undefined && current <= due) return;
+    this.scheduled.set(key, due);
+    this.heapPush(due, key);
+    if (due < this.timerDue) this.arm(due);
+  }
+
+  /** Makes `key` ready after its rate limiter's delay: for retries after a failure. */
+  addRateLimited(key: K): void {
+    if (this.stopped) return;
+    this.metrics?.retried();
+    this.addAfter(key, this.rateLimiter.when(key));
+  }
+
+  /** Resets `key`'s retry backoff. */
+  forget(key: K): void {
+    this.rateLimiter.forget(key);
+  }
+
+  /** How many retries of `key` the rate limiter counts. */
+  retries(key: K): number {
+    return this.rateLimiter.retries(key);
+  }
+
+  /**
+   * Makes `key` ready now unless it is already queued, scheduled or being processed: for
+   * polling feeders, whose regular adds must not pull a requested requeue forward.
+   */
+  ensure(key: K, options?: AddOptions): void {
+    if (this.stopped || this.state.has(key) || this.scheduled.has(key)) return;
+    this.add(key, options);
+  }
+
+  /**
+   * The next key to process, waiting for one if none is ready; `undefined` once the queue is
+   * shut down. Call `done(key)` when finished with it.
+   */
+  get(): Promise<K | undefined> {
+    if (this.stopped) return Promise.resolve(undefined);
+    const key = this.take();
+    if (key !== undefined) return Promise.resolve(key);
+    return new Promise((resolve) => this.getters.push(resolve));
+  }
+
+  /** Marks `key`, handed out by `get`, as processed; queues it again if it was added meanwhile. */
+  done(key: K): void {
+    const state = this.state.get(key);
+    if (state === undefined || state < PROCESSING) {
+      throw new Error(`done(${String(key)}): the key is not being processed`);
+    }
+    this.processingCount--;
+    if (this.startedAt !== undefined) {
+      const started = this.startedAt.get(key);
+      this.startedAt.delete(key);
+      if (started !== undefined) this.metrics!.worked((this.clock.now() - started) / 1000);
+    }
+    this.state.delete(key);
+    if (state !== PROCESSING && !this.stopped) this.enqueue(key, state === PROCESSING_DIRTY_LOW);
+    if (this.processingCount === 0 && this.drainers.length > 0) {
+      for (const resolve of this.drainers.splice(0)) resolve();
+    }
+  }
+
+  /** Stops handing out keys and ignores later adds; waiting `get`s resolve `undefined`. */
+  shutDown(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.timer?.cancel();
+    this.timer = undefined;
+    this.timerDue = Number.POSITIVE_INFINITY;
+    this.scheduled.clear();
+    this.heapDue.length = 0;
+    this.heapKey.length = 0;
+    for (const resolve of this.getters.splice(0)) resolve(undefined);
+  }
+
+  /** Resolves once every key handed out has been `done`. */
+  drain(): Promise<void> {
+    if (this.processingCount === 0) return Promise.resolve();
+    return new Promise((resolve) => this.drainers.push(resolve));
+  }
+
+  private enqueue(key: K, low: boolean): void {
+    if (this.getters.length > 0) {
+      // Someone is waiting, so both lanes are empty: hand the key over directly.
+      this.readyAt?.set(key, this.clock.now());
+      this.start(key);
+      this.getters.shift()!(key);
+      return;
+    }
+    this.state.set(key, low ? QUEUED_LOW : QUEUED);
+    (low ? this.low : this.normal).push(key);
+    this.waiting++;
+    this.readyAt?.set(key, this.clock.now());
+    this.metrics?.depth(this.waiting);
+  }
+
+  private take(): K | undefined {
+    if (this.waiting === 0) return undefined;
+    for (;;) {
+      let key = this.normal.shift();
+      let expected = QUEUED;
+      if (key === undefined) {
+        key = this.low.shift();
+        expected = QUEUED_LOW;
+        if (key === undefined) return undefined;
+      }
+      if (this.state.get(key) !== expected) continue; // stale: moved up to the normal lane
+      this.waiting--;
+      this.metrics?.depth(this.waiting);
+      this.start(key);
+      return key;
+    }
+  }
+
+  private start(key: K): void {
+    this.state.set(key, PROCESSING);
+    this.processingCount++;
+    if (this.readyAt !== undefined) {
+      const now = this.clock.now();
+      const ready = this.readyAt.get(key);
+      this.readyAt.delete(key);
+      if (ready !== undefined) this.metrics!.queued((now - ready) / 1000);
+      this.startedAt!.set(key, now);
+    }
+  }
+
+  private arm(due: number): void {
+    this.timer?.cancel();
+    this.timerDue = due;
+    this.timer = this.clock.setTimer(due - this.clock.now(), () => this.fire());
+  }
+
+  private fire(): void {
+    this.timer = undefined;
+    this.timerDue = Number.POSITIVE_INFINITY;
+    const now = this.clock.now();
+    while (this.heapDue.length > 0 && this.heapDue[0]! <= now) {
+      const due = this.heapDue[0]!;
+      const key = this.heapKey[0]!;
+      this.heapPop();
+      if (this.scheduled.get(key) === due) {
+        this.scheduled.delete(key);
+        this.add(key);
+      }
+    }
+    // Skip stale entries so that the timer is armed for a key that is really due.
+    while (this.heapDue.length > 0 && this.scheduled.get(this.heapKey[0]!) !== this.heapDue[0]) this.heapPop();
+    if (this.heapDue.length > 0) this.arm(this.heapDue[0]!);
+  }
+
+  private heapPush(due: number, key: K): void {
+    const dues = this.heapDue;
+    const keys = this.heapKey;
+    let i = dues.length;
+    dues.push(due);
+    keys.push(key);
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (dues[parent]! <= due) break;
+      dues[i] = dues[parent]!;
+      keys[i] = keys[parent]!;
+      i = parent;
+    }
+    dues[i] = due;
+    keys[i] = key;
+  }
+
+  private heapPop(): void {
+    const dues = this.heapDue;
+    const keys = this.heapKey;
+    const lastDue = dues.pop()!;
+    const lastKey = keys.pop()!;
+    const n = dues.length;
+    if (n === 0) return;
+    let i = 0;
+    for (;;) {
+      const left = 2 * i + 1;
+      if (left >= n) break;
+      const right = left + 1;
+      const child = right < n && dues[right]! < dues[left]! ? right : left;
+      if (dues[child]! >= lastDue) break;
+      dues[i] = dues[child]!;
+      keys[i] = keys[child]!;
+      i = child;
+    }
+    dues[i] = lastDue;
+    keys[i] = lastKey;
+  }
+}
