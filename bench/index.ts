@@ -1,9 +1,12 @@
 /**
  * `npm run bench`: every benchmark, in one run, each beside its peers. Figures vary with the
- * machine's load; compare ratios from the same run.
+ * machine's load; compare ratios from the same run. `BENCH=store,queue` picks some.
  */
+import { queueBenchmarks } from "./queue.bench.js";
 import { storeBenchmarks } from "./store.bench.js";
 
 const objects = Number(process.env.BENCH_OBJECTS ?? 100_000);
+const only = new Set((process.env.BENCH ?? "store,queue").split(","));
 console.log(`setpoint benchmarks — node ${process.version}, ${new Date().toISOString()}`);
-await storeBenchmarks(objects);
+if (only.has("store")) await storeBenchmarks(objects);
+if (only.has("queue")) await queueBenchmarks();

@@ -44,7 +44,8 @@ export class ExponentialBackoff<K = string> implements RateLimiter<K> {
   constructor(options: ExponentialBackoffOptions = {}) {
     const { baseMs = 5, maxMs = 300_000 } = options;
     if (!(baseMs > 0)) throw new RangeError(`baseMs (${baseMs}) must be positive`);
-    if (!(maxMs >= baseMs)) throw new RangeError(`maxMs (${maxMs}) must be at least baseMs (${baseMs})`);
+    if (!(maxMs >= baseMs))
+      throw new RangeError(`maxMs (${maxMs}) must be at least baseMs (${baseMs})`);
     this.baseMs = baseMs;
     this.maxMs = maxMs;
   }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { FakeClock } from "../testing/fake-clock.js";
+import { FakeClock, flushMicrotasks } from "../testing/fake-clock.js";
 import { ExponentialBackoff, MaxOf, TokenBucket } from "./rate-limiter.js";
 import { WorkQueue } from "./work-queue.js";
 
@@ -34,7 +34,7 @@ describe("WorkQueue", () => {
     await Promise.resolve();
     expect(second).toBeUndefined();
     q.done("a");
-    await Promise.resolve();
+    await flushMicrotasks();
     expect(second).toBe("a");
   });
 
@@ -48,6 +48,32 @@ describe("WorkQueue", () => {
     expect(await takeReady(q)).toEqual(["a"]);
     q.done("a");
     expect(q.length).toBe(0);
+  });
+
+  it("keeps a key deduplicated until a waiting worker really takes it", async () => {
+    const { queue: q } = queue();
+    const taken: string[] = [];
+    const worker = (async () => {
+      for (;;) {
+        const key = await q.get();
+        if (key === undefined) return;
+        taken.push(key);
+        q.done(key);
+      }
+    })();
+    for (let i = 0; i < 5; i++) for (const key of ["a", "b", "c"]) q.add(key);
+    await flushMicrotasks();
+    expect(taken).toEqual(["a", "b", "c"]);
+    q.shutDown();
+    await worker;
+  });
+
+  it("serves a change before a resync added in the same turn, even to a waiting worker", async () => {
+    const { queue: q } = queue();
+    const first = q.get();
+    q.add("resync", { low: true });
+    q.add("changed");
+    expect(await first).toBe("changed");
   });
 
   it("hands a key to a waiting worker as soon as it is added", async () => {
@@ -170,7 +196,14 @@ describe("WorkQueue", () => {
       const { queue: q } = queue();
       for (let i = 0; i < 5; i++) q.add(`resync-${i}`, { low: true });
       q.add("changed");
-      expect(await takeReady(q)).toEqual(["changed", "resync-0", "resync-1", "resync-2", "resync-3", "resync-4"]);
+      expect(await takeReady(q)).toEqual([
+        "changed",
+        "resync-0",
+        "resync-1",
+        "resync-2",
+        "resync-3",
+        "resync-4",
+      ]);
     });
 
     it("moves a key waiting in the low lane up when it changes", async () => {
@@ -228,7 +261,13 @@ describe("WorkQueue", () => {
   describe("metrics", () => {
     it("reports depth, adds, retries, queue time and work time", async () => {
       const clock = new FakeClock();
-      const seen = { depth: [] as number[], added: 0, retried: 0, queued: [] as number[], worked: [] as number[] };
+      const seen = {
+        depth: [] as number[],
+        added: 0,
+        retried: 0,
+        queued: [] as number[],
+        worked: [] as number[],
+      };
       const q = new WorkQueue<string>({
         clock,
         metrics: {
@@ -246,7 +285,13 @@ describe("WorkQueue", () => {
       await clock.advance(500);
       q.done("a");
       q.addRateLimited("a");
-      expect(seen).toMatchObject({ depth: [1, 0], added: 2, retried: 1, queued: [2], worked: [0.5] });
+      expect(seen).toMatchObject({
+        depth: [1, 0],
+        added: 2,
+        retried: 1,
+        queued: [2],
+        worked: [0.5],
+      });
     });
   });
 });
@@ -254,22 +299,31 @@ describe("WorkQueue", () => {
 describe("rate limiters", () => {
   it("cap exponential backoff and validate their options", () => {
     const backoff = new ExponentialBackoff({ baseMs: 100, maxMs: 300 });
-    expect([backoff.when("a"), backoff.when("a"), backoff.when("a"), backoff.when("b")]).toEqual([100, 200, 300, 100]);
+    expect([backoff.when("a"), backoff.when("a"), backoff.when("a"), backoff.when("b")]).toEqual([
+      100, 200, 300, 100,
+    ]);
     expect(() => new ExponentialBackoff({ baseMs: 0 })).toThrow("baseMs (0) must be positive");
-    expect(() => new ExponentialBackoff({ baseMs: 10, maxMs: 5 })).toThrow("maxMs (5) must be at least baseMs (10)");
+    expect(() => new ExponentialBackoff({ baseMs: 10, maxMs: 5 })).toThrow(
+      "maxMs (5) must be at least baseMs (10)",
+    );
   });
 
   it("let a token bucket pass a burst, then space retries at its rate", async () => {
     const clock = new FakeClock();
     const bucket = new TokenBucket({ clock, perSecond: 10, burst: 2 });
-    expect([bucket.when("a"), bucket.when("b"), bucket.when("c"), bucket.when("d")]).toEqual([0, 0, 100, 200]);
+    expect([bucket.when("a"), bucket.when("b"), bucket.when("c"), bucket.when("d")]).toEqual([
+      0, 0, 100, 200,
+    ]);
     await clock.advance(1_000);
     expect(bucket.when("e")).toBe(0);
   });
 
   it("take the larger delay of several", () => {
     const clock = new FakeClock();
-    const limiter = new MaxOf(new ExponentialBackoff({ baseMs: 5 }), new TokenBucket({ clock, perSecond: 1, burst: 1 }));
+    const limiter = new MaxOf(
+      new ExponentialBackoff({ baseMs: 5 }),
+      new TokenBucket({ clock, perSecond: 1, burst: 1 }),
+    );
     expect(limiter.when("a")).toBe(5);
     expect(limiter.when("a")).toBe(1_000);
     expect(limiter.retries("a")).toBe(2);

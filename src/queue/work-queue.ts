@@ -276,19 +276,30 @@ export class WorkQueue<K = string> {
   }
 
   private enqueue(key: K, low: boolean): void {
-    if (this.getters.length > 0) {
-      // Someone is waiting, so both lanes are empty: hand the key over directly.
-      this.readyAt?.set(key, this.clock.now());
-      this.start(key);
-      this.getters.shift()!(key);
-      return;
-    }
     this.state.set(key, low ? QUEUED_LOW : QUEUED);
     (low ? this.low : this.normal).push(key);
     this.waiting++;
     this.readyAt?.set(key, this.clock.now());
     this.metrics?.depth(this.waiting);
+    if (this.getters.length > 0 && !this.wakeScheduled) {
+      // Hand keys to waiting workers once the adder yields, not inside `add`: a key stays
+      // queued (and deduplicated) until a worker really takes it, and a change added in the
+      // same turn as a resync still goes first.
+      this.wakeScheduled = true;
+      queueMicrotask(this.wakeGetters);
+    }
   }
+
+  private wakeScheduled = false;
+
+  private readonly wakeGetters = (): void => {
+    this.wakeScheduled = false;
+    while (this.getters.length > 0) {
+      const key = this.take();
+      if (key === undefined) return;
+      this.getters.shift()!(key);
+    }
+  };
 
   private take(): K | undefined {
     if (this.waiting === 0) return undefined;
@@ -340,7 +351,8 @@ export class WorkQueue<K = string> {
       }
     }
     // Skip stale entries so that the timer is armed for a key that is really due.
-    while (this.heapDue.length > 0 && this.scheduled.get(this.heapKey[0]!) !== this.heapDue[0]) this.heapPop();
+    while (this.heapDue.length > 0 && this.scheduled.get(this.heapKey[0]!) !== this.heapDue[0])
+      this.heapPop();
     if (this.heapDue.length > 0) this.arm(this.heapDue[0]!);
   }
 
