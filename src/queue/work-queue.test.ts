@@ -129,7 +129,7 @@ describe("WorkQueue", () => {
     it("fires many delayed keys in due order from one timer", async () => {
       const { queue: q, clock } = queue();
       const delays = [50, 10, 40, 20, 30, 10];
-      delays.forEach((ms, i) => q.addAfter(`k${i}`, ms));
+      for (const [i, ms] of delays.entries()) q.addAfter(`k${i}`, ms);
       expect(clock.pendingTimers).toBe(1);
       await clock.advance(50);
       expect(await takeReady(q)).toEqual(["k1", "k5", "k3", "k4", "k2", "k0"]);
