@@ -1,0 +1,198 @@
+import type { Backend, Watch } from "../backend/backend.js";
+import type { AnyKind } from "../model/kind.js";
+import type { LabelSelectorInput } from "../model/selector.js";
+import { type Clock, systemClock, type Timer } from "../queue/clock.js";
+import { JitteredBackoff } from "./backoff.js";
+import {
+  type CacheEvent,
+  step,
+  type WatcherEffect,
+  type WatcherInput,
+  type WatcherState,
+} from "./watcher-state.js";
+
+/** What a {@link Watcher} reports about itself, for logs and health checks. */
+export interface WatcherObserver {
+  /** A list or watch failed; the watcher retries after `retryInMs` (0: at once, relisting). */
+  failed?(error: unknown, retryInMs: number): void;
+  /** Any sign of life from the backend: a page, an event, a bookmark. */
+  alive?(): void;
+}
+
+/** Options of {@link Watcher}. */
+export interface WatcherOptions {
+  readonly namespace?: string;
+  readonly labelSelector?: LabelSelectorInput;
+  /** Page size of lists. @default 500 */
+  readonly pageSize?: number;
+  /**
+   * A watch silent for this long (no event, no bookmark) is restarted from its last revision.
+   * Bookmarks are asked for at a third of it. @default 180_000
+   */
+  readonly idleTimeoutMs?: number;
+  /** @default systemClock */
+  readonly clock?: Clock;
+  /** @default a JitteredBackoff from 0.8 s to 30 s, reset after 2 quiet minutes */
+  readonly backoff?: { next(): number };
+  readonly observer?: WatcherObserver;
+}
+
+/**
+ * Runs the list+watch state machine of {@link step} against a Backend, feeding `emit` with
+ * what the cache must do: one full list (`replace`), then every change. Relists on Gone, backs
+ * off (jittered, 0.8 s → 30 s) on other errors, re-watches a stream that ends or goes silent.
+ *
+ * Guarantees: after a `replace`, every change is emitted once, in revision order, until the
+ * next `replace`; a `replace` is emitted only for a complete, consistent list.
+ */
+export class Watcher {
+  private state: WatcherState = { phase: "idle" };
+  private readonly inbox: { input: WatcherInput; generation: number }[] = [];
+  private wake: (() => void) | undefined;
+  private watch: Watch | undefined;
+  /** Inputs from I/O started before the last stop are stale: their generation is older. */
+  private generation = 0;
+  private quietTimer: Timer | undefined;
+  private backoffTimer: Timer | undefined;
+  private readonly clock: Clock;
+  private readonly backoff: { next(): number };
+  private readonly idleTimeoutMs: number;
+
+  constructor(
+    private readonly backend: Backend,
+    private readonly kind: AnyKind,
+    private readonly emit: (event: CacheEvent) => void,
+    private readonly options: WatcherOptions = {},
+  ) {
+    this.clock = options.clock ?? systemClock;
+    this.backoff = options.backoff ?? new JitteredBackoff({ clock: this.clock });
+    this.idleTimeoutMs = options.idleTimeoutMs ?? 180_000;
+    if (!(this.idleTimeoutMs > 0))
+      throw new RangeError(`idleTimeoutMs (${this.idleTimeoutMs}) must be positive`);
+  }
+
+  /** The current phase, for health checks and tests. */
+  get phase(): WatcherState["phase"] {
+    return this.state.phase;
+  }
+
+  /** Runs until `signal` aborts. */
+  async run(signal: AbortSignal): Promise<void> {
+    const onAbort = () => this.wake?.();
+    signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      this.push({ type: "start" }, this.generation);
+      while (!signal.aborted) {
+        const next = this.inbox.shift();
+        if (next === undefined) {
+          await new Promise<void>((resolve) => {
+            this.wake = resolve;
+          });
+          this.wake = undefined;
+          continue;
+        }
+        if (next.generation !== this.generation) continue;
+        const result = step(this.state, next.input);
+        this.state = result.state;
+        for (const effect of result.effects) this.carryOut(effect, signal);
+      }
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+      this.stopWatch();
+      this.backoffTimer?.cancel();
+    }
+  }
+
+  private push(input: WatcherInput, generation: number): void {
+    this.inbox.push({ input, generation });
+    this.wake?.();
+  }
+
+  private carryOut(effect: WatcherEffect, signal: AbortSignal): void {
+    const generation = this.generation;
+    switch (effect.type) {
+      case "emit":
+        this.emit(effect.event);
+        return;
+      case "list":
+        this.backend
+          .list(this.kind, {
+            namespace: this.options.namespace,
+            labelSelector: this.options.labelSelector,
+            limit: this.options.pageSize ?? 500,
+            continue: effect.continue,
+          })
+          .then(
+            (page) => {
+              this.options.observer?.alive?.();
+              this.push({ type: "page", page }, generation);
+            },
+            (error) => this.push({ type: "listFailed", error }, generation),
+          );
+        return;
+      case "watch":
+        this.startWatch(effect.resourceVersion, signal);
+        return;
+      case "stopWatch":
+        this.stopWatch();
+        return;
+      case "backoff": {
+        const ms = this.backoff.next();
+        this.options.observer?.failed?.(effect.error, ms);
+        this.backoffTimer = this.clock.setTimer(ms, () =>
+          this.push({ type: "backoffElapsed" }, this.generation),
+        );
+        return;
+      }
+      case "healthy":
+        return;
+    }
+  }
+
+  private startWatch(resourceVersion: string, signal: AbortSignal): void {
+    this.stopWatch();
+    const generation = ++this.generation;
+    const watch = this.backend.watch(this.kind, {
+      resourceVersion,
+      namespace: this.options.namespace,
+      labelSelector: this.options.labelSelector,
+      allowBookmarks: true,
+      bookmarkIntervalMs: this.idleTimeoutMs / 3,
+      signal,
+    });
+    this.watch = watch;
+    this.armQuietTimer(generation);
+    void (async () => {
+      try {
+        for await (const event of watch) {
+          if (generation !== this.generation) return;
+          this.options.observer?.alive?.();
+          this.armQuietTimer(generation);
+          this.push({ type: "event", event }, generation);
+        }
+        this.push({ type: "watchEnded" }, generation);
+      } catch (error) {
+        this.push({ type: "watchFailed", error }, generation);
+      }
+    })();
+  }
+
+  private armQuietTimer(generation: number): void {
+    this.quietTimer?.cancel();
+    this.quietTimer = this.clock.setTimer(this.idleTimeoutMs, () =>
+      this.push({ type: "quiet" }, generation),
+    );
+  }
+
+  private stopWatch(): void {
+    this.quietTimer?.cancel();
+    this.quietTimer = undefined;
+    if (this.watch !== undefined) {
+      const watch = this.watch;
+      this.watch = undefined;
+      // Inputs of the watch being stopped are stale from now on.
+      this.generation++;
+      watch.close();
+    }
+  }
+}
