@@ -25,6 +25,55 @@ export {
 } from "./backend/control-plane.js";
 export { MemoryBackend, type MemoryBackendOptions } from "./backend/memory/memory-backend.js";
 export { defaultMaxObjectBytes } from "./backend/object-rules.js";
+export { JitteredBackoff, type JitteredBackoffOptions } from "./cache/backoff.js";
+export {
+  type CacheChange,
+  type CacheOptions,
+  type CacheReader,
+  type CacheWriter,
+  createCache,
+  type Indexer,
+} from "./cache/cache.js";
+export { Informer, type InformerOptions } from "./cache/informer.js";
+export { Watcher, type WatcherObserver, type WatcherOptions } from "./cache/watcher.js";
+export {
+  type CacheEvent,
+  step as watcherStep,
+  type WatcherEffect,
+  type WatcherInput,
+  type WatcherState,
+} from "./cache/watcher-state.js";
+export { type Action, done, requeueAfter, TerminalError } from "./controller/action.js";
+export {
+  type BaseContext,
+  Controller,
+  type ControllerOptions,
+  controller,
+  type FeedControllerOptions,
+  type FinalizerOptions,
+  type Mapper,
+  type ReconcileContext,
+  type ReconcileReason,
+  type ReconcileResult,
+} from "./controller/controller.js";
+export { Event, type EventInput, type EventRecorder } from "./controller/events.js";
+export { Manager, type ManagerOptions, type RunOptions, run } from "./controller/manager.js";
+export {
+  type AsyncIterableSourceOptions,
+  type Feed,
+  fromAsyncIterable,
+  type PollOptions,
+  poll,
+  type Source,
+} from "./controller/source.js";
+export {
+  type Condition,
+  type ConditionInput,
+  ConditionType,
+  getCondition,
+  setCondition,
+  writeStatus,
+} from "./controller/status.js";
 export {
   ApiError,
   type StatusCause,
@@ -85,4 +134,20 @@ export {
   parseFieldSelector,
   parseLabelSelector,
 } from "./model/selector.js";
+export { defaultLogger, type Logger, silentLogger } from "./observability/logging.js";
+export { type ControllerMetrics, RuntimeMetrics } from "./observability/metrics.js";
 export { type Clock, systemClock, type Timer } from "./queue/clock.js";
+export {
+  ExponentialBackoff,
+  type ExponentialBackoffOptions,
+  MaxOf,
+  type RateLimiter,
+  TokenBucket,
+  type TokenBucketOptions,
+} from "./queue/rate-limiter.js";
+export {
+  type AddOptions,
+  WorkQueue,
+  type WorkQueueMetrics,
+  type WorkQueueOptions,
+} from "./queue/work-queue.js";

@@ -45,6 +45,20 @@ export const defaultMaxObjectBytes = 1.5 * 1024 * 1024;
 
 const topLevelFields = new Set(["apiVersion", "kind", "metadata", "spec", "status"]);
 
+const envelopeFields = new Set(["apiVersion", "kind", "metadata", "status"]);
+
+/** The fields of an object besides its envelope: what a flat kind's `spec` schema validates. */
+function bodyOf(object: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const body: Record<string, unknown> = {};
+  for (const key in object) if (!envelopeFields.has(key)) body[key] = object[key];
+  return body;
+}
+
+/** What a kind's `spec` schema validates in a stored object: `spec`, or a flat kind's body. */
+export function specOf(kind: AnyKind, object: StoredObject): unknown {
+  return kind.layout === "flat" ? bodyOf(object) : object.spec;
+}
+
 /** The subject of errors about an object of `kind` named `name`. */
 export function subjectOf(kind: AnyKind, name?: string): ErrorSubject {
   return name === undefined
@@ -100,7 +114,7 @@ export function prepareWrite(
     isPlainObject(metadata) && typeof metadata.name === "string" ? metadata.name : undefined;
   const subject = subjectOf(kind, name);
 
-  for (const field of Object.keys(input)) {
+  for (const field of kind.layout === "flat" ? [] : Object.keys(input)) {
     if (!topLevelFields.has(field))
       errors.invalid(
         field,
@@ -200,12 +214,12 @@ export function prepareWrite(
       return finish({ value: input.status });
     }
   }
-  const validated = validateWith(
-    write === "status" ? kind.status : kind.spec,
-    write === "status" ? input.status : input.spec,
-    write === "status" ? "status" : "spec",
-    errors,
-  );
+  const validated =
+    write === "status"
+      ? validateWith(kind.status, input.status, "status", errors)
+      : kind.layout === "flat"
+        ? validateWith(kind.spec, bodyOf(input), "", errors)
+        : validateWith(kind.spec, input.spec, "spec", errors);
   return validated instanceof Promise ? validated.then(finish) : finish(validated);
 }
 
@@ -455,7 +469,8 @@ export function seal(
     name,
     bytes: 200 + kind.apiVersion.length + kind.kind.length + name.length * 2,
   };
-  const spec = sealPart(size, "spec", object.spec, previous?.spec) ?? {};
+  const isFlat = kind.layout === "flat";
+  const spec = sealPart(size, "spec", object.spec, isFlat ? undefined : previous?.spec) ?? {};
   const status = sealPart(size, "status", object.status, previous?.status);
   const labels = sealStringMap(size, source.labels, previous?.metadata.labels);
   const annotations = sealStringMap(size, source.annotations, previous?.metadata.annotations);
@@ -506,6 +521,17 @@ export function seal(
     finalizers,
   } as ObjectMeta);
   Object.freeze(metadata);
+  if (isFlat) {
+    // A flat kind's body sits beside metadata; `fieldPath`s of its schema have no `spec.` prefix.
+    const sealed = {
+      apiVersion: kind.apiVersion,
+      kind: kind.kind,
+      metadata,
+      ...(spec as object),
+      ...(status === undefined ? {} : { status }),
+    };
+    return Object.freeze(sealed) as unknown as StoredObject;
+  }
   const sealed: Resource =
     status === undefined
       ? { apiVersion: kind.apiVersion, kind: kind.kind, metadata, spec }
@@ -597,7 +623,7 @@ function finish(
   if (metadata.deletionTimestamp !== undefined && metadata.finalizers === undefined) {
     return { action: "remove", object: sealed };
   }
-  return sameContent(sealed, existing)
+  return sameContent(kind, sealed, existing)
     ? { action: "none", object: existing }
     : { action: "put", object: sealed, created: false };
 }
@@ -606,11 +632,15 @@ function finish(
  * Whether two versions hold the same content. `seal` shares every part equal to the previous
  * version's, so comparing references is enough.
  */
-function sameContent(next: StoredObject, existing: StoredObject): boolean {
+function sameContent(kind: AnyKind, next: StoredObject, existing: StoredObject): boolean {
   const a = next.metadata;
   const b = existing.metadata;
+  const sameSpec =
+    kind.layout === "flat"
+      ? deepEqual(specOf(kind, next), specOf(kind, existing))
+      : next.spec === existing.spec;
   return (
-    next.spec === existing.spec &&
+    sameSpec &&
     next.status === existing.status &&
     a.labels === b.labels &&
     a.annotations === b.annotations &&
@@ -643,7 +673,8 @@ export function planUpdate(
       ]);
     }
   }
-  const specChanged = !deepEqual(write.spec, existing.spec);
+  const existingSpec = specOf(kind, existing);
+  const specChanged = !deepEqual(write.spec, existingSpec);
   const next: Resource = {
     apiVersion: kind.apiVersion,
     kind: kind.kind,
@@ -660,7 +691,7 @@ export function planUpdate(
       write,
       context.resourceVersion,
     ),
-    spec: specChanged ? write.spec : existing.spec,
+    spec: specChanged ? write.spec : existingSpec,
   };
   if (existing.status !== undefined) next.status = existing.status;
   return finish(kind, existing, next, context);
@@ -678,6 +709,7 @@ export function planUpdateStatus(
   const next = {
     ...existing,
     metadata: { ...existing.metadata, resourceVersion: context.resourceVersion },
+    spec: specOf(kind, existing),
   } as Resource;
   if (write.status === undefined) delete next.status;
   else next.status = write.status;
@@ -706,6 +738,7 @@ export function planDelete(
       meta,
       context.resourceVersion,
     ),
+    spec: specOf(kind, existing),
   } as Resource;
   return {
     action: "put",

@@ -48,8 +48,11 @@ export interface CacheWriter<T extends StoredObject = StoredObject> {
   replace(items: readonly T[]): void;
   apply(object: T): void;
   delete(object: T): void;
-  /** Calls `listener` for every change after it is made; returns a function that unsubscribes. */
-  subscribe(listener: (change: CacheChange<T>) => void): () => void;
+  /**
+   * Calls `listener` for every change after it is made — `fromList` is true for changes found by
+   * a (re)list rather than seen on the watch; returns a function that unsubscribes.
+   */
+  subscribe(listener: (change: CacheChange<T>, fromList: boolean) => void): () => void;
 }
 
 type Index = Map<string, Set<string>>;
@@ -86,7 +89,7 @@ export function createCache<T extends StoredObject = StoredObject>(
   const readyPromise = new Promise<void>((resolve) => {
     markReady = resolve;
   });
-  const listeners = new Set<(change: CacheChange<T>) => void>();
+  const listeners = new Set<(change: CacheChange<T>, fromList: boolean) => void>();
 
   const addToIndexes = (target: Map<string, Index>, key: string, object: T) => {
     for (const [name, indexer] of indexers) {
@@ -111,8 +114,8 @@ export function createCache<T extends StoredObject = StoredObject>(
       }
     }
   };
-  const notify = (change: CacheChange<T>) => {
-    for (const listener of listeners) listener(change);
+  const notify = (change: CacheChange<T>, fromList = false) => {
+    for (const listener of listeners) listener(change, fromList);
   };
   const fromIndex = (index: string, value: string): T[] => {
     const keys = indexes.get(index)?.get(value);

@@ -34,6 +34,13 @@ export interface KindOptions<
   readonly scope: Scope;
   /** Validator of `spec` (any Standard Schema library: zod, valibot, arktype…). */
   readonly spec: SpecSchema;
+  /**
+   * Where the validated fields live. `"spec"`: under `spec`, as custom resources have them.
+   * `"flat"`: at the top level beside `metadata`, as Kubernetes' Event or ConfigMap have them;
+   * `spec` then validates every top-level field but `apiVersion`, `kind`, `metadata` and
+   * `status`. @default "spec"
+   */
+  readonly layout?: "spec" | "flat";
   /** Validator of `status`; without it any JSON object is accepted as status. */
   readonly status?: StatusSchema;
   readonly printerColumns?: readonly PrinterColumn[];
@@ -57,6 +64,7 @@ export interface Kind<
   readonly plural: string;
   readonly singular: string;
   readonly scope: Scope;
+  readonly layout: "spec" | "flat";
   /** `group/version`, or just `version` for the core group. */
   readonly apiVersion: string;
   readonly spec: SpecSchema;
@@ -150,6 +158,11 @@ export function defineKind<
       `defineKind: kind "${kind}" must be PascalCase letters and digits, such as "Widget"`,
     );
   }
+  if (options.layout !== undefined && options.layout !== "spec" && options.layout !== "flat") {
+    throw new TypeError(
+      `defineKind: layout must be "spec" or "flat", not ${JSON.stringify(options.layout)}`,
+    );
+  }
   if (scope !== "Namespaced" && scope !== "Cluster") {
     throw new TypeError(
       `defineKind: scope must be "Namespaced" or "Cluster", not ${JSON.stringify(scope)}`,
@@ -187,6 +200,7 @@ export function defineKind<
     plural,
     singular,
     scope,
+    layout: options.layout ?? "spec",
     apiVersion: group === "" ? version : `${group}/${version}`,
     spec: options.spec,
     status: options.status as StatusSchema,

@@ -5,3 +5,4 @@
 export { type ConformanceOptions, conformanceKinds, runBackendConformance } from "./conformance.js";
 export { type EventuallyOptions, eventually, withDeadline } from "./eventually.js";
 export { FakeClock, flushMicrotasks } from "./fake-clock.js";
+export { createTestEnv, type TestEnv, type TestEnvOptions } from "./test-env.js";

@@ -1,0 +1,517 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { z } from "zod";
+import { defineKind, type ResourceOf } from "../model/kind.js";
+import { eventually } from "../testing/eventually.js";
+import { createTestEnv, type TestEnv } from "../testing/test-env.js";
+import { done, requeueAfter, TerminalError } from "./action.js";
+import { controller } from "./controller.js";
+import { Event } from "./events.js";
+import { fromAsyncIterable, poll } from "./source.js";
+import { getCondition, setCondition, writeStatus } from "./status.js";
+
+const Widget = defineKind({
+  group: "test.setpoint.dev",
+  version: "v1",
+  kind: "Widget",
+  scope: "Namespaced",
+  spec: z.object({ replicas: z.number().int() }),
+  status: z.object({
+    seen: z.number().int().optional(),
+    observedGeneration: z.number().int().optional(),
+  }),
+});
+const Gear = defineKind({
+  group: "test.setpoint.dev",
+  version: "v1",
+  kind: "Gear",
+  scope: "Namespaced",
+  spec: z.object({ teeth: z.number() }),
+});
+
+type WidgetObject = ResourceOf<typeof Widget>;
+
+let env: TestEnv | undefined;
+afterEach(async () => {
+  await env?.stop();
+  env = undefined;
+});
+
+function widget(name: string, replicas = 1) {
+  return { metadata: { name }, spec: { replicas } };
+}
+
+describe("controller", () => {
+  it("reconciles every object once its cache is ready, then every change", async () => {
+    env = createTestEnv();
+    const widgets = env.plane.resources(Widget);
+    await widgets.create(widget("before"));
+    const seen: string[] = [];
+    await env.start(
+      controller(Widget, {
+        name: "widgets",
+        reconcile(w, ctx) {
+          seen.push(`${ctx.key}@${w.spec.replicas}:${ctx.reason}`);
+        },
+      }),
+    );
+    await eventually(() => expect(seen).toEqual(["default/before@1:added"]));
+    const created = await widgets.create(widget("after", 2));
+    await widgets.update({ ...created, spec: { replicas: 3 } });
+    await eventually(() => expect(seen.at(-1)).toMatch(/^default\/after@3:/));
+    expect(seen).toContain("default/before@1:added");
+  });
+
+  it("does not retrigger on status-only writes", async () => {
+    env = createTestEnv();
+    let runs = 0;
+    await env.start(
+      controller(Widget, {
+        name: "widgets",
+        async reconcile(w, ctx) {
+          runs++;
+          await writeStatus(ctx.client, w, { seen: w.spec.replicas });
+        },
+      }),
+    );
+    await env.plane.resources(Widget).create(widget("a", 4));
+    await eventually(async () =>
+      expect((await env!.plane.resources(Widget).get("a")).status).toEqual({
+        seen: 4,
+        observedGeneration: 1,
+      }),
+    );
+    // A later change proves the controller is still listening; the status write did not count.
+    await env.plane
+      .resources(Widget)
+      .patch("a", { type: "merge", patch: { metadata: { labels: { x: "y" } } } });
+    await eventually(() => expect(runs).toBe(2));
+  });
+
+  it("retries a thrown error with per-key backoff, and a TerminalError not at all", async () => {
+    env = createTestEnv();
+    const attempts: Record<string, number[]> = { flaky: [], broken: [] };
+    await env.start(
+      controller(Widget, {
+        name: "widgets",
+        reconcile(w) {
+          attempts[w.metadata.name]!.push(env!.clock.now());
+          if (w.metadata.name === "broken") throw new TerminalError("cannot work with this");
+          if (attempts.flaky!.length < 4) throw new Error("not yet");
+        },
+      }),
+    );
+    const start = env.clock.now();
+    await env.plane.resources(Widget).create(widget("flaky"));
+    await env.plane.resources(Widget).create(widget("broken"));
+    await eventually(() => expect(attempts.flaky).toHaveLength(1));
+    for (let i = 0; i < 40 && attempts.flaky!.length < 4; i++) await env.advance(5);
+    expect(attempts.flaky!.map((t) => t - start)).toEqual([0, 5, 15, 35]);
+    await env.advance(10_000);
+    expect(attempts.broken).toHaveLength(1);
+    const metrics = await env.registry.metrics();
+    expect(metrics).toMatch(/controller_runtime_reconcile_errors_total\{controller="widgets"\} 4/);
+  });
+
+  it("lets an error override a requested requeue", async () => {
+    env = createTestEnv();
+    let runs = 0;
+    await env.start(
+      controller(Widget, {
+        name: "widgets",
+        errorPolicy: () => requeueAfter(60_000),
+        reconcile() {
+          runs++;
+          if (runs === 1) throw new Error("failed after deciding to requeue");
+          return requeueAfter(1_000);
+        },
+      }),
+    );
+    await env.plane.resources(Widget).create(widget("a"));
+    await eventually(() => expect(runs).toBe(1));
+    await env.advance(1_000);
+    expect(runs).toBe(1);
+    await env.advance(59_000);
+    await eventually(() => expect(runs).toBe(2));
+    await env.advance(1_000);
+    await eventually(() => expect(runs).toBe(3));
+  });
+
+  it("requeues after the delay the reconcile asked for", async () => {
+    env = createTestEnv();
+    const times: number[] = [];
+    await env.start(
+      controller(Widget, {
+        name: "widgets",
+        reconcile: () => {
+          times.push(env!.clock.now());
+          return requeueAfter(30_000);
+        },
+      }),
+    );
+    await env.plane.resources(Widget).create(widget("a"));
+    await eventually(() => expect(times).toHaveLength(1));
+    await env.advance(29_999);
+    expect(times).toHaveLength(1);
+    await env.advance(1);
+    await eventually(() => expect(times).toHaveLength(2));
+    expect(times[1]! - times[0]!).toBe(30_000);
+  });
+
+  it("does not reconcile a key whose object is gone", async () => {
+    env = createTestEnv();
+    const seen: string[] = [];
+    let release!: () => void;
+    const blocked = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    await env.start(
+      controller(Widget, {
+        name: "widgets",
+        async reconcile(w) {
+          seen.push(w.metadata.name);
+          if (w.metadata.name === "first") await blocked;
+        },
+      }),
+    );
+    const widgets = env.plane.resources(Widget);
+    await widgets.create(widget("first"));
+    await eventually(() => expect(seen).toEqual(["first"]));
+    await widgets.create(widget("doomed"));
+    await widgets.delete("doomed");
+    await widgets.create(widget("last"));
+    release();
+    await eventually(() => expect(seen).toEqual(["first", "last"]));
+  });
+
+  it("survives a reconcile that returns garbage, throws a non-Error or throws in its mapper", async () => {
+    env = createTestEnv();
+    const ok: string[] = [];
+    await env.start(
+      controller(Widget, {
+        name: "widgets",
+        reconcile(w) {
+          if (w.metadata.name === "garbage") return { type: "explode" } as never;
+          if (w.metadata.name === "string") throw "just a string";
+          ok.push(w.metadata.name);
+        },
+      }).watches(Gear, () => {
+        throw new Error("mapper broke");
+      }),
+    );
+    const widgets = env.plane.resources(Widget);
+    await widgets.create(widget("garbage"));
+    await widgets.create(widget("string"));
+    await env.plane.resources(Gear).create({ metadata: { name: "g" }, spec: { teeth: 3 } });
+    await widgets.create(widget("fine"));
+    await eventually(() => expect(ok).toEqual(["fine"]));
+    const metrics = await env.registry.metrics();
+    expect(metrics).toMatch(
+      /controller_runtime_reconcile_total\{controller="widgets",result="error"\} 2/,
+    );
+  });
+
+  it("aborts the signal of a reconcile that outlives its timeout, and frees the worker from one that ignores it", async () => {
+    env = createTestEnv();
+    let abortedAt: number | undefined;
+    const finished: string[] = [];
+    await env.start(
+      controller(Widget, {
+        name: "widgets",
+        reconcileTimeoutMs: 10_000,
+        async reconcile(w, { signal }) {
+          if (w.metadata.name === "polite") {
+            await new Promise<void>((resolve) =>
+              signal.addEventListener("abort", () => resolve(), { once: true }),
+            );
+            abortedAt = env!.clock.now();
+            throw signal.reason;
+          }
+          if (w.metadata.name === "stubborn") await new Promise(() => {});
+          finished.push(w.metadata.name);
+        },
+      }),
+    );
+    const start = env.clock.now();
+    await env.plane.resources(Widget).create(widget("polite"));
+    await eventually(() => expect(env!.manager.runner("widgets")!.queue.processing).toBe(1));
+    await env.advance(10_000);
+    await eventually(() => expect(abortedAt).toBe(start + 10_000));
+    await env.plane.resources(Widget).create(widget("stubborn"));
+    await env.plane.resources(Widget).create(widget("after"));
+    await env.advance(11_000);
+    await eventually(() => expect(finished).toContain("after"));
+  });
+
+  it("reconciles the controlling owner when an owned child changes", async () => {
+    env = createTestEnv();
+    const reasons: string[] = [];
+    await env.start(
+      controller(Widget, {
+        name: "widgets",
+        reconcile(w, ctx) {
+          reasons.push(`${w.metadata.name}:${ctx.reason}`);
+        },
+      }).owns(Gear),
+    );
+    const owner = await env.plane.resources(Widget).create(widget("owner"));
+    await eventually(() => expect(reasons).toEqual(["owner:added"]));
+    const ref = {
+      apiVersion: owner.apiVersion,
+      kind: owner.kind,
+      name: "owner",
+      uid: owner.metadata.uid,
+      controller: true,
+    };
+    await env.plane
+      .resources(Gear)
+      .create({ metadata: { name: "g", ownerReferences: [ref] }, spec: { teeth: 1 } });
+    await eventually(() => expect(reasons).toEqual(["owner:added", "owner:owned"]));
+  });
+
+  it("reconciles the keys a watches() mapper returns", async () => {
+    env = createTestEnv();
+    const reasons: string[] = [];
+    await env.start(
+      controller(Widget, {
+        name: "widgets",
+        reconcile(w, ctx) {
+          reasons.push(`${w.metadata.name}:${ctx.reason}`);
+        },
+      }).watches(Gear, (gear) => ({
+        namespace: gear.metadata.namespace,
+        name: `w-${gear.metadata.name}`,
+      })),
+    );
+    await env.plane.resources(Widget).create(widget("w-g"));
+    await eventually(() => expect(reasons).toEqual(["w-g:added"]));
+    await env.plane.resources(Gear).create({ metadata: { name: "g" }, spec: { teeth: 1 } });
+    await eventually(() => expect(reasons).toEqual(["w-g:added", "w-g:watched"]));
+  });
+
+  it("resyncs every object in the low lane, and reconcileAll triggers every key", async () => {
+    env = createTestEnv();
+    const reasons: string[] = [];
+    await env.start(
+      controller(Widget, {
+        name: "widgets",
+        resyncMs: 60_000,
+        reconcile(_w, ctx) {
+          reasons.push(ctx.reason);
+        },
+      }),
+    );
+    await env.plane.resources(Widget).create(widget("a"));
+    await eventually(() => expect(reasons).toEqual(["added"]));
+    await env.advance(66_000);
+    await eventually(() => expect(reasons).toEqual(["added", "resync"]));
+    env.manager.reconcileAll();
+    await eventually(() => expect(reasons).toEqual(["added", "resync", "manual"]));
+  });
+
+  it("adds its finalizer before the first reconcile, and on delete runs cleanup until it succeeds, then removes it", async () => {
+    env = createTestEnv();
+    const log: string[] = [];
+    let cleanups = 0;
+    await env.start(
+      controller(Widget, {
+        name: "widgets",
+        finalizer: {
+          name: "test.setpoint.dev/cleanup",
+          cleanup(w) {
+            cleanups++;
+            if (cleanups < 3) throw new Error("the world is not ready");
+            log.push(`cleanup ${w.metadata.name}`);
+          },
+        },
+        reconcile(w) {
+          log.push(`reconcile ${w.metadata.name} finalizers=${w.metadata.finalizers?.join(",")}`);
+        },
+      }),
+    );
+    const widgets = env.plane.resources(Widget);
+    await widgets.create(widget("a"));
+    await eventually(() =>
+      expect(log).toEqual(["reconcile a finalizers=test.setpoint.dev/cleanup"]),
+    );
+    await widgets.delete("a");
+    expect((await widgets.get("a")).metadata.deletionTimestamp).toBeDefined();
+    for (let i = 0; i < 50 && cleanups < 3; i++) await env.advance(10);
+    await eventually(async () => {
+      expect(log).toContain("cleanup a");
+      await expect(widgets.get("a")).rejects.toMatchObject({ reason: "NotFound" });
+    });
+    expect(cleanups).toBe(3);
+  });
+
+  it("records events, folding repeats into a count", async () => {
+    env = createTestEnv();
+    await env.start(
+      controller(Widget, {
+        name: "widgets",
+        async reconcile(_w, ctx) {
+          await ctx.events.record({ reason: "Checked", message: "all good" });
+          await ctx.events.record({ reason: "Checked", message: "all good" });
+          await ctx.events.record({ type: "Warning", reason: "Odd", message: "something else" });
+        },
+      }),
+    );
+    const created = await env.plane.resources(Widget).create(widget("a"));
+    await eventually(async () => {
+      const { items } = await env!.plane.resources(Event).list();
+      expect(items).toHaveLength(2);
+      const checked = items.find(
+        (e) => (e as unknown as { reason: string }).reason === "Checked",
+      ) as unknown as Record<string, unknown>;
+      expect(checked).toMatchObject({
+        apiVersion: "events.k8s.io/v1",
+        kind: "Event",
+        type: "Normal",
+        note: "all good",
+        reportingController: "widgets",
+        regarding: { kind: "Widget", name: "a", uid: created.metadata.uid },
+        series: { count: 2 },
+      });
+    });
+  });
+
+  it("shuts down gracefully: waits for reconciles in flight, then aborts their signals at the deadline", async () => {
+    env = createTestEnv({ shutdownTimeoutMs: 5_000 });
+    let aborted = false;
+    await env.start(
+      controller(Widget, {
+        name: "widgets",
+        async reconcile(_w, { signal }) {
+          await new Promise<void>((resolve) =>
+            signal.addEventListener("abort", () => resolve(), { once: true }),
+          );
+          aborted = true;
+        },
+      }),
+    );
+    await env.plane.resources(Widget).create(widget("slow"));
+    await eventually(() => expect(env!.manager.runner("widgets")!.queue.processing).toBe(1));
+    await env.stop();
+    expect(aborted).toBe(true);
+    env = undefined;
+  });
+});
+
+describe("feeders", () => {
+  it("give the reconcile of a controller without a kind the polled item, and do not pull a requested requeue forward (a poll does not pull a requested requeue forward)", async () => {
+    env = createTestEnv();
+    const calls: string[] = [];
+    let items = [
+      { id: "x", size: 1 },
+      { id: "y", size: 2 },
+    ];
+    await env.start(
+      controller<{ id: string; size: number }>({
+        name: "buckets",
+        reconcile(item, ctx) {
+          calls.push(`${item.id}=${item.size}@${env!.clock.now()}:${ctx.reason}`);
+          return item.id === "x" ? requeueAfter(10_000) : done();
+        },
+      }).source(poll({ everyMs: 1_000, list: () => items, key: (i) => i.id })),
+    );
+    await eventually(() =>
+      expect(calls).toEqual([`x=1@${env!.clock.now()}:source`, `y=2@${env!.clock.now()}:source`]),
+    );
+    const t0 = env.clock.now();
+    calls.length = 0;
+    await env.advance(5_000);
+    // y was reconciled on each poll (nothing pending); x waits for its requested requeue.
+    expect(calls.filter((c) => c.startsWith("x"))).toEqual([]);
+    await env.advance(5_000);
+    await eventually(() =>
+      expect(calls.filter((c) => c.startsWith("x"))).toEqual([`x=1@${t0 + 10_000}:requeue`]),
+    );
+    items = [{ id: "x", size: 9 }];
+    calls.length = 0;
+    await env.advance(10_000);
+    await eventually(() => expect(calls.some((c) => c.startsWith("x=9"))).toBe(true));
+    expect(calls.some((c) => c.startsWith("y"))).toBe(false);
+  });
+
+  it("keep polling after a list that rejects or hangs", async () => {
+    env = createTestEnv();
+    let polls = 0;
+    const seen: string[] = [];
+    await env.start(
+      controller<string>({ name: "flaky", reconcile: (item) => void seen.push(item) }).source(
+        poll({
+          everyMs: 1_000,
+          key: (s) => s,
+          list: () => {
+            polls++;
+            if (polls === 1) throw new Error("down");
+            if (polls === 2) return new Promise<string[]>(() => {});
+            return ["ok"];
+          },
+        }),
+      ),
+    );
+    for (let i = 0; i < 6 && seen.length === 0; i++) await env.advance(1_000);
+    await eventually(() => expect(seen).toEqual(["ok"]));
+    expect(polls).toBeGreaterThanOrEqual(3);
+  });
+
+  it("feed a controller from an async iterable", async () => {
+    env = createTestEnv();
+    const seen: string[] = [];
+    async function* messages() {
+      yield { order: "o1", state: "new" };
+      yield { order: "o2", state: "new" };
+    }
+    await env.start(
+      controller<{ order: string; state: string }>({
+        name: "orders",
+        reconcile: (m) => void seen.push(m.order),
+      }).source(fromAsyncIterable(messages(), { key: (m) => m.order })),
+    );
+    await eventually(() => expect(seen.sort()).toEqual(["o1", "o2"]));
+  });
+});
+
+describe("status helpers", () => {
+  it("move lastTransitionTime only when a condition's status flips", () => {
+    const t1 = new Date("2026-01-01T00:00:00Z");
+    const t2 = new Date("2026-01-01T01:00:00Z");
+    let status = setCondition(
+      undefined,
+      { type: "Ready", status: "False", reason: "Starting", message: "0/3" },
+      t1,
+    );
+    status = setCondition(
+      status,
+      { type: "Ready", status: "False", reason: "Starting", message: "1/3" },
+      t2,
+    );
+    expect(getCondition(status, "Ready")).toMatchObject({
+      message: "1/3",
+      lastTransitionTime: "2026-01-01T00:00:00Z",
+    });
+    status = setCondition(
+      status,
+      { type: "Ready", status: "True", reason: "Running", message: "3/3" },
+      t2,
+    );
+    expect(getCondition(status, "Ready")?.lastTransitionTime).toBe("2026-01-01T01:00:00Z");
+    status = setCondition(
+      status,
+      { type: "Stalled", status: "False", reason: "Fine", message: "" },
+      t2,
+    );
+    expect(status.conditions.map((c) => c.type)).toEqual(["Ready", "Stalled"]);
+  });
+
+  it("write status only when it changed, with observedGeneration stamped", async () => {
+    const localEnv = createTestEnv();
+    const widgets = localEnv.plane.resources(Widget);
+    const created: WidgetObject = await widgets.create(widget("a"));
+    const written = await writeStatus(widgets, created, { seen: 1 });
+    expect(written.status).toEqual({ seen: 1, observedGeneration: 1 });
+    const again = await writeStatus(widgets, written, { seen: 1 });
+    expect(again.metadata.resourceVersion).toBe(written.metadata.resourceVersion);
+    await localEnv.stop();
+  });
+});

@@ -1,0 +1,205 @@
+/**
+ * Defining controllers: `controller(Kind, {name, reconcile, …})` for a kind, with `.owns`,
+ * `.watches` and `.source`; or `controller({name, reconcile})` with `.source` alone, for things
+ * that live outside any store. A controller is a description; a {@link Manager} runs it.
+ */
+import type { Client } from "../backend/client.js";
+import type { ControlPlane } from "../backend/control-plane.js";
+import type { CacheReader } from "../cache/cache.js";
+import type { AnyKind, ResourceOf } from "../model/kind.js";
+import type { ObjectKey } from "../model/resource.js";
+import type { Logger } from "../observability/logging.js";
+import type { RateLimiter } from "../queue/rate-limiter.js";
+import type { Action } from "./action.js";
+import type { EventRecorder } from "./events.js";
+import type { Source } from "./source.js";
+
+/** Why a key is being reconciled. */
+export type ReconcileReason =
+  /** The object appeared (or was there when the controller started). */
+  | "added"
+  /** Its spec, metadata or deletion state changed. */
+  | "changed"
+  /** An object it controls (`.owns`) changed. */
+  | "owned"
+  /** A related object (`.watches`) changed. */
+  | "watched"
+  /** A source fed the key. */
+  | "source"
+  /** The reconcile asked for it (`requeueAfter`). */
+  | "requeue"
+  /** The last reconcile failed. */
+  | "retry"
+  /** The periodic resync. */
+  | "resync"
+  /** `reconcileAll()`. */
+  | "manual";
+
+/** What every reconcile gets besides its object. */
+export interface BaseContext {
+  /** Aborts on shutdown (after the grace period), lost leadership and the reconcile timeout. */
+  readonly signal: AbortSignal;
+  /** The key being reconciled: `namespace/name`, or `name`, or a source's key. */
+  readonly key: string;
+  readonly reason: ReconcileReason;
+  /** The control plane the manager runs on: a client for any kind. */
+  readonly plane: ControlPlane;
+  /** A logger bound to the controller, kind, key and a reconcile id. */
+  readonly log: Logger;
+}
+
+/** What a reconcile of an object of kind `K` gets. */
+export interface ReconcileContext<K extends AnyKind> extends BaseContext {
+  /** The typed client of the controller's kind. */
+  readonly client: Client<K>;
+  /** The controller's cache of its kind. */
+  readonly cache: CacheReader<ResourceOf<K>>;
+  /** Records Events about the object being reconciled. */
+  readonly events: EventRecorder;
+}
+
+/** What a reconcile returns: an {@link Action}, or nothing for `done()`. */
+// biome-ignore lint/suspicious/noConfusingVoidType: a reconcile may simply not return
+export type ReconcileResult = Action | undefined | void;
+
+/** Guaranteed cleanup before an object goes: see {@link ControllerOptions.finalizer}. */
+export interface FinalizerOptions<T, C> {
+  /** The finalizer's name, a qualified name such as `example.com/cleanup`. */
+  readonly name: string;
+  /** Undoes what reconcile did in the world. Retried with backoff until it resolves. */
+  cleanup(object: T, context: C): Promise<void> | void;
+}
+
+/** Options shared by every controller. */
+interface CommonOptions<T, C> {
+  /** Names the controller in logs and metrics; unique within a manager. */
+  readonly name: string;
+  /** Drives the world toward `object`'s spec. Idempotent: it runs again on every trigger. */
+  reconcile(object: T, context: C): Promise<ReconcileResult> | ReconcileResult;
+  /**
+   * Decides what a failed reconcile does next; return nothing for the default, a retry with
+   * per-key exponential backoff. A `TerminalError` is never retried and skips this.
+   */
+  errorPolicy?(error: unknown, object: T, context: C): Action | undefined;
+  /** Reconciles running at once, for different keys. @default 1 */
+  readonly concurrency?: number;
+  /** Each reconcile's signal aborts after this long. @default 300_000 */
+  readonly reconcileTimeoutMs?: number;
+  /** Retries of failed keys. @default per-key exponential backoff from 5 ms to 5 minutes */
+  readonly rateLimiter?: RateLimiter<string>;
+}
+
+/** Options of a controller of a kind. */
+export interface ControllerOptions<K extends AnyKind>
+  extends CommonOptions<ResourceOf<K>, ReconcileContext<K>> {
+  /**
+   * Reconcile every object this often, jittered by ±10%, in the low-priority lane; 0 turns it
+   * off. @default 300_000
+   */
+  readonly resyncMs?: number;
+  /**
+   * Guaranteed cleanup: the finalizer is added before the first reconcile of an object; when
+   * the object is being deleted, `cleanup` runs instead of `reconcile` (retried with backoff
+   * until it succeeds), then the finalizer is removed with a resourceVersion precondition.
+   */
+  readonly finalizer?: FinalizerOptions<ResourceOf<K>, ReconcileContext<K>>;
+}
+
+/** Options of a controller that runs on sources alone. */
+export type FeedControllerOptions<T> = CommonOptions<T, BaseContext>;
+
+/** Maps a related object to the keys of the objects to reconcile. */
+export type Mapper<T> = (
+  object: T,
+) => Iterable<string | ObjectKey> | string | ObjectKey | undefined;
+
+/** A controller: what to reconcile, how, and what triggers it. Run it with a Manager. */
+export class Controller<T = unknown> {
+  /** Child kinds whose changes trigger their controlling owner. */
+  readonly owned: AnyKind[] = [];
+  /** Related kinds and the mappers from their objects to keys. */
+  readonly related: { kind: AnyKind; mapper: Mapper<never> }[] = [];
+  readonly sources: Source<T>[] = [];
+
+  /** @internal Use {@link controller}. */
+  constructor(
+    /** The primary kind; `undefined` for a controller on sources alone. */
+    readonly kind: AnyKind | undefined,
+    readonly options: CommonOptions<T, never> & {
+      readonly resyncMs?: number;
+      readonly finalizer?: FinalizerOptions<T, never>;
+    },
+  ) {
+    const { name, concurrency = 1, reconcileTimeoutMs = 300_000, resyncMs = 300_000 } = options;
+    if (typeof name !== "string" || name === "")
+      throw new TypeError("controller: name must be a non-empty string");
+    if (typeof options.reconcile !== "function")
+      throw new TypeError(`controller "${name}": reconcile must be a function`);
+    if (!Number.isSafeInteger(concurrency) || concurrency < 1)
+      throw new RangeError(
+        `controller "${name}": concurrency (${concurrency}) must be a positive integer`,
+      );
+    if (!(reconcileTimeoutMs > 0))
+      throw new RangeError(
+        `controller "${name}": reconcileTimeoutMs (${reconcileTimeoutMs}) must be positive`,
+      );
+    if (!(resyncMs >= 0))
+      throw new RangeError(`controller "${name}": resyncMs (${resyncMs}) must not be negative`);
+    if (options.finalizer !== undefined && kind === undefined)
+      throw new TypeError(`controller "${name}": a finalizer needs a kind`);
+  }
+
+  get name(): string {
+    return this.options.name;
+  }
+
+  /**
+   * Reconciles the controlling owner of every object of `kind` that changes (its
+   * `ownerReference` with `controller: true` naming this controller's kind).
+   */
+  owns(kind: AnyKind): this {
+    if (this.kind === undefined)
+      throw new TypeError(`controller "${this.name}": owns() needs a controller of a kind`);
+    this.owned.push(kind);
+    return this;
+  }
+
+  /** Reconciles the keys `mapper` returns for every object of `kind` that changes. */
+  watches<R extends AnyKind>(kind: R, mapper: Mapper<ResourceOf<R>>): this {
+    this.related.push({ kind, mapper: mapper as Mapper<never> });
+    return this;
+  }
+
+  /** Feeds keys from outside the store: {@link poll}, {@link fromAsyncIterable} or your own. */
+  source(source: Source<T>): this {
+    this.sources.push(source);
+    return this;
+  }
+}
+
+/**
+ * Defines a controller of a kind, or (with no kind) one that runs on sources alone.
+ *
+ * @example
+ * ```ts
+ * const widgets = controller(Widget, {
+ *   name: "widgets",
+ *   async reconcile(widget, { log }) {
+ *     log.info({ replicas: widget.spec.replicas }, "reconciling");
+ *     return requeueAfter(30_000);
+ *   },
+ * }).owns(Gadget);
+ * ```
+ */
+export function controller<K extends AnyKind>(
+  kind: K,
+  options: ControllerOptions<K>,
+): Controller<ResourceOf<K>>;
+export function controller<T>(options: FeedControllerOptions<T>): Controller<T>;
+export function controller(
+  kindOrOptions: AnyKind | FeedControllerOptions<unknown>,
+  options?: ControllerOptions<AnyKind>,
+): Controller {
+  if (options !== undefined) return new Controller(kindOrOptions as AnyKind, options as never);
+  return new Controller(undefined, kindOrOptions as never);
+}

@@ -1,0 +1,470 @@
+/**
+ * One running controller: its queue, the triggers that feed it, its workers, and the handling
+ * of every reconcile's outcome. The Manager creates one per controller and owns the caches.
+ *
+ * ## Outcomes of a reconcile
+ * | outcome                         | result label    | next                                      |
+ * |---------------------------------|-----------------|-------------------------------------------|
+ * | `done()` or nothing             | `success`       | forget backoff; wait for the next trigger |
+ * | `requeueAfter(ms)`              | `requeue_after` | forget backoff; reconcile again in `ms`   |
+ * | throws `TerminalError`          | `error`         | forget backoff; wait for the next trigger |
+ * | throws anything else            | `error`         | `errorPolicy`'s action, else backoff retry |
+ * | returns something else          | `error`         | as a thrown error (a `TypeError`)          |
+ * | outlives its timeout            | `error`         | signal aborted; key retried once it settles |
+ *
+ * An error overrides a requested requeue: the retry comes from the error path.
+ */
+import { randomUUID } from "node:crypto";
+import type { StoredObject } from "../backend/backend.js";
+import type { ControlPlane } from "../backend/control-plane.js";
+import type { CacheChange, CacheReader } from "../cache/cache.js";
+import type { Informer } from "../cache/informer.js";
+import { deepEqual } from "../model/json.js";
+import type { AnyKind } from "../model/kind.js";
+import { keyString } from "../model/resource.js";
+import type { Logger } from "../observability/logging.js";
+import type {
+  ControllerMetrics,
+  ReconcileResult as ResultLabel,
+} from "../observability/metrics.js";
+import type { Clock, Timer } from "../queue/clock.js";
+import { WorkQueue } from "../queue/work-queue.js";
+import { type Action, TerminalError, toAction } from "./action.js";
+import type { Controller, ReconcileReason } from "./controller.js";
+import { type EventRecorder, EventWriter } from "./events.js";
+import type { Feed } from "./source.js";
+
+/** What a runner needs from its manager. */
+export interface RunnerDependencies {
+  readonly plane: ControlPlane;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly metrics: ControllerMetrics;
+  /** The shared informer of a kind. */
+  informer(kind: AnyKind): Informer;
+}
+
+const noEvents: EventRecorder = { record: async () => {} };
+
+/** Whether a change of the primary object is worth a reconcile: anything but status alone. */
+export function isMeaningfulChange(previous: StoredObject, next: StoredObject): boolean {
+  const a = previous.metadata;
+  const b = next.metadata;
+  const same = (x: unknown, y: unknown) => x === y || deepEqual(x, y);
+  return (
+    a.generation !== b.generation ||
+    a.deletionTimestamp !== b.deletionTimestamp ||
+    !same(a.labels, b.labels) ||
+    !same(a.annotations, b.annotations) ||
+    !same(a.finalizers, b.finalizers) ||
+    !same(a.ownerReferences, b.ownerReferences)
+  );
+}
+
+function groupOf(apiVersion: string): string {
+  const slash = apiVersion.indexOf("/");
+  return slash < 0 ? "" : apiVersion.slice(0, slash);
+}
+
+/** Runs one controller. */
+export class ControllerRunner {
+  readonly queue: WorkQueue<string>;
+  private readonly reasons = new Map<string, ReconcileReason>();
+  /** For controllers on sources alone: the latest item of each key. */
+  private readonly items = new Map<string, unknown>();
+  private readonly inFlight = new Set<AbortController>();
+  private readonly unsubscribe: (() => void)[] = [];
+  private readonly log: Logger;
+  private readonly cache: CacheReader | undefined;
+  private readonly events: EventWriter | undefined;
+  private resyncTimer: Timer | undefined;
+  private markStopped: () => void = () => {};
+  private readonly stopped = new Promise<void>((resolve) => {
+    this.markStopped = resolve;
+  });
+  private lastTick: number;
+  private reconcileCount = 0;
+
+  constructor(
+    readonly controller: Controller,
+    private readonly deps: RunnerDependencies,
+  ) {
+    this.log = deps.log.child({
+      controller: controller.name,
+      ...(controller.kind ? { kind: controller.kind.kind } : {}),
+    });
+    this.queue = new WorkQueue<string>({
+      clock: deps.clock,
+      metrics: deps.metrics.queue,
+      ...(controller.options.rateLimiter ? { rateLimiter: controller.options.rateLimiter } : {}),
+    });
+    this.cache = controller.kind === undefined ? undefined : deps.informer(controller.kind).cache;
+    if (controller.kind !== undefined) {
+      this.events = new EventWriter(
+        deps.plane,
+        controller.name,
+        `${controller.name}-${randomUUID().slice(0, 8)}`,
+        deps.clock,
+        this.log,
+      );
+    }
+    this.lastTick = deps.clock.now();
+  }
+
+  /** When a worker last finished a reconcile (or the runner started), on the manager's clock. */
+  get lastActivity(): number {
+    return this.lastTick;
+  }
+
+  /** Enqueues every key the controller knows of, now. */
+  reconcileAll(): void {
+    const keys = this.cache !== undefined ? [...this.cache.keys()] : [...this.items.keys()];
+    for (const key of keys) this.enqueue(key, "manual");
+  }
+
+  /** Subscribes to the caches and starts the sources. Call before the informers run. */
+  start(sourceSignal: AbortSignal): void {
+    const { controller, deps } = this;
+    if (controller.kind !== undefined) {
+      const writer = deps.informer(controller.kind).writer;
+      this.unsubscribe.push(
+        writer.subscribe((change, fromList) => this.onPrimary(change, fromList)),
+      );
+    }
+    for (const child of controller.owned) {
+      const writer = deps.informer(child).writer;
+      this.unsubscribe.push(writer.subscribe((change) => this.onOwned(change)));
+    }
+    for (const { kind, mapper } of controller.related) {
+      const writer = deps.informer(kind).writer;
+      this.unsubscribe.push(
+        writer.subscribe((change) => {
+          let mapped: ReturnType<typeof mapper>;
+          try {
+            mapped = mapper(change.object as never);
+          } catch (err) {
+            this.log.error(
+              { err, related: kind.kind, object: keyString(change.object.metadata) },
+              "watches() mapper threw; ignoring this change",
+            );
+            return;
+          }
+          if (mapped === undefined) return;
+          const keys =
+            typeof mapped === "string" || !(Symbol.iterator in Object(mapped))
+              ? [mapped as string]
+              : (mapped as Iterable<string>);
+          for (const key of keys)
+            this.enqueue(typeof key === "string" ? key : keyString(key), "watched");
+        }),
+      );
+    }
+    for (const source of controller.sources) {
+      void source
+        .run(this.feed(), sourceSignal)
+        .catch((err) =>
+          this.log.error({ err, source: source.name }, "source stopped with an error"),
+        );
+    }
+    this.scheduleResync();
+  }
+
+  /** Waits for the caches it reads, then runs the workers until the queue shuts down. */
+  async runWorkers(): Promise<void> {
+    const { controller, deps } = this;
+    const kinds = [
+      controller.kind,
+      ...controller.owned,
+      ...controller.related.map((r) => r.kind),
+    ].filter((k) => k !== undefined);
+    const synced = await Promise.race([
+      Promise.all(kinds.map((kind) => deps.informer(kind).cache.ready())).then(() => true),
+      this.stopped.then(() => false),
+    ]);
+    if (!synced) return;
+    this.log.info(
+      { workers: controller.options.concurrency ?? 1 },
+      "caches synced; starting workers",
+    );
+    const workers = Array.from({ length: controller.options.concurrency ?? 1 }, () =>
+      this.worker(),
+    );
+    await Promise.all(workers);
+  }
+
+  /** Stops feeding: no resyncs, no cache-driven adds; sources stop through their signal. */
+  stopTriggers(): void {
+    this.markStopped();
+    this.resyncTimer?.cancel();
+    for (const unsubscribe of this.unsubscribe.splice(0)) unsubscribe();
+  }
+
+  /** Aborts the signals of every reconcile in flight. */
+  abortInFlight(reason: unknown): void {
+    for (const controller of this.inFlight) controller.abort(reason);
+  }
+
+  private feed(): Feed<unknown> {
+    const standalone = this.controller.kind === undefined;
+    return {
+      changed: (key, item) => {
+        if (standalone) this.items.set(key, item);
+        this.enqueue(key, "source");
+      },
+      present: (key, item) => {
+        if (standalone) this.items.set(key, item);
+        if (!this.reasons.has(key)) this.reasons.set(key, "source");
+        this.queue.ensure(key, { low: true });
+      },
+      gone: (key) => {
+        if (standalone) this.items.delete(key);
+      },
+      clock: this.deps.clock,
+      log: this.log,
+    };
+  }
+
+  private enqueue(key: string, reason: ReconcileReason, low = false): void {
+    // The reason reported is the one that made the key wait; later ones only fold into it.
+    if (!this.reasons.has(key)) this.reasons.set(key, reason);
+    this.queue.add(key, { low });
+  }
+
+  private onPrimary(change: CacheChange<StoredObject>, fromList: boolean): void {
+    const key = keyString(change.object.metadata);
+    switch (change.type) {
+      case "added":
+        this.enqueue(key, "added", fromList);
+        return;
+      case "updated":
+        if (isMeaningfulChange(change.previous, change.object))
+          this.enqueue(key, "changed", fromList);
+        return;
+      case "deleted":
+        // Gone: nothing to reconcile. A key already queued finds no object and is skipped.
+        return;
+    }
+  }
+
+  private onOwned(change: CacheChange<StoredObject>): void {
+    const primary = this.controller.kind!;
+    const owners = new Set<string>();
+    const collect = (object: StoredObject) => {
+      for (const ref of object.metadata.ownerReferences ?? []) {
+        if (
+          ref.controller !== true ||
+          ref.kind !== primary.kind ||
+          groupOf(ref.apiVersion) !== primary.group
+        )
+          continue;
+        owners.add(
+          primary.scope === "Namespaced" ? `${object.metadata.namespace}/${ref.name}` : ref.name,
+        );
+      }
+    };
+    collect(change.object);
+    if (change.type === "updated") collect(change.previous);
+    for (const key of owners) this.enqueue(key, "owned");
+  }
+
+  private scheduleResync(): void {
+    const every = this.controller.options.resyncMs ?? 300_000;
+    if (every === 0 || this.cache === undefined) return;
+    const jittered = every * (0.9 + Math.random() * 0.2);
+    this.resyncTimer = this.deps.clock.setTimer(jittered, () => {
+      for (const key of this.cache!.keys()) this.enqueue(key, "resync", true);
+      this.scheduleResync();
+    });
+  }
+
+  private async worker(): Promise<void> {
+    for (;;) {
+      const key = await this.queue.get();
+      if (key === undefined) return;
+      this.deps.metrics.activeWorkers(1);
+      try {
+        await this.process(key);
+      } finally {
+        this.deps.metrics.activeWorkers(-1);
+        this.lastTick = this.deps.clock.now();
+      }
+    }
+  }
+
+  /** Reconciles one key and handles its outcome. Never throws. */
+  private async process(key: string): Promise<void> {
+    const { controller, deps, queue } = this;
+    const reason = this.reasons.get(key) ?? "requeue";
+    this.reasons.delete(key);
+    const target = this.cache !== undefined ? this.cache.get(key) : this.items.get(key);
+    if (target === undefined) {
+      // Gone since it was queued: nothing to reconcile.
+      queue.forget(key);
+      queue.done(key);
+      return;
+    }
+
+    const abort = new AbortController();
+    this.inFlight.add(abort);
+    const timeoutMs = controller.options.reconcileTimeoutMs ?? 300_000;
+    const timeout = deps.clock.setTimer(timeoutMs, () =>
+      abort.abort(new Error(`reconcile of ${key} timed out after ${timeoutMs} ms`)),
+    );
+    const reconcileId = (++this.reconcileCount).toString(36);
+    let log: Logger | undefined;
+    const context = {
+      signal: abort.signal,
+      key,
+      reason,
+      plane: deps.plane,
+      get log() {
+        log ??= deps.log.child({
+          controller: controller.name,
+          key,
+          reconcileId,
+          ...(controller.kind ? { kind: controller.kind.kind } : {}),
+        });
+        return log;
+      },
+      client: controller.kind === undefined ? undefined : deps.plane.resources(controller.kind),
+      cache: this.cache,
+      events: this.events?.about(target as StoredObject) ?? noEvents,
+    };
+    const started = deps.clock.now();
+    const run = this.invoke(target, context);
+
+    // A reconcile that outlives its timeout and ignores its aborted signal is left to finish on
+    // its own: the worker moves on, and the key stays busy (never run twice at once) until then.
+    const grace = 1_000;
+    let late: Timer | undefined;
+    const timedOut = new Promise<"timedOut">((resolve) => {
+      late = deps.clock.setTimer(timeoutMs + grace, () => resolve("timedOut"));
+    });
+    const outcome = await Promise.race([run, timedOut]);
+    timeout.cancel();
+    late?.cancel();
+    if (outcome === "timedOut") {
+      this.log.error(
+        { key, timeoutMs },
+        "reconcile ignored its aborted signal; leaving it to finish, retrying the key after",
+      );
+      void run.then((settled) =>
+        this.finish(
+          key,
+          settled.error ?? new Error("timed out"),
+          undefined,
+          started,
+          context,
+          target,
+          abort,
+        ),
+      );
+      return;
+    }
+    this.finish(key, outcome.error, outcome.action, started, context, target, abort);
+  }
+
+  private async invoke(
+    target: unknown,
+    context: Record<string, unknown>,
+  ): Promise<{ action?: Action; error?: unknown }> {
+    try {
+      const finalized = await this.finalizerStep(target, context);
+      if (finalized !== undefined) return { action: finalized };
+      const returned = await this.controller.options.reconcile(target as never, context as never);
+      return { action: toAction(returned) };
+    } catch (error) {
+      return { error: error === undefined ? new Error("reconcile threw undefined") : error };
+    }
+  }
+
+  /**
+   * The finalizer protocol: add it before the first reconcile; when the object is being
+   * deleted, run cleanup instead of reconcile, then remove the finalizer. Returns the action
+   * that replaces reconcile, or nothing to go on and reconcile.
+   */
+  private async finalizerStep(
+    target: unknown,
+    context: Record<string, unknown>,
+  ): Promise<Action | undefined> {
+    const finalizer = this.controller.options.finalizer;
+    if (finalizer === undefined || this.controller.kind === undefined) return undefined;
+    const object = target as StoredObject;
+    const finalizers = object.metadata.finalizers ?? [];
+    const has = finalizers.includes(finalizer.name);
+    const client = this.deps.plane.resources(this.controller.kind);
+    const key = { namespace: object.metadata.namespace, name: object.metadata.name };
+    const { resourceVersion } = object.metadata;
+    if (object.metadata.deletionTimestamp !== undefined) {
+      if (!has) return { type: "done" };
+      await finalizer.cleanup(object as never, context as never);
+      await client.patch(key, {
+        type: "merge",
+        patch: {
+          metadata: { resourceVersion, finalizers: finalizers.filter((f) => f !== finalizer.name) },
+        },
+      });
+      (context.log as Logger).info({ finalizer: finalizer.name }, "cleaned up; finalizer removed");
+      return { type: "done" };
+    }
+    if (has) return undefined;
+    // Added first; the change it makes triggers the first real reconcile.
+    await client.patch(key, {
+      type: "merge",
+      patch: { metadata: { resourceVersion, finalizers: [...finalizers, finalizer.name] } },
+    });
+    return { type: "done" };
+  }
+
+  private finish(
+    key: string,
+    error: unknown,
+    action: Action | undefined,
+    started: number,
+    context: Record<string, unknown>,
+    target: unknown,
+    abort: AbortController,
+  ): void {
+    const { queue, deps } = this;
+    this.inFlight.delete(abort);
+    const seconds = (deps.clock.now() - started) / 1000;
+    let result: ResultLabel;
+    if (error === undefined) {
+      queue.forget(key);
+      if (action?.type === "requeueAfter") {
+        result = "requeue_after";
+        if (!this.reasons.has(key)) this.reasons.set(key, "requeue");
+        queue.addAfter(key, action.ms);
+      } else result = "success";
+    } else {
+      result = "error";
+      deps.metrics.errored();
+      const log = context.log as Logger;
+      if (error instanceof TerminalError) {
+        log.error(
+          { err: error },
+          "reconcile failed for good (TerminalError); waiting for the object to change",
+        );
+        queue.forget(key);
+      } else {
+        let policy: Action | undefined;
+        try {
+          policy = this.controller.options.errorPolicy?.(error, target as never, context as never);
+        } catch (policyError) {
+          log.error({ err: policyError }, "errorPolicy threw; retrying with backoff");
+        }
+        if (policy?.type === "requeueAfter") queue.addAfter(key, policy.ms);
+        else if (policy?.type !== "done") {
+          if (!this.reasons.has(key)) this.reasons.set(key, "retry");
+          queue.addRateLimited(key);
+        }
+        log.error(
+          { err: error instanceof Error ? error : String(error), retries: queue.retries(key) },
+          "reconcile failed; retrying",
+        );
+      }
+    }
+    deps.metrics.reconciled(result, seconds);
+    queue.done(key);
+  }
+}
