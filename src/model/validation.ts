@@ -208,7 +208,7 @@ export function fieldPath(root: string, path: StandardSchemaV1.Issue["path"]): s
   let out = root;
   for (const segment of path ?? []) {
     const key = typeof segment === "object" ? segment.key : segment;
-    out += typeof key === "number" ? `[${key}]` : `.${String(key)}`;
+    out += typeof key === "number" ? `[${key}]` : out === "" ? String(key) : `.${String(key)}`;
   }
   return out;
 }

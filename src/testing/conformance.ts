@@ -69,6 +69,16 @@ export const conformanceKinds = {
     scope: "Namespaced",
     spec: asyncLedgerSpec,
   }),
+  /** Its fields sit at the top level, as Kubernetes' Event and ConfigMap have them. */
+  Note: defineKind({
+    group: "conformance.setpoint.dev",
+    version: "v1",
+    kind: "Note",
+    scope: "Namespaced",
+    layout: "flat",
+    spec: z.object({ text: z.string(), tags: z.array(z.string()).default([]) }),
+    status: z.object({ read: z.boolean().optional() }),
+  }),
   Rack: defineKind({
     group: "conformance.setpoint.dev",
     version: "v1",
@@ -78,7 +88,7 @@ export const conformanceKinds = {
   }),
 } as const;
 
-const { Widget, Gadget, Ledger, Rack } = conformanceKinds;
+const { Widget, Gadget, Ledger, Note, Rack } = conformanceKinds;
 const ns = "conformance";
 
 function widget(
@@ -1312,6 +1322,31 @@ export function runBackendConformance(
             }),
           "metadata.labels",
         );
+      });
+    });
+
+    describe("flat kinds", () => {
+      const note = (name: string, text: unknown) => ({ metadata: { name, namespace: ns }, text });
+
+      it("keep their fields at the top level, validated, with defaults", async () => {
+        const created = await backend.create(Note, note("n", "hello") as never);
+        expect(created).toMatchObject({ apiVersion: Note.apiVersion, kind: "Note", text: "hello", tags: [] });
+        expect(created.spec).toBeUndefined();
+        const err = await rejection(backend.create(Note, note("m", 5) as never));
+        expect(err.details?.causes?.[0]?.field).toBe("text");
+      });
+
+      it("count a change of any top-level field as a new generation, and keep status apart", async () => {
+        const created = await backend.create(Note, note("n", "hello") as never);
+        const renamed = await backend.update(Note, { ...created, text: "bye" } as never);
+        expect(renamed.metadata.generation).toBe(2);
+        const read = await backend.updateStatus(Note, { ...renamed, status: { read: true } } as never);
+        expect(read).toMatchObject({ text: "bye", status: { read: true } });
+        expect(read.metadata.generation).toBe(2);
+        const patched = await backend.patch(Note, key("n"), { type: "merge", patch: { tags: ["x"] } });
+        expect(patched).toMatchObject({ text: "bye", tags: ["x"], status: { read: true } });
+        const same = await backend.update(Note, { ...patched } as never);
+        expect(same.metadata.resourceVersion).toBe(patched.metadata.resourceVersion);
       });
     });
 
