@@ -1,120 +1,106 @@
 /**
- * The demo behind `npm start`: an in-memory control plane holding `Greeting` objects, and a
- * small watch-driven loop that keeps each one's `status.message` in step with its spec — list,
- * then watch from the list's revision, write status only when it differs. Every few seconds the
- * demo edits a greeting, as a user would, and the loop catches up. Ctrl-C stops it cleanly.
- *
- * (setpoint's controller runtime — work queue, retries, finalizers — is being built; this loop
- * shows the store underneath it: revisions, watches, the status subresource, generations.)
+ * The demo behind `npm start`: a control plane holding `Workload` objects and the controller
+ * that keeps their processes running (see workload.ts). It applies two manifests, then plays a
+ * user for a while — scales one Workload up, deletes another — and keeps running until Ctrl-C,
+ * when it shuts down gracefully and stops every process it started.
  */
 import { pathToFileURL } from "node:url";
-import { createControlPlane, defineKind, type ResourceOf } from "setpoint";
-import { z } from "zod";
+import { pino } from "pino";
+import pretty from "pino-pretty";
+import { createControlPlane, type Logger, Manager } from "setpoint";
+import { Workload, workloadController } from "./workload.js";
 
-export const Greeting = defineKind({
-  group: "demo.setpoint.dev",
-  version: "v1",
-  kind: "Greeting",
-  scope: "Namespaced",
-  spec: z.object({ name: z.string().min(1), excited: z.boolean().default(false) }),
-  status: z.object({ message: z.string(), observedGeneration: z.number().int() }).partial(),
-  printerColumns: [{ name: "Message", type: "string", jsonPath: ".status.message" }],
-});
+const node = process.execPath;
 
-type GreetingObject = ResourceOf<typeof Greeting>;
-
-const manifests = [
-  { metadata: { name: "world", labels: { audience: "everyone" } }, spec: { name: "World" } },
+/** The manifests applied at start. */
+export const manifests = [
   {
-    metadata: { name: "team", labels: { audience: "colleagues" } },
-    spec: { name: "Team", excited: true },
+    metadata: { name: "web", namespace: "demo" },
+    spec: { command: [node, "-e", "setInterval(() => {}, 1000)"], replicas: 2 },
   },
-  { metadata: { name: "kube", labels: { audience: "operators" } }, spec: { name: "Kubernetes" } },
+  // Exits every few seconds: watch the controller restart it.
+  {
+    metadata: { name: "flaky", namespace: "demo" },
+    spec: { command: [node, "-e", "setTimeout(() => process.exit(1), 4000)"], replicas: 1 },
+  },
 ];
-
-function messageOf(greeting: GreetingObject): string {
-  return `Hello, ${greeting.spec.name}${greeting.spec.excited ? "!" : "."}`;
-}
 
 export interface DemoOptions {
   readonly signal: AbortSignal;
-  readonly log?: (line: string) => void;
-  /** How often the demo edits a greeting, as a user would. @default 5_000 */
-  readonly editEveryMs?: number;
+  readonly logger: Logger;
+  /** Seconds between the steps the demo takes as a user; 0 skips them. @default 6 */
+  readonly stepSeconds?: number;
 }
 
-/** Runs the demo until `signal` aborts; returns the plane's greetings as they ended. */
-export async function runDemo(options: DemoOptions): Promise<readonly GreetingObject[]> {
-  const { signal, log = console.log, editEveryMs = 5_000 } = options;
+/** Runs the demo until `signal` aborts. */
+export async function runDemo({ signal, logger, stepSeconds = 6 }: DemoOptions): Promise<void> {
   const plane = createControlPlane();
-  const greetings = plane.resources(Greeting, { namespace: "demo" });
+  const workloads = plane.resources(Workload);
+  const { controller, stopAll } = workloadController();
+  const manager = new Manager({ plane, logger, shutdownTimeoutMs: 10_000 });
+  manager.add(controller);
+  const running = manager.run({ signal });
 
-  for (const manifest of manifests) await greetings.create(manifest);
-  log(`applied ${manifests.length} greetings to an in-memory control plane`);
-
-  // The loop: list, then watch from the list's revision so that no change is missed.
-  const reconcile = async (greeting: GreetingObject) => {
-    const message = messageOf(greeting);
-    const { status } = greeting;
-    if (status?.message === message && status.observedGeneration === greeting.metadata.generation)
-      return;
-    const written = await greetings.updateStatus({
-      ...greeting,
-      status: { message, observedGeneration: greeting.metadata.generation },
-    });
-    log(
-      `  ${greeting.metadata.name}: status.message = "${message}" (generation ${greeting.metadata.generation}, revision ${written.metadata.resourceVersion})`,
-    );
-  };
-  const initial = await greetings.list();
-  for (const greeting of initial.items) await reconcile(greeting);
-  const loop = (async () => {
-    for await (const event of greetings.watch({
-      resourceVersion: initial.resourceVersion,
-      signal,
-    })) {
-      if (event.type === "BOOKMARK") continue;
-      if (event.type === "DELETED") {
-        log(`  ${event.object.metadata.name}: deleted`);
-        continue;
-      }
-      // Status writes come back as MODIFIED events too; reconcile() finds nothing to do then.
-      await reconcile(await greetings.get(event.object.metadata.name).catch(() => event.object));
-    }
-  })();
-
-  // Edit a greeting now and then, as a user would.
-  let edits = 0;
-  let lastEdit: Promise<unknown> = Promise.resolve();
-  const timer = setInterval(() => {
-    const names = ["Ada", "Grace", "Linus", "Barbara", "Ken"];
-    const target = manifests[edits % manifests.length]!.metadata.name;
-    const name = names[edits++ % names.length]!;
-    log(`user: greet ${name} in "${target}"`);
-    lastEdit = greetings
-      .patch(target, { type: "merge", patch: { spec: { name } } })
-      .catch((err) => log(`edit failed: ${err}`));
-  }, editEveryMs);
-
-  await new Promise<void>((resolve) =>
-    signal.addEventListener("abort", () => resolve(), { once: true }),
+  for (const manifest of manifests) await workloads.create(manifest);
+  logger.info(
+    {},
+    `applied ${manifests.length} Workloads: ${manifests.map((m) => `${m.metadata.namespace}/${m.metadata.name}`).join(", ")}`,
   );
-  clearInterval(timer);
-  await loop;
-  // Settle an edit that raced the stop, so that what the demo returns is in step.
-  await lastEdit;
-  for (const greeting of (await greetings.list()).items) await reconcile(greeting);
-  const final = (await greetings.list()).items;
+
+  // Play a user: scale web up, then delete flaky (its finalizer stops its process).
+  const steps = [
+    async () => {
+      logger.info({}, "user: scale demo/web to 3 replicas");
+      await workloads.patch(
+        { namespace: "demo", name: "web" },
+        { type: "merge", patch: { spec: { replicas: 3 } } },
+      );
+    },
+    async () => {
+      logger.info({}, "user: delete demo/flaky");
+      await workloads.delete({ namespace: "demo", name: "flaky" });
+    },
+  ];
+  if (stepSeconds > 0) {
+    for (const stepAction of steps) {
+      await new Promise((resolve) => {
+        const timer = setTimeout(resolve, stepSeconds * 1000);
+        signal.addEventListener("abort", () => {
+          clearTimeout(timer);
+          resolve(undefined);
+        });
+      });
+      if (signal.aborted) break;
+      await stepAction().catch((err) => logger.error({ err }, "step failed"));
+    }
+    if (!signal.aborted) logger.info({}, "the demo keeps running: Ctrl-C to stop");
+  }
+
+  await running;
+  await stopAll();
+  const left = (await workloads.list()).items.map(
+    (w) =>
+      `${w.metadata.namespace}/${w.metadata.name} ${w.status?.readyReplicas ?? 0}/${w.spec.replicas}`,
+  );
+  logger.info({}, `stopped cleanly; Workloads at the end: ${left.join(", ") || "none"}`);
   await plane.close();
-  return final;
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
+  const logger = pino(
+    { level: "info" },
+    pretty({
+      ignore: "pid,hostname,name,controller,kind,key,reconcileId,instance",
+      translateTime: "HH:MM:ss",
+      singleLine: true,
+    }),
+  );
   const stop = new AbortController();
   process.once("SIGINT", () => stop.abort());
   process.once("SIGTERM", () => stop.abort());
-  console.log("setpoint demo — Ctrl-C to stop");
-  const final = await runDemo({ signal: stop.signal });
-  console.log(`\nstopped; ${final.length} greetings:`);
-  for (const g of final) console.log(`  ${g.metadata.name}: ${g.status?.message}`);
+  logger.info(
+    {},
+    "setpoint demo: Workload controller on an in-memory control plane (Ctrl-C to stop)",
+  );
+  await runDemo({ signal: stop.signal, logger });
 }

@@ -1,9 +1,12 @@
 import { execFile } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { promisify } from "node:util";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { runDemo } from "../examples/demo.js";
+import { Workload, workloadController } from "../examples/workload.js";
+import { silentLogger } from "../src/index.js";
 import { eventually } from "../src/testing/eventually.js";
+import { createTestEnv, type TestEnv } from "../src/testing/test-env.js";
 
 const run = promisify(execFile);
 const root = new URL("..", import.meta.url);
@@ -37,24 +40,112 @@ describe("the README", () => {
   });
 });
 
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const forever = [process.execPath, "-e", "setInterval(() => {}, 1000)"];
+
+describe("the Workload controller of the demo", () => {
+  let env: TestEnv | undefined;
+  let stopAll: (() => Promise<void>) | undefined;
+  afterEach(async () => {
+    await env?.stop();
+    await stopAll?.();
+  });
+
+  it("keeps replicas processes running, restarts one that dies, scales, and stops them when the Workload is deleted", async () => {
+    env = createTestEnv();
+    const workloads = workloadController();
+    stopAll = workloads.stopAll;
+    await env.start(workloads.controller);
+    const client = env.plane.resources(Workload, { namespace: "demo" });
+    await client.create({ metadata: { name: "web" }, spec: { command: forever, replicas: 2 } });
+
+    const ready = async (replicas: number) => {
+      const w = await client.get("web");
+      expect(w.status?.readyReplicas).toBe(replicas);
+      expect(w.status?.conditions?.find((c) => c.type === "Ready")?.status).toBe("True");
+      expect(w.status?.observedGeneration).toBe(w.metadata.generation);
+      return w;
+    };
+    await eventually(() => ready(2), { timeoutMs: 10_000 });
+    const [first, second] = workloads.pids("demo/web");
+    expect([first, second].every((pid) => pid !== undefined && alive(pid))).toBe(true);
+
+    process.kill(first!, "SIGKILL");
+    await eventually(
+      async () => {
+        const w = await ready(2);
+        expect(w.status?.restarts).toBe(1);
+        expect(w.status?.pids).not.toContain(first);
+      },
+      { timeoutMs: 10_000 },
+    );
+
+    await client.patch("web", { type: "merge", patch: { spec: { replicas: 1 } } });
+    await eventually(() => ready(1), { timeoutMs: 10_000 });
+
+    const [last] = workloads.pids("demo/web");
+    await client.delete("web");
+    await eventually(
+      async () => {
+        await expect(client.get("web")).rejects.toMatchObject({ reason: "NotFound" });
+        expect(alive(last!)).toBe(false);
+      },
+      { timeoutMs: 10_000 },
+    );
+  });
+});
+
 describe("the demo behind npm start", () => {
-  it("keeps every greeting's message in step with its spec as a user edits them, and stops on abort", async () => {
+  it("applies its manifests, runs their processes, and stops them all on abort", async () => {
     const stop = new AbortController();
     const lines: string[] = [];
-    const done = runDemo({ signal: stop.signal, log: (line) => lines.push(line), editEveryMs: 10 });
-    await eventually(() => {
-      expect(lines).toContain(
-        '  world: status.message = "Hello, World." (generation 1, revision 6)',
-      );
-      expect(lines.some((l) => l.includes('status.message = "Hello, Grace."'))).toBe(true);
+    const logger = silentLogger();
+    const recording = Object.assign(Object.create(logger), {
+      info: (_obj: object, msg?: string) => lines.push(msg ?? ""),
+      child: () => recording,
     });
+    const running = runDemo({ signal: stop.signal, logger: recording, stepSeconds: 0 });
+    await eventually(
+      () => expect(lines.some((l) => l.startsWith("demo/web: started 2"))).toBe(true),
+      { timeoutMs: 10_000 },
+    );
     stop.abort();
-    const final = await done;
-    expect(final).toHaveLength(3);
-    for (const greeting of final) {
-      expect(greeting.status?.message).toBe(
-        `Hello, ${greeting.spec.name}${greeting.spec.excited ? "!" : "."}`,
-      );
-    }
+    await running;
+    expect(lines.at(-1)).toBe(
+      "stopped cleanly; Workloads at the end: demo/flaky 1/1, demo/web 2/2",
+    );
+  });
+});
+
+describe("the nocontrol example", () => {
+  it("reconciles on creation, again 30 s later as asked, and on its one-minute resync", async () => {
+    const { App, apps } = await import("../examples/nocontrol.js");
+    const env = createTestEnv();
+    const reasons: string[] = [];
+    const recorded = Object.assign(Object.create(apps), {
+      options: {
+        ...apps.options,
+        reconcile: (app: never, ctx: { reason: string }) => (
+          reasons.push(ctx.reason), apps.options.reconcile(app, ctx as never)
+        ),
+      },
+    });
+    await env.start(recorded);
+    await env.plane.resources(App).create({ metadata: { name: "my-app" }, spec: { replicas: 3 } });
+    await eventually(() => expect(reasons).toEqual(["added"]));
+    await env.advance(30_000);
+    await eventually(() => expect(reasons).toEqual(["added", "requeue"]));
+    // The resync comes 54 to 66 s in (60 s, jittered by 10%).
+    await env.advance(36_000);
+    await eventually(() => expect(reasons).toContain("resync"));
+    await env.stop();
   });
 });

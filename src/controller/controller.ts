@@ -119,7 +119,7 @@ export class Controller<T = unknown> {
   readonly owned: AnyKind[] = [];
   /** Related kinds and the mappers from their objects to keys. */
   readonly related: { kind: AnyKind; mapper: Mapper<never> }[] = [];
-  readonly sources: Source<T>[] = [];
+  readonly sources: Source<unknown>[] = [];
 
   /** @internal Use {@link controller}. */
   constructor(
@@ -170,9 +170,13 @@ export class Controller<T = unknown> {
     return this;
   }
 
-  /** Feeds keys from outside the store: {@link poll}, {@link fromAsyncIterable} or your own. */
-  source(source: Source<T>): this {
-    this.sources.push(source);
+  /**
+   * Feeds keys from outside the store: {@link poll}, {@link fromAsyncIterable} or your own. A
+   * controller of a kind uses only the keys (object keys, `namespace/name`); one on sources alone
+   * reconciles the items.
+   */
+  source<S extends T | unknown>(source: Source<S>): this {
+    this.sources.push(source as Source<unknown>);
     return this;
   }
 }

@@ -70,6 +70,8 @@ function groupOf(apiVersion: string): string {
 export class ControllerRunner {
   readonly queue: WorkQueue<string>;
   private readonly reasons = new Map<string, ReconcileReason>();
+  /** Why a key scheduled for later was scheduled: reported only if nothing else triggers it first. */
+  private readonly scheduledReasons = new Map<string, "requeue" | "retry">();
   /** For controllers on sources alone: the latest item of each key. */
   private readonly items = new Map<string, unknown>();
   private readonly inFlight = new Set<AbortController>();
@@ -213,8 +215,8 @@ export class ControllerRunner {
       },
       present: (key, item) => {
         if (standalone) this.items.set(key, item);
-        if (!this.reasons.has(key)) this.reasons.set(key, "source");
-        this.queue.ensure(key, { low: true });
+        if (this.queue.ensure(key, { low: true }) && !this.reasons.has(key))
+          this.reasons.set(key, "source");
       },
       gone: (key) => {
         if (standalone) this.items.delete(key);
@@ -294,8 +296,9 @@ export class ControllerRunner {
   /** Reconciles one key and handles its outcome. Never throws. */
   private async process(key: string): Promise<void> {
     const { controller, deps, queue } = this;
-    const reason = this.reasons.get(key) ?? "requeue";
+    const reason = this.reasons.get(key) ?? this.scheduledReasons.get(key) ?? "requeue";
     this.reasons.delete(key);
+    this.scheduledReasons.delete(key);
     const target = this.cache !== undefined ? this.cache.get(key) : this.items.get(key);
     if (target === undefined) {
       // Gone since it was queued: nothing to reconcile.
@@ -433,7 +436,7 @@ export class ControllerRunner {
       queue.forget(key);
       if (action?.type === "requeueAfter") {
         result = "requeue_after";
-        if (!this.reasons.has(key)) this.reasons.set(key, "requeue");
+        this.scheduledReasons.set(key, "requeue");
         queue.addAfter(key, action.ms);
       } else result = "success";
     } else {
@@ -453,9 +456,11 @@ export class ControllerRunner {
         } catch (policyError) {
           log.error({ err: policyError }, "errorPolicy threw; retrying with backoff");
         }
-        if (policy?.type === "requeueAfter") queue.addAfter(key, policy.ms);
-        else if (policy?.type !== "done") {
-          if (!this.reasons.has(key)) this.reasons.set(key, "retry");
+        if (policy?.type === "requeueAfter") {
+          this.scheduledReasons.set(key, "retry");
+          queue.addAfter(key, policy.ms);
+        } else if (policy?.type !== "done") {
+          this.scheduledReasons.set(key, "retry");
           queue.addRateLimited(key);
         }
         log.error(

@@ -219,11 +219,13 @@ export class WorkQueue<K = string> {
 
   /**
    * Makes `key` ready now unless it is already queued, scheduled or being processed: for
-   * polling feeders, whose regular adds must not pull a requested requeue forward.
+   * polling feeders, whose regular adds must not pull a requested requeue forward. Returns
+   * whether it added the key.
    */
-  ensure(key: K, options?: AddOptions): void {
-    if (this.stopped || this.state.has(key) || this.scheduled.has(key)) return;
+  ensure(key: K, options?: AddOptions): boolean {
+    if (this.stopped || this.state.has(key) || this.scheduled.has(key)) return false;
     this.add(key, options);
+    return true;
   }
 
   /**

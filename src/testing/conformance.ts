@@ -1330,7 +1330,12 @@ export function runBackendConformance(
 
       it("keep their fields at the top level, validated, with defaults", async () => {
         const created = await backend.create(Note, note("n", "hello") as never);
-        expect(created).toMatchObject({ apiVersion: Note.apiVersion, kind: "Note", text: "hello", tags: [] });
+        expect(created).toMatchObject({
+          apiVersion: Note.apiVersion,
+          kind: "Note",
+          text: "hello",
+          tags: [],
+        });
         expect(created.spec).toBeUndefined();
         const err = await rejection(backend.create(Note, note("m", 5) as never));
         expect(err.details?.causes?.[0]?.field).toBe("text");
@@ -1340,10 +1345,16 @@ export function runBackendConformance(
         const created = await backend.create(Note, note("n", "hello") as never);
         const renamed = await backend.update(Note, { ...created, text: "bye" } as never);
         expect(renamed.metadata.generation).toBe(2);
-        const read = await backend.updateStatus(Note, { ...renamed, status: { read: true } } as never);
+        const read = await backend.updateStatus(Note, {
+          ...renamed,
+          status: { read: true },
+        } as never);
         expect(read).toMatchObject({ text: "bye", status: { read: true } });
         expect(read.metadata.generation).toBe(2);
-        const patched = await backend.patch(Note, key("n"), { type: "merge", patch: { tags: ["x"] } });
+        const patched = await backend.patch(Note, key("n"), {
+          type: "merge",
+          patch: { tags: ["x"] },
+        });
         expect(patched).toMatchObject({ text: "bye", tags: ["x"], status: { read: true } });
         const same = await backend.update(Note, { ...patched } as never);
         expect(same.metadata.resourceVersion).toBe(patched.metadata.resourceVersion);
