@@ -133,9 +133,10 @@ describe("the nocontrol example", () => {
     const recorded = Object.assign(Object.create(apps), {
       options: {
         ...apps.options,
-        reconcile: (app: never, ctx: { reason: string }) => (
-          reasons.push(ctx.reason), apps.options.reconcile(app, ctx as never)
-        ),
+        reconcile: (app: never, ctx: { reason: string }) => {
+          reasons.push(ctx.reason);
+          return apps.options.reconcile(app, ctx as never);
+        },
       },
     });
     await env.start(recorded);
