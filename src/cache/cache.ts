@@ -57,9 +57,18 @@ export interface CacheWriter<T extends StoredObject = StoredObject> {
 
 type Index = Map<string, Set<string>>;
 
+const none: readonly string[] = [];
+
 const builtInIndexers: Readonly<Record<string, Indexer<StoredObject>>> = {
-  owner: (o) => (o.metadata.ownerReferences ?? []).map((r) => r.uid),
-  label: (o) => Object.entries(o.metadata.labels ?? {}).map(([k, v]) => `${k}=${v}`),
+  owner: (o) =>
+    o.metadata.ownerReferences === undefined ? none : o.metadata.ownerReferences.map((r) => r.uid),
+  label: (o) => {
+    const labels = o.metadata.labels;
+    if (labels === undefined) return none;
+    const values: string[] = [];
+    for (const key in labels) values.push(`${key}=${labels[key]}`);
+    return values;
+  },
 };
 
 /**

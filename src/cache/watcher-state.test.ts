@@ -67,16 +67,16 @@ describe("watcher state machine", () => {
       { phase: "watching", resourceVersion: "12" },
       { type: "watchFailed", error: gone },
     );
-    expect(s.state).toEqual({ phase: "listing", continue: undefined, items: [] });
+    expect(s.state).toEqual({ phase: "listing", continue: undefined, pages: [] });
     expect(s.effects).toEqual([{ type: "stopWatch" }, { type: "list", continue: undefined }]);
   });
 
   it("restarts a list whose continue token expired", () => {
     const s = step(
-      { phase: "listing", continue: "old", items: [object("a", "1")] },
+      { phase: "listing", continue: "old", pages: [[object("a", "1")]] },
       { type: "listFailed", error: gone },
     );
-    expect(s.state).toEqual({ phase: "listing", continue: undefined, items: [] });
+    expect(s.state).toEqual({ phase: "listing", continue: undefined, pages: [] });
   });
 
   it("backs off on other errors and resumes where it failed", () => {
@@ -86,13 +86,13 @@ describe("watcher state machine", () => {
     expect(s.effects).toContainEqual({ type: "backoff", error });
     s = step(s.state, { type: "backoffElapsed" });
     expect(s.effects).toEqual([{ type: "watch", resourceVersion: "12" }]);
-    s = step({ phase: "listing", continue: undefined, items: [] }, { type: "listFailed", error });
+    s = step({ phase: "listing", continue: undefined, pages: [] }, { type: "listFailed", error });
     s = step(s.state, { type: "backoffElapsed" });
     expect(s.effects).toEqual([{ type: "list", continue: undefined }]);
   });
 
   it("ignores inputs that do not fit the phase", () => {
-    const listing: WatcherState = { phase: "listing", continue: undefined, items: [] };
+    const listing: WatcherState = { phase: "listing", continue: undefined, pages: [] };
     expect(
       step(listing, { type: "event", event: { type: "ADDED", object: object("a", "1") } }),
     ).toEqual({ state: listing, effects: [] });

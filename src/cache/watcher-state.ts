@@ -22,7 +22,8 @@ export type WatcherState =
   | {
       readonly phase: "listing";
       readonly continue: string | undefined;
-      readonly items: readonly StoredObject[];
+      /** The pages so far, joined once the last arrives (joining as they come is quadratic). */
+      readonly pages: readonly (readonly StoredObject[])[];
     }
   | { readonly phase: "watching"; readonly resourceVersion: string }
   | {
@@ -66,7 +67,7 @@ export interface Step {
   readonly effects: readonly WatcherEffect[];
 }
 
-const startListing: WatcherState = { phase: "listing", continue: undefined, items: [] };
+const startListing: WatcherState = { phase: "listing", continue: undefined, pages: [] };
 
 function failed(
   error: unknown,
@@ -95,14 +96,14 @@ export function step(state: WatcherState, input: WatcherInput): Step {
         : { state, effects: [] };
     case "page": {
       if (state.phase !== "listing") return { state, effects: [] };
-      const items =
-        state.items.length === 0 ? input.page.items : [...state.items, ...input.page.items];
+      const pages = [...state.pages, input.page.items];
       if (input.page.continue) {
         return {
-          state: { phase: "listing", continue: input.page.continue, items },
+          state: { phase: "listing", continue: input.page.continue, pages },
           effects: [{ type: "list", continue: input.page.continue }],
         };
       }
+      const items = pages.length === 1 ? pages[0]! : pages.flat();
       const resourceVersion = input.page.resourceVersion;
       return {
         state: { phase: "watching", resourceVersion },

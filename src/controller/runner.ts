@@ -16,6 +16,7 @@
  */
 import { randomUUID } from "node:crypto";
 import type { StoredObject } from "../backend/backend.js";
+import type { Client } from "../backend/client.js";
 import type { ControlPlane } from "../backend/control-plane.js";
 import type { CacheChange, CacheReader } from "../cache/cache.js";
 import type { Informer } from "../cache/informer.js";
@@ -46,6 +47,43 @@ export interface RunnerDependencies {
 
 const noEvents: EventRecorder = { record: async () => {} };
 
+/** How long after its signal aborts a reconcile that ignores it is abandoned. */
+const abandonAfterMs = 1_000;
+
+/**
+ * One reconcile in flight. Its AbortController is made only if the reconcile reads its signal:
+ * most never do, and a controller is not free.
+ */
+class InFlight {
+  private controller: AbortController | undefined;
+  private reason: unknown;
+  aborted = false;
+  /** Set while the worker waits for the reconcile; called to stop waiting. */
+  abandon: (() => void) | undefined;
+
+  constructor(
+    readonly deadline: number,
+    readonly abandonAt: number,
+    readonly key: string,
+    readonly timeoutMs: number,
+  ) {}
+
+  get signal(): AbortSignal {
+    if (this.controller === undefined) {
+      this.controller = new AbortController();
+      if (this.aborted) this.controller.abort(this.reason);
+    }
+    return this.controller.signal;
+  }
+
+  abort(reason: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    this.controller?.abort(reason);
+  }
+}
+
 /** Whether a change of the primary object is worth a reconcile: anything but status alone. */
 export function isMeaningfulChange(previous: StoredObject, next: StoredObject): boolean {
   const a = previous.metadata;
@@ -74,7 +112,10 @@ export class ControllerRunner {
   private readonly scheduledReasons = new Map<string, "requeue" | "retry">();
   /** For controllers on sources alone: the latest item of each key. */
   private readonly items = new Map<string, unknown>();
-  private readonly inFlight = new Set<AbortController>();
+  /** Reconciles in flight, oldest first. */
+  private readonly inFlight = new Set<InFlight>();
+  private sweepTimer: Timer | undefined;
+  private readonly client: Client<AnyKind> | undefined;
   private readonly unsubscribe: (() => void)[] = [];
   private readonly log: Logger;
   private readonly cache: CacheReader | undefined;
@@ -111,6 +152,7 @@ export class ControllerRunner {
       );
     }
     this.lastTick = deps.clock.now();
+    this.client = controller.kind === undefined ? undefined : deps.plane.resources(controller.kind);
   }
 
   /** When a worker last finished a reconcile (or the runner started), on the manager's clock. */
@@ -203,7 +245,7 @@ export class ControllerRunner {
 
   /** Aborts the signals of every reconcile in flight. */
   abortInFlight(reason: unknown): void {
-    for (const controller of this.inFlight) controller.abort(reason);
+    for (const entry of this.inFlight) entry.abort(reason);
   }
 
   private feed(): Feed<unknown> {
@@ -307,16 +349,24 @@ export class ControllerRunner {
       return;
     }
 
-    const abort = new AbortController();
-    this.inFlight.add(abort);
     const timeoutMs = controller.options.reconcileTimeoutMs ?? 300_000;
-    const timeout = deps.clock.setTimer(timeoutMs, () =>
-      abort.abort(new Error(`reconcile of ${key} timed out after ${timeoutMs} ms`)),
+    const started = deps.clock.now();
+    const entry = new InFlight(
+      started + timeoutMs,
+      started + timeoutMs + abandonAfterMs,
+      key,
+      timeoutMs,
     );
+    this.inFlight.add(entry);
+    if (this.sweepTimer === undefined) this.armSweep(entry.deadline);
     const reconcileId = (++this.reconcileCount).toString(36);
+    const events = this.events;
     let log: Logger | undefined;
+    let recorder: EventRecorder | undefined;
     const context = {
-      signal: abort.signal,
+      get signal() {
+        return entry.signal;
+      },
       key,
       reason,
       plane: deps.plane,
@@ -329,24 +379,25 @@ export class ControllerRunner {
         });
         return log;
       },
-      client: controller.kind === undefined ? undefined : deps.plane.resources(controller.kind),
+      client: this.client,
       cache: this.cache,
-      events: this.events?.about(target as StoredObject) ?? noEvents,
+      get events() {
+        recorder ??= events?.about(target as StoredObject) ?? noEvents;
+        return recorder;
+      },
     };
-    const started = deps.clock.now();
     const run = this.invoke(target, context);
 
-    // A reconcile that outlives its timeout and ignores its aborted signal is left to finish on
-    // its own: the worker moves on, and the key stays busy (never run twice at once) until then.
-    const grace = 1_000;
-    let late: Timer | undefined;
-    const timedOut = new Promise<"timedOut">((resolve) => {
-      late = deps.clock.setTimer(timeoutMs + grace, () => resolve("timedOut"));
-    });
-    const outcome = await Promise.race([run, timedOut]);
-    timeout.cancel();
-    late?.cancel();
-    if (outcome === "timedOut") {
+    // A reconcile that outlives its timeout and ignores its aborted signal is abandoned after a
+    // grace period: the worker moves on, and the key stays busy (never run twice at once) until
+    // the call settles.
+    const outcome = await new Promise<{ action?: Action; error?: unknown } | "abandoned">(
+      (resolve) => {
+        entry.abandon = () => resolve("abandoned");
+        void run.then(resolve);
+      },
+    );
+    if (outcome === "abandoned") {
       this.log.error(
         { key, timeoutMs },
         "reconcile ignored its aborted signal; leaving it to finish, retrying the key after",
@@ -359,12 +410,38 @@ export class ControllerRunner {
           started,
           context,
           target,
-          abort,
+          entry,
         ),
       );
       return;
     }
-    this.finish(key, outcome.error, outcome.action, started, context, target, abort);
+    this.finish(key, outcome.error, outcome.action, started, context, target, entry);
+  }
+
+  private armSweep(at: number): void {
+    this.sweepTimer = this.deps.clock.setTimer(at - this.deps.clock.now(), () => this.sweep());
+  }
+
+  /** One timer for the timeouts of every reconcile in flight: abort the late, abandon the stuck. */
+  private sweep(): void {
+    this.sweepTimer = undefined;
+    const now = this.deps.clock.now();
+    let next = Number.POSITIVE_INFINITY;
+    for (const entry of this.inFlight) {
+      if (!entry.aborted) {
+        if (entry.deadline <= now)
+          entry.abort(new Error(`reconcile of ${entry.key} timed out after ${entry.timeoutMs} ms`));
+        else next = Math.min(next, entry.deadline);
+      }
+      if (entry.aborted && entry.abandon !== undefined) {
+        if (entry.abandonAt <= now) {
+          const abandon = entry.abandon;
+          entry.abandon = undefined;
+          abandon();
+        } else next = Math.min(next, entry.abandonAt);
+      }
+    }
+    if (next !== Number.POSITIVE_INFINITY) this.armSweep(next);
   }
 
   private async invoke(
@@ -426,10 +503,10 @@ export class ControllerRunner {
     started: number,
     context: Record<string, unknown>,
     target: unknown,
-    abort: AbortController,
+    entry: InFlight,
   ): void {
     const { queue, deps } = this;
-    this.inFlight.delete(abort);
+    this.inFlight.delete(entry);
     const seconds = (deps.clock.now() - started) / 1000;
     let result: ResultLabel;
     if (error === undefined) {
