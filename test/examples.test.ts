@@ -11,15 +11,31 @@ import { createTestEnv, type TestEnv } from "../src/testing/test-env.js";
 const run = promisify(execFile);
 const root = new URL("..", import.meta.url);
 
+async function firstBlockUnder(heading: string): Promise<string> {
+  const readme = await readFile(new URL("README.md", root), "utf8");
+  const section = readme.slice(readme.indexOf(heading));
+  const start = section.indexOf("```ts\n") + 6;
+  return section.slice(start, section.indexOf("\n```", start) + 1);
+}
+
 describe("the README", () => {
-  it("shows examples/first-example.ts as its first example", async () => {
-    const readme = await readFile(new URL("README.md", root), "utf8");
-    const section = readme.slice(readme.indexOf("## A first example"));
-    const block = section.slice(
-      section.indexOf("```ts\n") + 6,
-      section.indexOf("\n```", section.indexOf("```ts\n")) + 1,
+  it("shows examples/first-example.ts and examples/first-controller.ts as its examples", async () => {
+    const file = (name: string) => readFile(new URL(`examples/${name}`, root), "utf8");
+    expect(await firstBlockUnder("## A first example")).toBe(await file("first-example.ts"));
+    expect(await firstBlockUnder("## A first controller")).toBe(await file("first-controller.ts"));
+  });
+
+  it("has a first controller that runs, reports status and stops cleanly", async () => {
+    const { stdout } = await run(
+      process.execPath,
+      ["--conditions=source", "--import", "tsx", "examples/first-controller.ts"],
+      {
+        cwd: root,
+        timeout: 30_000,
+        env: { ...process.env, SETPOINT_LOG_LEVEL: "silent" },
+      },
     );
-    expect(block).toBe(await readFile(new URL("examples/first-example.ts", root), "utf8"));
+    expect(stdout.trim()).toBe("{ readyReplicas: 2, observedGeneration: 1 }");
   });
 
   it("has a first example that runs and prints what its comments say", async () => {

@@ -396,6 +396,35 @@ describe("controller", () => {
   });
 });
 
+describe("metrics", () => {
+  it("are exported under controller-runtime's names with sensible values after a few reconciles", async () => {
+    env = createTestEnv();
+    await env.start(controller(Widget, { name: "widgets", reconcile: () => requeueAfter(1_000) }));
+    for (const name of ["a", "b", "c"]) await env.plane.resources(Widget).create(widget(name));
+    await eventually(async () =>
+      expect(await env!.registry.metrics()).toMatch(
+        /controller_runtime_reconcile_total\{controller="widgets",result="requeue_after"\} 3/,
+      ),
+    );
+    const text = await env.registry.metrics();
+    for (const name of [
+      "controller_runtime_reconcile_errors_total",
+      "controller_runtime_reconcile_time_seconds_bucket",
+      "controller_runtime_active_workers",
+      "workqueue_depth",
+      "workqueue_queue_duration_seconds_bucket",
+      "workqueue_work_duration_seconds_bucket",
+      "workqueue_retries_total",
+    ]) {
+      expect(text).toContain(`${name}{`);
+    }
+    expect(text).toMatch(/workqueue_adds_total\{name="widgets"\} 3/);
+    expect(text).toMatch(
+      /controller_runtime_reconcile_time_seconds_count\{controller="widgets"\} 3/,
+    );
+  });
+});
+
 describe("feeders", () => {
   it("give the reconcile of a controller without a kind the polled item, and do not pull a requested requeue forward (a poll does not pull a requested requeue forward)", async () => {
     env = createTestEnv();

@@ -129,6 +129,9 @@ export class RuntimeMetrics {
     for (const counter of Object.values(results)) counter.inc(0);
     errors.inc(0);
     workers.set(0);
+    adds.inc(0);
+    retries.inc(0);
+    depth.set(0);
     return {
       reconciled(result, seconds) {
         results[result].inc();
