@@ -75,6 +75,18 @@ export {
   writeStatus,
 } from "./controller/status.js";
 export {
+  type KubernetesApiServer,
+  kubeconfigFor,
+  type ServeOptions,
+  serveKubernetesApi,
+} from "./kubernetes/apiserver/server.js";
+export {
+  builtinKinds,
+  CustomResourceDefinition,
+  Lease,
+  Namespace,
+} from "./kubernetes/builtin-kinds.js";
+export {
   ApiError,
   type StatusCause,
   type StatusDetails,

@@ -1,0 +1,100 @@
+/**
+ * `meta.k8s.io/v1` Table responses: what `kubectl get` asks for, so that it prints the kind's
+ * printer columns. Name first, the kind's columns, Age last, as the real API server does for CRDs.
+ */
+import type { StoredObject } from "../../backend/backend.js";
+import type { AnyKind } from "../../model/kind.js";
+import { evaluateJsonPath } from "./json-path.js";
+
+/** Whether an `Accept` header asks for a Table. */
+export function wantsTable(accept: string | undefined): boolean {
+  return accept !== undefined && /as=Table/.test(accept) && /g=meta\.k8s\.io/.test(accept);
+}
+
+/** Kubernetes' `duration.HumanDuration`: how kubectl shows ages (`45s`, `3m20s`, `5h`, `2d3h`). */
+export function humanDuration(ms: number): string {
+  const seconds = Math.floor(ms / 1000);
+  if (seconds < -1) return "<invalid>";
+  if (seconds < 0) return "0s";
+  if (seconds < 120) return `${seconds}s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 10) return seconds % 60 === 0 ? `${minutes}m` : `${minutes}m${seconds % 60}s`;
+  if (minutes < 180) return `${minutes}m`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 8) return minutes % 60 === 0 ? `${hours}h` : `${hours}h${minutes % 60}m`;
+  if (hours < 48) return `${hours}h`;
+  if (hours < 24 * 8)
+    return hours % 24 === 0
+      ? `${Math.floor(hours / 24)}d`
+      : `${Math.floor(hours / 24)}d${hours % 24}h`;
+  if (hours < 24 * 365 * 2) return `${Math.floor(hours / 24)}d`;
+  const days = Math.floor(hours / 24);
+  if (hours < 24 * 365 * 8)
+    return days % 365 === 0
+      ? `${Math.floor(days / 365)}y`
+      : `${Math.floor(days / 365)}y${days % 365}d`;
+  return `${Math.floor(days / 365)}y`;
+}
+
+function cell(value: unknown, type: string): unknown {
+  if (value === undefined || value === null) return null;
+  if (type === "date") {
+    const time = Date.parse(String(value));
+    return Number.isNaN(time) ? String(value) : humanDuration(Date.now() - time);
+  }
+  if (type === "integer" || type === "number")
+    return typeof value === "number" ? value : Number(value);
+  if (type === "boolean") return Boolean(value);
+  if (typeof value === "object") return JSON.stringify(value);
+  return String(value);
+}
+
+/** A Table of `objects` (one row each), with the kind's printer columns. */
+export function tableOf(
+  kind: AnyKind,
+  objects: readonly StoredObject[],
+  metadata: Record<string, unknown>,
+) {
+  const columns = kind.printerColumns;
+  return {
+    kind: "Table",
+    apiVersion: "meta.k8s.io/v1",
+    metadata,
+    columnDefinitions: [
+      {
+        name: "Name",
+        type: "string",
+        format: "name",
+        description: "Name must be unique within a namespace.",
+        priority: 0,
+      },
+      ...columns.map((c) => ({
+        name: c.name,
+        type: c.type,
+        format: c.format ?? "",
+        description: c.description ?? "",
+        priority: c.priority ?? 0,
+      })),
+      {
+        name: "Age",
+        type: "date",
+        format: "",
+        description:
+          "CreationTimestamp is a timestamp representing the server time when this object was created.",
+        priority: 0,
+      },
+    ],
+    rows: objects.map((object) => ({
+      cells: [
+        object.metadata.name,
+        ...columns.map((c) => cell(evaluateJsonPath(object, c.jsonPath), c.type)),
+        cell(object.metadata.creationTimestamp, "date"),
+      ],
+      object: {
+        kind: "PartialObjectMetadata",
+        apiVersion: "meta.k8s.io/v1",
+        metadata: object.metadata,
+      },
+    })),
+  };
+}

@@ -1,0 +1,82 @@
+/**
+ * Kinds Kubernetes clients expect every API server to have: `Namespace` (v1), `Lease`
+ * (coordination.k8s.io/v1), `Event` (events.k8s.io/v1) and `CustomResourceDefinition`
+ * (apiextensions.k8s.io/v1).
+ */
+import { z } from "zod";
+import { Event } from "../controller/events.js";
+import { defineKind } from "../model/kind.js";
+
+export const Namespace = defineKind({
+  group: "",
+  version: "v1",
+  kind: "Namespace",
+  scope: "Cluster",
+  shortNames: ["ns"],
+  spec: z.object({ finalizers: z.array(z.string()).optional() }).default({}),
+  status: z.object({ phase: z.enum(["Active", "Terminating"]).optional() }),
+});
+
+export const Lease = defineKind({
+  group: "coordination.k8s.io",
+  version: "v1",
+  kind: "Lease",
+  scope: "Namespaced",
+  spec: z.object({
+    holderIdentity: z.string().optional(),
+    leaseDurationSeconds: z.number().int().optional(),
+    acquireTime: z.string().optional(),
+    renewTime: z.string().optional(),
+    leaseTransitions: z.number().int().optional(),
+    strategy: z.string().optional(),
+    preferredHolder: z.string().optional(),
+  }),
+  printerColumns: [{ name: "Holder", type: "string", jsonPath: ".spec.holderIdentity" }],
+});
+
+const crdVersion = z.object({
+  name: z.string(),
+  served: z.boolean(),
+  storage: z.boolean(),
+  schema: z.object({ openAPIV3Schema: z.record(z.string(), z.unknown()) }).optional(),
+  subresources: z.object({ status: z.record(z.string(), z.unknown()).optional() }).optional(),
+  additionalPrinterColumns: z
+    .array(
+      z.object({
+        name: z.string(),
+        type: z.string(),
+        jsonPath: z.string(),
+        description: z.string().optional(),
+        priority: z.number().int().optional(),
+        format: z.string().optional(),
+      }),
+    )
+    .optional(),
+});
+
+export const CustomResourceDefinition = defineKind({
+  group: "apiextensions.k8s.io",
+  version: "v1",
+  kind: "CustomResourceDefinition",
+  scope: "Cluster",
+  shortNames: ["crd", "crds"],
+  spec: z.object({
+    group: z.string(),
+    names: z.object({
+      plural: z.string(),
+      singular: z.string().optional(),
+      kind: z.string(),
+      listKind: z.string().optional(),
+      shortNames: z.array(z.string()).optional(),
+      categories: z.array(z.string()).optional(),
+    }),
+    scope: z.enum(["Namespaced", "Cluster"]),
+    versions: z.array(crdVersion).min(1),
+  }),
+  status: z.record(z.string(), z.unknown()),
+});
+
+/** Every built-in kind of `setpoint serve`. */
+export const builtinKinds = [Namespace, Lease, Event, CustomResourceDefinition] as const;
+
+export { Event };
