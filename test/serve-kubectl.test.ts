@@ -14,6 +14,7 @@ import {
   type KubernetesApiServer,
   serveKubernetesApi,
 } from "../src/kubernetes/apiserver/server.js";
+import { crdYamlOf } from "../src/kubernetes/crd.js";
 import { eventually } from "../src/testing/eventually.js";
 
 const exec = promisify(execFile);
@@ -221,12 +222,55 @@ describe.runIf(hasKubectl)("kubectl against setpoint serve", () => {
     expect(await deleting).toContain('"held" deleted');
   });
 
+  it("defines a new kind at runtime from kubectl apply -f crd.yaml, and enforces its schema", async () => {
+    const Gizmo = defineKind({
+      group: "gadgets.example.com",
+      version: "v1alpha1",
+      kind: "Gizmo",
+      scope: "Namespaced",
+      shortNames: ["gz"],
+      spec: z.object({
+        size: z.number().int().min(1),
+        color: z.enum(["red", "blue"]).default("red"),
+      }),
+      printerColumns: [{ name: "Size", type: "integer", jsonPath: ".spec.size" }],
+    });
+    const crd = await env.file("crd.yaml", crdYamlOf(Gizmo));
+    expect(await env.kubectl("apply", "-f", crd)).toContain(
+      "customresourcedefinition.apiextensions.k8s.io/gizmos.gadgets.example.com created",
+    );
+    expect(
+      await env.kubectl(
+        "wait",
+        "--for=condition=Established",
+        "crd/gizmos.gadgets.example.com",
+        "--timeout=20s",
+      ),
+    ).toContain("condition met");
+    const good = await env.file(
+      "gz.yaml",
+      "apiVersion: gadgets.example.com/v1alpha1\nkind: Gizmo\nmetadata: {name: g1}\nspec: {size: 3}\n",
+    );
+    expect(await env.kubectl("apply", "-f", good)).toContain(
+      "gizmo.gadgets.example.com/g1 created",
+    );
+    expect(await env.kubectl("get", "gz")).toMatch(/NAME\s+SIZE\s+AGE\ng1\s+3\s+/);
+    expect(await env.kubectl("get", "gizmo", "g1", "-o", "jsonpath={.spec.color}")).toBe("red");
+    const bad = await env.file(
+      "bad-gz.yaml",
+      "apiVersion: gadgets.example.com/v1alpha1\nkind: Gizmo\nmetadata: {name: g2}\nspec: {size: 0}\n",
+    );
+    await expect(env.kubectl("apply", "-f", bad)).rejects.toMatchObject({
+      stderr: expect.stringContaining("spec.size"),
+    });
+  });
+
   it("reports errors as Status objects kubectl prints", async () => {
     await expect(env.kubectl("get", "wd", "missing")).rejects.toMatchObject({
       stderr: expect.stringContaining('Widget.example.setpoint.dev "missing" not found'),
     });
-    await expect(env.kubectl("get", "gizmos")).rejects.toMatchObject({
-      stderr: expect.stringContaining("gizmos"),
+    await expect(env.kubectl("get", "doohickeys")).rejects.toMatchObject({
+      stderr: expect.stringContaining("doohickeys"),
     });
   });
 });

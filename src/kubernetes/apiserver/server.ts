@@ -24,10 +24,12 @@ import type { AddressInfo } from "node:net";
 import { parse as parseYaml } from "yaml";
 import type { ListOptions, Patch, StoredObject, WatchEvent } from "../../backend/backend.js";
 import type { ControlPlane } from "../../backend/control-plane.js";
+import { Informer } from "../../cache/informer.js";
 import { ApiError, badRequest } from "../../model/api-error.js";
 import type { AnyKind } from "../../model/kind.js";
 import type { ObjectKey } from "../../model/resource.js";
-import { builtinKinds } from "../builtin-kinds.js";
+import { builtinKinds, CustomResourceDefinition } from "../builtin-kinds.js";
+import { kindFromCrd } from "../crd.js";
 import {
   aggregatedDiscovery,
   apiGroupList,
@@ -226,11 +228,48 @@ export async function serveKubernetesApi(
   plane.register(...builtinKinds);
   const closing = new AbortController();
 
-  const kinds = (): AnyKind[] => [...plane.kinds.values()];
-  const findKind = (group: string, version: string, plural: string): AnyKind => {
-    for (const kind of plane.kinds.values()) {
-      if (kind.group === group && kind.version === version && kind.plural === plural) return kind;
+  // Kinds defined at runtime by CustomResourceDefinitions, kept in step by an informer.
+  const crdKinds = new Map<string, AnyKind>();
+  const defineFromCrd = (crd: StoredObject) => {
+    try {
+      const kind = kindFromCrd(crd);
+      crdKinds.set(crd.metadata.name, kind);
+      return kind;
+    } catch {
+      crdKinds.delete(crd.metadata.name);
+      return undefined;
     }
+  };
+  const crdInformer = new Informer(plane.backend, CustomResourceDefinition);
+  crdInformer.writer.subscribe((change) => {
+    if (change.type === "deleted") {
+      crdKinds.delete(change.object.metadata.name);
+      return;
+    }
+    if (defineFromCrd(change.object) !== undefined) void markEstablished(plane, change.object);
+  });
+  const crdInformerRun = crdInformer.run(closing.signal);
+  await crdInformer.cache.ready();
+
+  const kinds = (): AnyKind[] => {
+    const defined = [...crdKinds.values()];
+    const ids = new Set(defined.map((k) => `${k.group}/${k.kind}`));
+    return [
+      ...[...plane.kinds.values()].filter((k) => !ids.has(`${k.group}/${k.kind}`)),
+      ...defined,
+    ];
+  };
+  const findKind = async (group: string, version: string, plural: string): Promise<AnyKind> => {
+    const match = (kind: AnyKind) =>
+      kind.group === group && kind.version === version && kind.plural === plural;
+    const known = kinds().find(match);
+    if (known !== undefined) return known;
+    // A CRD applied a moment ago may not have reached the informer yet.
+    try {
+      const crd = await plane.backend.get(CustomResourceDefinition, { name: `${plural}.${group}` });
+      const kind = defineFromCrd(crd);
+      if (kind !== undefined && match(kind)) return kind;
+    } catch {}
     throw new ApiError(
       "NotFound",
       `the server could not find the requested resource (${group === "" ? "" : `${group}/`}${version} ${plural})`,
@@ -319,7 +358,7 @@ export async function serveKubernetesApi(
       send(res, 200, apiResourceList(group === "" ? version : `${group}/${version}`, matching));
       return;
     }
-    const kind = findKind(path.group, path.version, path.plural);
+    const kind = await findKind(path.group, path.version, path.plural);
     if (path.subresource !== undefined && path.subresource !== "status") {
       throw new ApiError(
         "NotFound",
@@ -624,10 +663,51 @@ export async function serveKubernetesApi(
     close: () =>
       new Promise<void>((resolve) => {
         closing.abort();
-        server.close(() => resolve());
+        server.close(() => void crdInformerRun.then(() => resolve()));
         server.closeAllConnections();
       }),
   };
+}
+
+/** Marks a CRD Established and NamesAccepted, as the real API server does once it serves it. */
+async function markEstablished(plane: ControlPlane, crd: StoredObject): Promise<void> {
+  const conditions =
+    (crd.status as { conditions?: { type: string; status: string }[] } | undefined)?.conditions ??
+    [];
+  if (conditions.some((c) => c.type === "Established" && c.status === "True")) return;
+  const now = `${new Date().toISOString().slice(0, 19)}Z`;
+  const spec = crd.spec as { names?: unknown };
+  try {
+    await plane.backend.updateStatus(CustomResourceDefinition, {
+      ...crd,
+      status: {
+        acceptedNames: spec.names,
+        storedVersions: [
+          (crd.spec as { versions: { name: string; storage: boolean }[] }).versions.find(
+            (v) => v.storage,
+          )?.name,
+        ],
+        conditions: [
+          {
+            type: "NamesAccepted",
+            status: "True",
+            reason: "NoConflicts",
+            message: "no conflicts found",
+            lastTransitionTime: now,
+          },
+          {
+            type: "Established",
+            status: "True",
+            reason: "InitialNamesAccepted",
+            message: "the initial names have been accepted",
+            lastTransitionTime: now,
+          },
+        ],
+      },
+    } as never);
+  } catch {
+    // A newer version of the CRD arrives as its own change and is marked then.
+  }
 }
 
 async function readPatch(

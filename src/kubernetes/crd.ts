@@ -1,0 +1,240 @@
+/**
+ * CustomResourceDefinitions both ways: `crdOf(Kind)` writes the CRD of a kind (structural schema,
+ * printer columns, status subresource, short names) for `kubectl apply`; `kindFromCrd(crd)`
+ * turns a CRD applied to `setpoint serve` into a kind whose schema is enforced — unknown fields
+ * are pruned (unless `x-kubernetes-preserve-unknown-fields`), defaults applied, the rest validated.
+ */
+import type { StandardSchemaV1 } from "@standard-schema/spec";
+import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
+import { stringify } from "yaml";
+import type { StoredObject } from "../backend/backend.js";
+import { type AnyKind, defineKind, jsonSchemaOf, type PrinterColumn } from "../model/kind.js";
+
+type Schema = Record<string, unknown>;
+
+/** Makes a JSON Schema structural, as Kubernetes requires of CRDs: every object typed. */
+function structural(schema: unknown): Schema {
+  if (schema === null || typeof schema !== "object" || Array.isArray(schema))
+    return { type: "object", "x-kubernetes-preserve-unknown-fields": true };
+  const input = schema as Schema;
+  const out: Schema = {};
+  for (const [key, value] of Object.entries(input)) {
+    if (
+      key === "$schema" ||
+      key === "additionalProperties" ||
+      key === "$ref" ||
+      key === "definitions"
+    )
+      continue;
+    if (key === "properties" && value && typeof value === "object") {
+      out.properties = Object.fromEntries(
+        Object.entries(value as Schema).map(([k, v]) => [k, structural(v)]),
+      );
+    } else if (key === "items") out.items = structural(value);
+    else if (key === "anyOf" || key === "oneOf" || key === "allOf")
+      out[key] = (value as unknown[]).map((v) => structural(v));
+    else out[key] = value;
+  }
+  // A map (record) keeps its values' schema; an object of no known fields keeps what it is given.
+  if (input.additionalProperties && typeof input.additionalProperties === "object")
+    out.additionalProperties = structural(input.additionalProperties);
+  if (out.type === undefined && out.anyOf === undefined && out.oneOf === undefined)
+    out["x-kubernetes-preserve-unknown-fields"] = true;
+  if (
+    out.type === "object" &&
+    out.properties === undefined &&
+    out.additionalProperties === undefined
+  )
+    out["x-kubernetes-preserve-unknown-fields"] = true;
+  return out;
+}
+
+/**
+ * The CustomResourceDefinition of a kind, as an object. The schema comes from the kind's
+ * validators (those implementing Standard JSON Schema, such as zod 4); without one, spec and
+ * status keep unknown fields.
+ *
+ * @example
+ * ```ts
+ * await writeFile("widget-crd.yaml", crdYamlOf(Widget)); // kubectl apply -f widget-crd.yaml
+ * ```
+ */
+export function crdOf(kind: AnyKind): Record<string, unknown> {
+  const schema = jsonSchemaOf(kind, "openapi-3.0") as
+    | { properties?: { spec?: unknown; status?: unknown } }
+    | undefined;
+  const properties: Schema = {
+    apiVersion: { type: "string" },
+    kind: { type: "string" },
+    metadata: { type: "object" },
+  };
+  if (kind.layout === "flat")
+    Object.assign(
+      properties,
+      (structural(schema?.properties?.spec).properties as Schema | undefined) ?? {},
+    );
+  else {
+    properties.spec = structural(schema?.properties?.spec);
+    properties.status = structural(schema?.properties?.status);
+  }
+  return {
+    apiVersion: "apiextensions.k8s.io/v1",
+    kind: "CustomResourceDefinition",
+    metadata: { name: `${kind.plural}.${kind.group}` },
+    spec: {
+      group: kind.group,
+      names: {
+        kind: kind.kind,
+        listKind: `${kind.kind}List`,
+        plural: kind.plural,
+        singular: kind.singular,
+        ...(kind.shortNames.length > 0 ? { shortNames: [...kind.shortNames] } : {}),
+        ...(kind.categories.length > 0 ? { categories: [...kind.categories] } : {}),
+      },
+      scope: kind.scope,
+      versions: [
+        {
+          name: kind.version,
+          served: true,
+          storage: true,
+          schema: { openAPIV3Schema: { type: "object", properties } },
+          subresources: { status: {} },
+          ...(kind.printerColumns.length > 0
+            ? {
+                additionalPrinterColumns: kind.printerColumns.map((c) => ({
+                  name: c.name,
+                  type: c.type,
+                  jsonPath: c.jsonPath,
+                  ...(c.description ? { description: c.description } : {}),
+                  ...(c.priority ? { priority: c.priority } : {}),
+                  ...(c.format ? { format: c.format } : {}),
+                })),
+              }
+            : {}),
+        },
+      ],
+    },
+  };
+}
+
+/** {@link crdOf} as YAML. */
+export function crdYamlOf(kind: AnyKind): string {
+  return stringify(crdOf(kind));
+}
+
+const ajv = new Ajv({ strict: false, allErrors: true, useDefaults: true, validateFormats: false });
+
+/** Drops fields a structural schema does not name, as the Kubernetes API server prunes them. */
+function prune(value: unknown, schema: Schema | undefined): unknown {
+  if (schema === undefined || schema["x-kubernetes-preserve-unknown-fields"] === true) return value;
+  if (Array.isArray(value))
+    return value.map((item) => prune(item, schema.items as Schema | undefined));
+  if (value === null || typeof value !== "object") return value;
+  const properties = schema.properties as Record<string, Schema> | undefined;
+  const additional = schema.additionalProperties;
+  const out: Record<string, unknown> = {};
+  for (const [key, item] of Object.entries(value)) {
+    if (properties?.[key] !== undefined) out[key] = prune(item, properties[key]);
+    else if (additional !== undefined && additional !== false)
+      out[key] = prune(item, typeof additional === "object" ? (additional as Schema) : undefined);
+  }
+  return out;
+}
+
+function pathOf(error: ErrorObject): PropertyKey[] {
+  const path = error.instancePath
+    .split("/")
+    .slice(1)
+    .map((p) => (/^\d+$/.test(p) ? Number(p) : p.replace(/~1/g, "/").replace(/~0/g, "~")));
+  if (error.keyword === "required")
+    path.push((error.params as { missingProperty: string }).missingProperty);
+  return path;
+}
+
+/** A Standard Schema validator from a CRD's OpenAPI v3 schema: prune, default, validate. */
+function validatorOf(schema: Schema | undefined): StandardSchemaV1 {
+  let validate: ValidateFunction | undefined;
+  return {
+    "~standard": {
+      version: 1,
+      vendor: "setpoint-crd",
+      validate(value) {
+        if (schema === undefined) return { value };
+        validate ??= ajv.compile(schema);
+        const pruned = structuredClone(prune(value, schema));
+        if (validate(pruned)) return { value: pruned };
+        return {
+          issues: (validate.errors ?? []).map((e) => ({
+            message: e.message ?? "is invalid",
+            path: pathOf(e),
+          })),
+        };
+      },
+    },
+  };
+}
+
+interface CrdSpec {
+  group: string;
+  scope: "Namespaced" | "Cluster";
+  names: {
+    kind: string;
+    plural: string;
+    singular?: string;
+    shortNames?: string[];
+    categories?: string[];
+  };
+  versions: {
+    name: string;
+    served: boolean;
+    storage: boolean;
+    schema?: { openAPIV3Schema: Schema };
+    additionalPrinterColumns?: {
+      name: string;
+      type: string;
+      jsonPath: string;
+      description?: string;
+      priority?: number;
+      format?: string;
+    }[];
+  }[];
+}
+
+/**
+ * The kind a stored CustomResourceDefinition defines, at its storage version (setpoint keeps one
+ * version per kind; the others are not served).
+ */
+export function kindFromCrd(crd: StoredObject): AnyKind {
+  const spec = crd.spec as unknown as CrdSpec;
+  const version = spec.versions.find((v) => v.storage) ?? spec.versions[0]!;
+  const root = version.schema?.openAPIV3Schema;
+  const properties = (root?.properties ?? {}) as Record<string, Schema>;
+  const printerColumns: PrinterColumn[] = (version.additionalPrinterColumns ?? []).map((c) => ({
+    name: c.name,
+    type: (["string", "integer", "number", "boolean", "date"].includes(c.type)
+      ? c.type
+      : "string") as PrinterColumn["type"],
+    jsonPath: c.jsonPath,
+    ...(c.description ? { description: c.description } : {}),
+    ...(c.priority ? { priority: c.priority } : {}),
+    ...(c.format ? { format: c.format } : {}),
+  }));
+  return defineKind({
+    group: spec.group,
+    version: version.name,
+    kind: spec.names.kind,
+    plural: spec.names.plural,
+    ...(spec.names.singular ? { singular: spec.names.singular } : {}),
+    scope: spec.scope,
+    spec: validatorOf(
+      properties.spec ??
+        (root === undefined
+          ? undefined
+          : { type: "object", "x-kubernetes-preserve-unknown-fields": true }),
+    ),
+    status: validatorOf(properties.status),
+    printerColumns,
+    shortNames: spec.names.shortNames ?? [],
+    categories: spec.names.categories ?? [],
+  });
+}
