@@ -1,0 +1,137 @@
+import { execFile, spawn, spawnSync } from "node:child_process";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createControlPlane } from "../src/index.js";
+import { serveKubernetesApi } from "../src/kubernetes/apiserver/server.js";
+import { eventually } from "../src/testing/eventually.js";
+
+const exec = promisify(execFile);
+const root = new URL("..", import.meta.url);
+const cli = ["--conditions=source", "--import", "tsx", "src/cli/main.ts"];
+const hasKubectl = spawnSync("kubectl", ["version", "--client"], { stdio: "ignore" }).status === 0;
+if (!hasKubectl && process.env.CI === "true")
+  throw new Error("kubectl is missing: CI on these machines must run the CLI's kubectl tests");
+
+const setpoint = (...args: string[]) =>
+  exec(process.execPath, [...cli, ...args], { cwd: root, timeout: 30_000 });
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "setpoint-cli-"));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe("setpoint --help", () => {
+  it("lists the commands, and each command's help shows examples", async () => {
+    expect((await setpoint("--help")).stdout).toMatch(/setpoint serve[\s\S]*setpoint crd/);
+    expect((await setpoint("serve", "--help")).stdout).toMatch(
+      /Examples:\n\s+setpoint serve --kubeconfig/,
+    );
+    expect((await setpoint("crd", "--help")).stdout).toMatch(
+      /Examples:\n\s+setpoint crd examples\/workload.ts/,
+    );
+  });
+
+  it("refuses an unknown command and bad options, naming them", async () => {
+    await expect(setpoint("launch")).rejects.toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('unknown command "launch"'),
+    });
+    await expect(setpoint("serve", "--port", "http")).rejects.toMatchObject({
+      stderr: expect.stringContaining("--port http: expected a port number"),
+    });
+    await expect(setpoint("crd", "README.md")).rejects.toMatchObject({
+      stderr: expect.stringContaining("setpoint crd:"),
+    });
+  });
+});
+
+describe.runIf(hasKubectl)("setpoint crd and setpoint serve with kubectl", () => {
+  it("prints CRDs that kubectl apply accepts", async () => {
+    const { stdout } = await setpoint("crd", "examples/workload.ts");
+    const crdFile = join(dir, "crd.yaml");
+    await writeFile(crdFile, stdout);
+    const server = await serveKubernetesApi(createControlPlane());
+    const kubeconfig = join(dir, "crd-kubeconfig");
+    await writeFile(kubeconfig, server.kubeconfig());
+    try {
+      const kubectl = (...args: string[]) =>
+        exec("kubectl", ["--kubeconfig", kubeconfig, ...args], { timeout: 30_000 });
+      expect((await kubectl("apply", "-f", crdFile)).stdout).toContain(
+        "workloads.demo.setpoint.dev created",
+      );
+      await kubectl(
+        "wait",
+        "--for=condition=Established",
+        "crd/workloads.demo.setpoint.dev",
+        "--timeout=20s",
+      );
+      const workload = join(dir, "wl.yaml");
+      await writeFile(
+        workload,
+        "apiVersion: demo.setpoint.dev/v1\nkind: Workload\nmetadata: {name: w}\nspec: {command: [sleep, '1'], replicas: 2}\n",
+      );
+      expect((await kubectl("apply", "-f", workload)).stdout).toContain(
+        "workload.demo.setpoint.dev/w created",
+      );
+      expect((await kubectl("get", "wl")).stdout).toMatch(
+        /NAME\s+REPLICAS\s+READY\s+RESTARTS\s+AGE\nw\s+2\s+/,
+      );
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("serves with a token, writes a kubeconfig that works, refuses requests without the token, and stops on SIGINT", async () => {
+    const kubeconfig = join(dir, "serve-kubeconfig");
+    const child = spawn(
+      process.execPath,
+      [
+        ...cli,
+        "serve",
+        "examples/workload.ts",
+        "--port",
+        "0",
+        "--token",
+        "s3cret",
+        "--kubeconfig",
+        kubeconfig,
+      ],
+      { cwd: root },
+    );
+    let stderr = "";
+    child.stderr.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+    try {
+      await eventually(() => expect(stderr).toContain("wrote"), { timeoutMs: 20_000 });
+      const url = /listening on (\S+)/.exec(stderr)![1]!;
+      expect(await readFile(kubeconfig, "utf8")).toContain('token: "s3cret"');
+      const listed = await exec("kubectl", ["--kubeconfig", kubeconfig, "get", "workloads"], {
+        timeout: 30_000,
+      });
+      expect(listed.stderr).toContain("No resources found in default namespace.");
+      const anonymous = await fetch(`${url}/api/v1/namespaces`);
+      expect(anonymous.status).toBe(401);
+      expect(await anonymous.json()).toMatchObject({
+        kind: "Status",
+        reason: "Unauthorized",
+        code: 401,
+      });
+      const authorized = await fetch(`${url}/apis/demo.setpoint.dev/v1/workloads`, {
+        headers: { authorization: "Bearer s3cret" },
+      });
+      expect(authorized.status).toBe(200);
+    } finally {
+      child.kill("SIGINT");
+    }
+    expect(await exited).toBe(0);
+    expect(stderr).toContain("setpoint serve: stopped");
+  });
+});
