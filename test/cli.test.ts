@@ -1,5 +1,6 @@
 import { execFile, spawn, spawnSync } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { request } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -14,6 +15,24 @@ const cli = ["--conditions=source", "--import", "tsx", "src/cli/main.ts"];
 const hasKubectl = spawnSync("kubectl", ["version", "--client"], { stdio: "ignore" }).status === 0;
 if (!hasKubectl && process.env.CI === "true")
   throw new Error("kubectl is missing: CI on these machines must run the CLI's kubectl tests");
+
+/** A GET to a server with a self-signed certificate. */
+function httpsGet(
+  url: string,
+  headers: Record<string, string>,
+): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { headers, rejectUnauthorized: false }, (res) => {
+      let body = "";
+      res.on("data", (chunk: Buffer) => {
+        body += chunk.toString();
+      });
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
 
 const setpoint = (...args: string[]) =>
   exec(process.execPath, [...cli, ...args], { cwd: root, timeout: 30_000 });

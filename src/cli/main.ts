@@ -30,7 +30,7 @@ from CustomResourceDefinitions applied at runtime.
 Options:
   --port <n>            port to listen on (default 8080; 0 picks a free one)
   --host <address>      address to bind (default 127.0.0.1)
-  --token <token>       require this bearer token
+  --token <token>       require this bearer token (kubectl sends tokens only over TLS)
   --tls-cert <file>     serve HTTPS with this PEM certificate…
   --tls-key <file>      …and this PEM key
   --kubeconfig <file>   write a kubeconfig for this server to <file> (default: print it)
