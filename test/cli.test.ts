@@ -106,23 +106,43 @@ describe.runIf(hasKubectl)("setpoint crd and setpoint serve with kubectl", () =>
     }
   });
 
-  it("serves with a token, writes a kubeconfig that works, refuses requests without the token, and stops on SIGINT", async () => {
+  it("serves over TLS with a token, writes a kubeconfig that works, refuses requests without the token, and stops on SIGINT", async () => {
+    // client-go sends bearer tokens only over HTTPS: a token goes with TLS.
+    const cert = join(dir, "cert.pem");
+    const key = join(dir, "key.pem");
+    await exec("openssl", [
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-keyout",
+      key,
+      "-out",
+      cert,
+      "-days",
+      "1",
+      "-subj",
+      "/CN=localhost",
+      "-addext",
+      "subjectAltName=IP:127.0.0.1",
+    ]);
     const kubeconfig = join(dir, "serve-kubeconfig");
-    const child = spawn(
-      process.execPath,
-      [
-        ...cli,
-        "serve",
-        "examples/workload.ts",
-        "--port",
-        "0",
-        "--token",
-        "s3cret",
-        "--kubeconfig",
-        kubeconfig,
-      ],
-      { cwd: root },
-    );
+    const args = [
+      "serve",
+      "examples/workload.ts",
+      "--port",
+      "0",
+      "--token",
+      "s3cret",
+      "--tls-cert",
+      cert,
+      "--tls-key",
+      key,
+      "--kubeconfig",
+      kubeconfig,
+    ];
+    const child = spawn(process.execPath, [...cli, ...args], { cwd: root });
     let stderr = "";
     child.stderr.on("data", (chunk: Buffer) => {
       stderr += chunk.toString();
@@ -136,15 +156,16 @@ describe.runIf(hasKubectl)("setpoint crd and setpoint serve with kubectl", () =>
         timeout: 30_000,
       });
       expect(listed.stderr).toContain("No resources found in default namespace.");
-      const anonymous = await fetch(`${url}/api/v1/namespaces`);
+      expect(url).toMatch(/^https:/);
+      const anonymous = await httpsGet(`${url}/api/v1/namespaces`, {});
       expect(anonymous.status).toBe(401);
-      expect(await anonymous.json()).toMatchObject({
+      expect(JSON.parse(anonymous.body)).toMatchObject({
         kind: "Status",
         reason: "Unauthorized",
         code: 401,
       });
-      const authorized = await fetch(`${url}/apis/demo.setpoint.dev/v1/workloads`, {
-        headers: { authorization: "Bearer s3cret" },
+      const authorized = await httpsGet(`${url}/apis/demo.setpoint.dev/v1/workloads`, {
+        authorization: "Bearer s3cret",
       });
       expect(authorized.status).toBe(200);
     } finally {
