@@ -301,7 +301,7 @@ export class MemoryBackend implements Backend {
         options.allowBookmarks ? interval : undefined,
         options.signal,
       );
-      table.watches.add(watch);
+      if (!options.signal?.aborted) table.watches.add(watch);
       return watch;
     } catch (err) {
       return failedWatch(err);

@@ -9,6 +9,8 @@ export interface WatchSource {
   readonly log: EventLog;
   /** Watches waiting for the next change; the store wakes and clears them on every append. */
   readonly waiters: Set<MemoryWatch>;
+  /** Every open watch, so that closing the store ends them; a watch leaves it when it ends. */
+  readonly watches: Set<MemoryWatch>;
   currentRevision(): number;
   readonly clock: Clock;
 }
@@ -111,6 +113,7 @@ export class MemoryWatch implements Watch {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.source.watches.delete(this);
     this.signal?.removeEventListener("abort", this.onAbort);
     this.wakeUp("closed");
   }

@@ -645,8 +645,14 @@ export async function serveKubernetesApi(
           { cert: readFileSync(options.tls.certFile), key: readFileSync(options.tls.keyFile) },
           listener,
         );
-  server.on("clientError", (_err, socket) => {
-    if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\n\r\n");
+  server.on("clientError", (err: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable) return;
+    const body = JSON.stringify(
+      statusOf(new ApiError("BadRequest", `malformed HTTP request: ${err.code ?? err.message}`)),
+    );
+    socket.end(
+      `HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);

@@ -1,0 +1,336 @@
+/**
+ * `setpoint serve` at the HTTP level: status codes for bad input, resource version rules, and a
+ * fuzz of the router that no input may crash.
+ */
+import { request } from "node:http";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { z } from "zod";
+import { createControlPlane, defineKind, MemoryBackend } from "../src/index.js";
+import {
+  type KubernetesApiServer,
+  serveKubernetesApi,
+} from "../src/kubernetes/apiserver/server.js";
+
+const Widget = defineKind({
+  group: "example.setpoint.dev",
+  version: "v1",
+  kind: "Widget",
+  scope: "Namespaced",
+  spec: z.object({ replicas: z.number().int().min(0) }),
+});
+
+let server: KubernetesApiServer;
+let backend: MemoryBackend;
+beforeAll(async () => {
+  backend = new MemoryBackend();
+  const plane = createControlPlane({ backend, kinds: [Widget] });
+  server = await serveKubernetesApi(plane, { maxBodyBytes: 64 * 1024 });
+});
+afterAll(() => server.close());
+
+interface Reply {
+  status: number;
+  body: string;
+  json(): Record<string, unknown>;
+}
+
+function call(
+  method: string,
+  path: string,
+  body?: string | Buffer,
+  headers: Record<string, string> = {},
+): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      `${server.url}${path}`,
+      { method, headers: { "content-type": "application/json", ...headers } },
+      (res) => {
+        let text = "";
+        res.on("data", (chunk: Buffer) => {
+          text += chunk.toString();
+        });
+        res.on("end", () =>
+          resolve({ status: res.statusCode ?? 0, body: text, json: () => JSON.parse(text) }),
+        );
+        res.on("error", reject);
+      },
+    );
+    req.on("error", reject);
+    if (body !== undefined) req.write(body);
+    req.end();
+  });
+}
+
+const widgets = "/apis/example.setpoint.dev/v1/namespaces/default/widgets";
+
+describe("serve answers bad input with the right Status", () => {
+  it("404 for unknown groups, versions, kinds and subresources", async () => {
+    for (const path of [
+      "/apis/nope.example.com/v1/things",
+      "/apis/example.setpoint.dev/v9/widgets",
+      "/apis/example.setpoint.dev/v1/gizmos",
+      `${widgets}/a/scale`,
+      "/nothing/here",
+    ]) {
+      const reply = await call("GET", path);
+      expect(reply.status, path).toBe(404);
+      expect(reply.json()).toMatchObject({
+        kind: "Status",
+        status: "Failure",
+        reason: "NotFound",
+        code: 404,
+      });
+    }
+  });
+
+  it("400 for malformed JSON and YAML, 415 for unknown content types, 413 for bodies over the limit", async () => {
+    expect((await call("POST", widgets, "{not json")).json()).toMatchObject({
+      code: 400,
+      reason: "BadRequest",
+    });
+    expect(
+      (await call("POST", widgets, "a: [b", { "content-type": "application/yaml" })).json(),
+    ).toMatchObject({ code: 400 });
+    expect(
+      (await call("POST", widgets, "<xml/>", { "content-type": "application/xml" })).json(),
+    ).toMatchObject({ code: 415, reason: "UnsupportedMediaType" });
+    expect(
+      (
+        await call("PATCH", `${widgets}/a`, "{}", {
+          "content-type": "application/strategic-merge-patch+json",
+        })
+      ).json(),
+    ).toMatchObject({ code: 415 });
+    const big = JSON.stringify({
+      metadata: { name: "big" },
+      spec: { replicas: 1 },
+      pad: "x".repeat(70 * 1024),
+    });
+    expect((await call("POST", widgets, big)).json()).toMatchObject({
+      code: 413,
+      reason: "RequestEntityTooLarge",
+    });
+  });
+
+  it("422 with field causes for invalid objects, 409 for stale writes and taken names", async () => {
+    const invalid = await call(
+      "POST",
+      widgets,
+      JSON.stringify({ metadata: { name: "bad" }, spec: { replicas: -1 } }),
+    );
+    expect(invalid.json()).toMatchObject({
+      code: 422,
+      reason: "Invalid",
+      details: { causes: [{ field: "spec.replicas" }] },
+    });
+    const created = await call(
+      "POST",
+      widgets,
+      JSON.stringify({ metadata: { name: "w" }, spec: { replicas: 1 } }),
+    );
+    expect(created.status).toBe(201);
+    expect(
+      (
+        await call(
+          "POST",
+          widgets,
+          JSON.stringify({ metadata: { name: "w" }, spec: { replicas: 1 } }),
+        )
+      ).json(),
+    ).toMatchObject({ code: 409, reason: "AlreadyExists" });
+    const stale = {
+      ...created.json(),
+      spec: { replicas: 2 },
+      metadata: { ...(created.json().metadata as object), resourceVersion: "1" },
+    };
+    await call("PUT", `${widgets}/w`, JSON.stringify({ ...created.json(), spec: { replicas: 5 } }));
+    expect((await call("PUT", `${widgets}/w`, JSON.stringify(stale))).json()).toMatchObject({
+      code: 409,
+      reason: "Conflict",
+    });
+  });
+
+  it("creates from generateName, and lists every namespace on the cluster path", async () => {
+    const created = await call(
+      "POST",
+      widgets,
+      JSON.stringify({ metadata: { generateName: "gen-" }, spec: { replicas: 1 } }),
+    );
+    expect(created.json()).toMatchObject({
+      metadata: { name: expect.stringMatching(/^gen-[a-z0-9]{5}$/) },
+    });
+    await call(
+      "POST",
+      "/apis/example.setpoint.dev/v1/namespaces/other/widgets",
+      JSON.stringify({ metadata: { name: "elsewhere" }, spec: { replicas: 1 } }),
+    );
+    const all = (await call("GET", "/apis/example.setpoint.dev/v1/widgets")).json() as {
+      kind: string;
+      items: { metadata: { namespace: string } }[];
+    };
+    expect(all.kind).toBe("WidgetList");
+    expect(new Set(all.items.map((i) => i.metadata.namespace))).toEqual(
+      new Set(["default", "other"]),
+    );
+  });
+
+  it("keeps resourceVersion rules on lists: Exact needs the current revision, a future one is too large", async () => {
+    const list = (await call("GET", widgets)).json() as { metadata: { resourceVersion: string } };
+    const rv = list.metadata.resourceVersion;
+    expect(
+      (await call("GET", `${widgets}?resourceVersion=${rv}&resourceVersionMatch=Exact`)).status,
+    ).toBe(200);
+    expect(
+      (await call("GET", `${widgets}?resourceVersion=${Number(rv) + 1000}`)).json(),
+    ).toMatchObject({ code: 504, reason: "Timeout" });
+    expect((await call("GET", `${widgets}?resourceVersionMatch=Exact`)).json()).toMatchObject({
+      code: 400,
+    });
+  });
+
+  it("pages with limit and continue", async () => {
+    for (let i = 0; i < 5; i++)
+      await call(
+        "POST",
+        widgets,
+        JSON.stringify({ metadata: { name: `page-${i}` }, spec: { replicas: i } }),
+      );
+    const first = (await call("GET", `${widgets}?limit=2&labelSelector=`)).json() as {
+      items: unknown[];
+      metadata: { continue?: string };
+    };
+    expect(first.items).toHaveLength(2);
+    const second = (
+      await call(
+        "GET",
+        `${widgets}?limit=2&continue=${encodeURIComponent(first.metadata.continue!)}`,
+      )
+    ).json() as { items: unknown[] };
+    expect(second.items).toHaveLength(2);
+  });
+
+  it("ends a watch resumed from a compacted revision with an ERROR event carrying a 410 Status", async () => {
+    const old = (await call("GET", widgets)).json() as { metadata: { resourceVersion: string } };
+    await call(
+      "POST",
+      widgets,
+      JSON.stringify({ metadata: { name: "later" }, spec: { replicas: 1 } }),
+    );
+    backend.compact();
+    const reply = await call(
+      "GET",
+      `${widgets}?watch=true&resourceVersion=${old.metadata.resourceVersion}`,
+    );
+    const event = JSON.parse(reply.body.trim().split("\n")[0]!);
+    expect(event).toMatchObject({
+      type: "ERROR",
+      object: { kind: "Status", code: 410, reason: "Expired" },
+    });
+  });
+
+  it("closes a watch after timeoutSeconds, cleanly", async () => {
+    const reply = await call(
+      "GET",
+      `${widgets}?watch=true&timeoutSeconds=0&resourceVersion=1000000`,
+    );
+    expect(reply.status).toBe(200);
+    expect(reply.body).toBe("");
+  });
+});
+
+describe("serve under fuzzing", () => {
+  it("answers every random request with an HTTP status and keeps serving", async () => {
+    let seed = 42;
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed / 0x7fffffff;
+    };
+    const pick = <T>(items: readonly T[]) => items[Math.floor(random() * items.length)]!;
+    const segments = [
+      "api",
+      "apis",
+      "v1",
+      "example.setpoint.dev",
+      "namespaces",
+      "default",
+      "widgets",
+      "w",
+      "status",
+      "scale",
+      "%ff",
+      "..",
+      "",
+      "watch",
+      "x".repeat(300),
+    ];
+    const methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"];
+    const types = [
+      "application/json",
+      "application/yaml",
+      "application/merge-patch+json",
+      "application/json-patch+json",
+      "application/apply-patch+yaml",
+      "text/plain",
+      "",
+    ];
+    const bodies = [
+      "",
+      "{}",
+      "[]",
+      "null",
+      '{"metadata":{"name":"f"},"spec":{"replicas":1}}',
+      '[{"op":"nope"}]',
+      "\u0000\u0001",
+      "{".repeat(1000),
+      "a: b: c",
+      "-1",
+    ];
+    const queries = [
+      "",
+      "?watch=true&timeoutSeconds=0",
+      "?limit=-3",
+      "?labelSelector=a%20in%20(",
+      "?fieldSelector=spec.x%3D1",
+      "?resourceVersion=abc",
+      "?continue=zzz",
+      "?fieldValidation=Strict",
+    ];
+    for (let i = 0; i < 300; i++) {
+      const path = `/${Array.from({ length: 1 + Math.floor(random() * 7) }, () => pick(segments)).join("/")}${pick(queries)}`;
+      const method = pick(methods);
+      const body = method === "GET" || method === "HEAD" ? undefined : pick(bodies);
+      const reply = await call(method, path, body, {
+        "content-type": pick(types),
+        accept: pick(["application/json", "application/json;as=Table;v=v1;g=meta.k8s.io", "*/*"]),
+      });
+      expect(reply.status, `${method} ${path}`).toBeGreaterThanOrEqual(200);
+      expect(reply.status, `${method} ${path}`).toBeLessThan(600);
+      if (reply.status >= 400 && method !== "HEAD")
+        expect(reply.body, `${method} ${path} ${reply.status}`).toContain('"kind":"Status"');
+    }
+    expect((await call("GET", "/version")).status).toBe(200);
+  });
+
+  it("frees what a client that disconnects mid-watch held", async () => {
+    const before = process.memoryUsage().heapUsed;
+    for (let i = 0; i < 10_000; i++) {
+      await new Promise<void>((resolve) => {
+        const req = request(`${server.url}${widgets}?watch=true`, (res) => {
+          res.once("data", () => {});
+          req.destroy();
+          resolve();
+        });
+        req.on("error", () => resolve());
+        req.end();
+      });
+    }
+    await new Promise((resolve) => setImmediate(resolve));
+    // The store keeps no watch of a gone client: none left waiting.
+    expect(
+      (backend as unknown as { tables: Map<string, { watches: Set<unknown> }> }).tables.get(
+        "example.setpoint.dev/Widget",
+      )!.watches.size,
+    ).toBeLessThan(5);
+    expect(process.memoryUsage().heapUsed - before).toBeLessThan(64 * 1024 * 1024);
+  });
+});
