@@ -172,7 +172,12 @@ function failedWatch(error: unknown): Watch {
  */
 export class MemoryBackend implements Backend {
   readonly capabilities: BackendCapabilities = { name: "memory", durable: false };
-  private currentRevision = 0;
+  /**
+   * Starts at 1, not 0: to Kubernetes clients, resourceVersion "0" means "any version", so an
+   * empty store must not hand it out (a watch from it, through `setpoint serve`, would be read
+   * as "list everything, then watch").
+   */
+  private currentRevision = 1;
   private readonly tables = new Map<string, Table>();
   /** The table of each kind object seen, to skip building its id on every call. */
   private readonly tableOfKind = new WeakMap<AnyKind, Table>();

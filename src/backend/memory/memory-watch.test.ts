@@ -33,7 +33,7 @@ describe("memory watch", () => {
     await clock.advance(999);
     expect(settled).toBe(false);
     await clock.advance(1);
-    expect(await next).toEqual({ done: false, value: { type: "BOOKMARK", resourceVersion: "1" } });
+    expect(await next).toEqual({ done: false, value: { type: "BOOKMARK", resourceVersion: "2" } });
     watch.close();
   });
 

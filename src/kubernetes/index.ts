@@ -1,0 +1,19 @@
+/**
+ * `setpoint/kubernetes`: the Kubernetes backend (needs @kubernetes/client-node, loaded only when
+ * `connectKubernetes` is called), CRDs from kinds, and the Kubernetes REST API server.
+ */
+export {
+  type KubernetesApiServer,
+  kubeconfigFor,
+  type ServeOptions,
+  serveKubernetesApi,
+} from "./apiserver/server.js";
+export {
+  builtinKinds,
+  CustomResourceDefinition,
+  Event,
+  Lease,
+  Namespace,
+} from "./builtin-kinds.js";
+export { crdOf, crdYamlOf, kindFromCrd } from "./crd.js";
+export { connectKubernetes, type KubernetesOptions } from "./kubernetes-backend.js";
