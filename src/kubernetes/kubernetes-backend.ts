@@ -328,7 +328,7 @@ class KubernetesBackend implements Backend {
           "application/json",
           attemptSignal,
         );
-      } catch (err) {
+      } catch {
         if (signal.aborted) return;
         await pause(backoff.next(), signal);
         continue;
