@@ -24,12 +24,10 @@ const backend =
 const plane = createControlPlane(backend === undefined ? {} : { backend });
 if (backend === undefined) {
   // On memory nothing else writes Workloads: start with one.
-  await plane
-    .resources(Workload)
-    .create({
-      metadata: { name: "hello", namespace: "default" },
-      spec: { command: ["sleep", "600"], replicas: 1 },
-    });
+  await plane.resources(Workload).create({
+    metadata: { name: "hello", namespace: "default" },
+    spec: { command: ["sleep", "600"], replicas: 1 },
+  });
 }
 
 const { controller, stopAll } = workloadController();
