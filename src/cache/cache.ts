@@ -87,12 +87,14 @@ export function createCache<T extends StoredObject = StoredObject>(
   reader: CacheReader<T>;
   writer: CacheWriter<T>;
 } {
-  const indexers: [string, Indexer<T>][] = [
+  const indexers = new Map<string, Indexer<T>>([
     ...(Object.entries(builtInIndexers) as [string, Indexer<T>][]),
     ...Object.entries(options.indexers ?? {}),
-  ];
+  ]);
   let objects = new Map<string, T>();
-  let indexes = new Map<string, Index>(indexers.map(([name]) => [name, new Map()]));
+  // Indexes are built on first use and kept current from then on: a cache nobody asks by label
+  // pays nothing for a label index.
+  let indexes = new Map<string, Index>();
   let ready = false;
   let markReady: () => void = () => {};
   const readyPromise = new Promise<void>((resolve) => {
@@ -100,23 +102,30 @@ export function createCache<T extends StoredObject = StoredObject>(
   });
   const listeners = new Set<(change: CacheChange<T>, fromList: boolean) => void>();
 
-  const addToIndexes = (target: Map<string, Index>, key: string, object: T) => {
-    for (const [name, indexer] of indexers) {
-      const index = target.get(name)!;
-      for (const value of indexer(object)) {
-        let keys = index.get(value);
-        if (keys === undefined) {
-          keys = new Set();
-          index.set(value, keys);
-        }
-        keys.add(key);
+  const addToIndex = (index: Index, indexer: Indexer<T>, key: string, object: T) => {
+    for (const value of indexer(object)) {
+      let keys = index.get(value);
+      if (keys === undefined) {
+        keys = new Set();
+        index.set(value, keys);
       }
+      keys.add(key);
     }
   };
+  const addToIndexes = (target: Map<string, Index>, key: string, object: T) => {
+    for (const [name, index] of target) addToIndex(index, indexers.get(name)!, key, object);
+  };
+  const buildIndex = (name: string): Index => {
+    const indexer = indexers.get(name);
+    if (indexer === undefined) throw new RangeError(`no index named "${name}"`);
+    const index: Index = new Map();
+    for (const [key, object] of objects) addToIndex(index, indexer, key, object);
+    indexes.set(name, index);
+    return index;
+  };
   const removeFromIndexes = (key: string, object: T) => {
-    for (const [name, indexer] of indexers) {
-      const index = indexes.get(name)!;
-      for (const value of indexer(object)) {
+    for (const [name, index] of indexes) {
+      for (const value of indexers.get(name)!(object)) {
         const keys = index.get(value);
         keys?.delete(key);
         if (keys?.size === 0) index.delete(value);
@@ -126,13 +135,9 @@ export function createCache<T extends StoredObject = StoredObject>(
   const notify = (change: CacheChange<T>, fromList = false) => {
     for (const listener of listeners) listener(change, fromList);
   };
-  const fromIndex = (index: string, value: string): T[] => {
-    const keys = indexes.get(index)?.get(value);
-    if (keys === undefined) {
-      if (!indexes.has(index)) throw new RangeError(`no index named "${index}"`);
-      return [];
-    }
-    return [...keys].map((key) => objects.get(key)!);
+  const fromIndex = (name: string, value: string): T[] => {
+    const keys = (indexes.get(name) ?? buildIndex(name)).get(value);
+    return keys === undefined ? [] : [...keys].map((key) => objects.get(key)!);
   };
 
   const reader: CacheReader<T> = {
@@ -169,7 +174,9 @@ export function createCache<T extends StoredObject = StoredObject>(
   const writer: CacheWriter<T> = {
     replace(items) {
       const next = new Map<string, T>();
-      const nextIndexes = new Map<string, Index>(indexers.map(([name]) => [name, new Map()]));
+      const nextIndexes = new Map<string, Index>(
+        [...indexes.keys()].map((name) => [name, new Map()]),
+      );
       for (const object of items) {
         const key = keyString(object.metadata);
         next.set(key, object);

@@ -95,15 +95,16 @@ function errorOf(code: number, body: string, headers: IncomingMessage["headers"]
 }
 
 function clean(object: Record<string, unknown>, kind: AnyKind): StoredObject {
-  const metadata = { ...(object.metadata as Record<string, unknown>) };
-  delete metadata.managedFields;
-  delete metadata.selfLink;
-  return deepFreeze({
-    ...object,
-    apiVersion: object.apiVersion ?? kind.apiVersion,
-    kind: object.kind ?? kind.kind,
-    metadata,
-  }) as unknown as StoredObject;
+  // The object is fresh from JSON.parse and ours alone: change it only where needed, since every
+  // copy costs time and memory in a cache of many objects.
+  const metadata = object.metadata as Record<string, unknown>;
+  if (metadata.managedFields !== undefined || metadata.selfLink !== undefined) {
+    const { managedFields: _managed, selfLink: _self, ...rest } = metadata;
+    object.metadata = rest;
+  }
+  if (object.apiVersion === undefined) object.apiVersion = kind.apiVersion;
+  if (object.kind === undefined) object.kind = kind.kind;
+  return deepFreeze(object) as unknown as StoredObject;
 }
 
 function labelSelectorString(selector: ListOptions["labelSelector"]): string | undefined {
@@ -271,47 +272,37 @@ class KubernetesBackend implements Backend {
             limit: 1,
           }).then((l) => l.resourceVersion)
         : Promise.resolve(options.resourceVersion);
-    from.catch(() => {});
-    const iterator = this.stream(kind, options, signal, from);
-    const watch: Watch = {
-      [Symbol.asyncIterator]: () => watch,
-      next: async () => {
-        try {
-          return await iterator.next();
-        } catch (err) {
-          if (signal.aborted) return { done: true, value: undefined };
-          throw err;
-        }
-      },
-      return: async () => {
-        controller.abort();
-        this.open.delete(controller);
-        await iterator.return(undefined);
-        return { done: true, value: undefined };
-      },
-      close: () => {
-        controller.abort();
-        this.open.delete(controller);
-      },
-    };
+    const watch = new StreamWatch(() => {
+      controller.abort();
+      this.open.delete(controller);
+    }, signal);
+    void this.stream(kind, options, signal, from, watch).then(
+      () => watch.end(),
+      (err) => watch.fail(err),
+    );
     return watch;
   }
 
-  /** The watch loop: reconnect from the last revision, back off on transient errors, 410 ends it. */
-  private async *stream(
+  /**
+   * The watch loop: parse each stream's lines straight into `sink` (no promise per event),
+   * reconnect from the last revision when a stream ends or goes quiet, back off on transient
+   * errors; a 410 (or any other error) ends it with that error.
+   */
+  private async stream(
     kind: AnyKind,
     options: WatchOptions,
     signal: AbortSignal,
     from: Promise<string>,
-  ): AsyncGenerator<WatchEvent, void, undefined> {
+    sink: StreamWatch,
+  ): Promise<void> {
     // Never watch without a revision: Kubernetes would start with synthetic ADDED events.
     let resourceVersion = await from;
     const backoff = new JitteredBackoff({ clock: systemClock });
     while (!signal.aborted) {
       const timeoutSeconds = 300 + Math.floor(Math.random() * 300);
-      let response: IncomingMessage;
       const attempt = new AbortController();
       const attemptSignal = AbortSignal.any([signal, attempt.signal]);
+      let response: IncomingMessage;
       try {
         response = await this.send(
           "GET",
@@ -349,50 +340,74 @@ class KubernetesBackend implements Backend {
         }
         throw error;
       }
-      // A stream silent past the idle timeout is dropped and resumed.
-      let idle = setTimeout(() => attempt.abort(), this.idleTimeoutMs);
-      let buffer = "";
-      try {
-        for await (const chunk of response) {
+      const failure = await new Promise<ApiError | undefined>((resolve) => {
+        // A stream silent past the idle timeout is dropped and resumed.
+        let idle = setTimeout(() => attempt.abort(), this.idleTimeoutMs);
+        let buffer = "";
+        let settled = false;
+        const finish = (error: ApiError | undefined) => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(idle);
+          response.destroy();
+          resolve(error);
+        };
+        response.setEncoding("utf8");
+        response.on("data", (chunk: string) => {
           clearTimeout(idle);
           idle = setTimeout(() => attempt.abort(), this.idleTimeoutMs);
           buffer += chunk;
+          let start = 0;
           let newline = buffer.indexOf("\n");
           while (newline >= 0) {
-            const line = buffer.slice(0, newline).trim();
-            buffer = buffer.slice(newline + 1);
-            newline = buffer.indexOf("\n");
-            if (line === "") continue;
+            const line = buffer.slice(start, newline);
+            start = newline + 1;
+            newline = buffer.indexOf("\n", start);
+            if (line.trim() === "") continue;
             const event = JSON.parse(line) as { type: string; object: Record<string, unknown> };
             if (event.type === "ERROR") {
-              const status = event.object as { code?: number };
-              throw errorOf(status.code ?? 500, JSON.stringify(event.object), {});
+              finish(
+                errorOf(
+                  (event.object as { code?: number }).code ?? 500,
+                  JSON.stringify(event.object),
+                  {},
+                ),
+              );
+              return;
             }
             const metadata = event.object.metadata as { resourceVersion?: string } | undefined;
             if (metadata?.resourceVersion) resourceVersion = metadata.resourceVersion;
             if (event.type === "BOOKMARK") {
               if (options.allowBookmarks)
-                yield { type: "BOOKMARK", resourceVersion: resourceVersion! };
-              continue;
-            }
-            if (event.type === "ADDED" || event.type === "MODIFIED" || event.type === "DELETED") {
-              yield { type: event.type, object: clean(event.object, kind) };
+                sink.push({ type: "BOOKMARK", resourceVersion: resourceVersion! });
+            } else if (
+              event.type === "ADDED" ||
+              event.type === "MODIFIED" ||
+              event.type === "DELETED"
+            ) {
+              sink.push({ type: event.type, object: clean(event.object, kind) });
             }
           }
-        }
-      } catch (err) {
-        if (signal.aborted) return;
-        if (err instanceof ApiError) {
-          if (err.code === 429 || err.code >= 500) {
-            await pause(backoff.next(), signal);
-            continue;
+          buffer = buffer.slice(start);
+          // Backpressure: a consumer far behind pauses the stream until it catches up.
+          if (sink.backlog > 10_000) {
+            response.pause();
+            sink.onDrained(() => response.resume());
           }
-          throw err;
+        });
+        response.once("end", () => finish(undefined));
+        response.once("error", () => finish(undefined));
+        response.once("close", () => finish(undefined));
+      });
+      if (signal.aborted) return;
+      if (failure !== undefined) {
+        if (failure.code === 429 || failure.code >= 500) {
+          await pause(backoff.next(), signal);
+          continue;
         }
-        // A dropped or idle stream: resume from the last revision.
-      } finally {
-        clearTimeout(idle);
+        throw failure;
       }
+      // The stream ended or went quiet: resume from the last revision.
     }
   }
 
@@ -523,6 +538,108 @@ class KubernetesBackend implements Backend {
       apiVersion: object.apiVersion ?? kind.apiVersion,
       kind: object.kind ?? kind.kind,
     };
+  }
+}
+
+/**
+ * A watch fed by a producer: events are buffered as they arrive and handed out in order;
+ * `fail` ends it with an error after what is buffered, `end` without one.
+ */
+class StreamWatch implements Watch {
+  private readonly buffer: WatchEvent[] = [];
+  private head = 0;
+  private waiting:
+    | { resolve: (r: IteratorResult<WatchEvent>) => void; reject: (e: unknown) => void }
+    | undefined;
+  private ended = false;
+  private error: unknown;
+  private drained: (() => void) | undefined;
+
+  constructor(
+    private readonly stop: () => void,
+    signal: AbortSignal,
+  ) {
+    signal.addEventListener("abort", () => this.end(), { once: true });
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  get backlog(): number {
+    return this.buffer.length - this.head;
+  }
+
+  onDrained(callback: () => void): void {
+    this.drained = callback;
+  }
+
+  push(event: WatchEvent): void {
+    if (this.ended) return;
+    if (this.waiting !== undefined) {
+      const { resolve } = this.waiting;
+      this.waiting = undefined;
+      resolve({ done: false, value: event });
+    } else this.buffer.push(event);
+  }
+
+  end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.settle();
+  }
+
+  fail(error: unknown): void {
+    if (this.ended) return;
+    this.error = error;
+    this.end();
+  }
+
+  private settle(): void {
+    if (this.waiting === undefined || this.backlog > 0) return;
+    const { resolve, reject } = this.waiting;
+    this.waiting = undefined;
+    if (this.error !== undefined) {
+      const error = this.error;
+      this.error = undefined;
+      reject(error);
+    } else resolve({ done: true, value: undefined });
+  }
+
+  next(): Promise<IteratorResult<WatchEvent>> {
+    if (this.backlog > 0) {
+      const event = this.buffer[this.head]!;
+      this.buffer[this.head++] = undefined as never;
+      if (this.head === this.buffer.length) {
+        this.buffer.length = 0;
+        this.head = 0;
+        const drained = this.drained;
+        this.drained = undefined;
+        drained?.();
+      }
+      return Promise.resolve({ done: false, value: event });
+    }
+    if (this.ended) {
+      if (this.error !== undefined) {
+        const error = this.error;
+        this.error = undefined;
+        return Promise.reject(error);
+      }
+      return Promise.resolve({ done: true, value: undefined });
+    }
+    return new Promise((resolve, reject) => {
+      this.waiting = { resolve, reject };
+    });
+  }
+
+  return(): Promise<IteratorResult<WatchEvent>> {
+    this.close();
+    return Promise.resolve({ done: true, value: undefined });
+  }
+
+  close(): void {
+    this.stop();
+    this.end();
   }
 }
 

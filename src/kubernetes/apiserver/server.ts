@@ -229,6 +229,8 @@ export async function serveKubernetesApi(
   } = options;
   plane.register(...builtinKinds);
   const closing = new AbortController();
+  /** What ends each open watch; closing the server calls them all. */
+  const openWatches = new Set<() => void>();
 
   // Kinds defined at runtime by CustomResourceDefinitions, kept in step by an informer.
   const crdKinds = new Map<string, AnyKind>();
@@ -472,7 +474,7 @@ export async function serveKubernetesApi(
             listOptions,
             query,
             accept,
-            closing.signal,
+            openWatches,
             defaultWatchTimeoutSeconds,
           );
           return;
@@ -568,14 +570,14 @@ export async function serveKubernetesApi(
     listOptions: ListOptions,
     query: URLSearchParams,
     accept: string | undefined,
-    serverSignal: AbortSignal,
+    openWatches: Set<() => void>,
     defaultTimeout: number,
   ): Promise<void> {
     const stop = new AbortController();
     const onClose = () => stop.abort();
     req.once("close", onClose);
     res.once("close", onClose);
-    serverSignal.addEventListener("abort", onClose, { once: true });
+    openWatches.add(onClose);
     const timeoutSeconds = Number(query.get("timeoutSeconds") ?? defaultTimeout);
     const timer = setTimeout(onClose, Math.max(0, timeoutSeconds) * 1000);
     const table = wantsTable(accept);
@@ -631,7 +633,7 @@ export async function serveKubernetesApi(
     } finally {
       clearTimeout(timer);
       req.off("close", onClose);
-      serverSignal.removeEventListener("abort", onClose);
+      openWatches.delete(onClose);
       if (!res.writableEnded) res.end();
     }
   }
@@ -674,6 +676,7 @@ export async function serveKubernetesApi(
     close: () =>
       new Promise<void>((resolve) => {
         closing.abort();
+        for (const close of openWatches) close();
         server.close(() => void crdInformerRun.then(() => resolve()));
         server.closeAllConnections();
       }),

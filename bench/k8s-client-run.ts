@@ -1,0 +1,221 @@
+/**
+ * The client side of the Kubernetes benchmarks, in a process of its own:
+ *   startup <consumer> <url> <count>   list+watch+cache every object; time and heap per object
+ *   watch <consumer> <url> <count>     events/s while the server churns
+ * Consumers: setpoint (Informer over connectKubernetes), client-node (makeInformer), raw
+ * (http.get + JSON.parse + Map). Prints one JSON line; for `watch`, prints `watching` first.
+ */
+
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { get } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { CustomObjectsApi, KubeConfig, makeInformer } from "@kubernetes/client-node";
+import { Informer } from "../src/index.js";
+import { connectKubernetes, kubeconfigFor } from "../src/kubernetes/index.js";
+import { BenchWidget } from "./k8s-kind.js";
+
+const [mode = "startup", consumer = "setpoint", url = "", countText = "10000"] =
+  process.argv.slice(2);
+const count = Number(countText);
+const gc = (globalThis as { gc?: () => void }).gc!;
+const path = "/apis/bench.setpoint.dev/v1/widgets";
+
+interface Consumer {
+  size(): number;
+  /** Resolves once `n` watch events have arrived (after the initial list). */
+  events(n: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+async function startSetpoint(): Promise<Consumer> {
+  const dir = await mkdtemp(join(tmpdir(), "bench-"));
+  await writeFile(join(dir, "kubeconfig"), kubeconfigFor(url, undefined, false));
+  const backend = await connectKubernetes({ kubeconfig: join(dir, "kubeconfig") });
+  const informer = new Informer(backend, BenchWidget);
+  let seen = 0;
+  let wanted = Number.POSITIVE_INFINITY;
+  let onEnough: () => void = () => {};
+  informer.writer.subscribe((_c, fromList) => {
+    if (!fromList && ++seen >= wanted) onEnough();
+  });
+  const stop = new AbortController();
+  const running = informer.run(stop.signal);
+  await informer.cache.ready();
+  return {
+    size: () => informer.cache.size,
+    events: (n) =>
+      new Promise((resolve) => {
+        wanted = seen + n;
+        onEnough = resolve;
+      }),
+    stop: async () => {
+      stop.abort();
+      await running;
+      await backend.close();
+    },
+  };
+}
+
+async function startClientNode(): Promise<Consumer> {
+  const kc = new KubeConfig();
+  kc.loadFromString(kubeconfigFor(url, undefined, false));
+  const api = kc.makeApiClient(CustomObjectsApi);
+  const informer = makeInformer(kc, path, () =>
+    api.listClusterCustomObject({ group: "bench.setpoint.dev", version: "v1", plural: "widgets" }),
+  );
+  let seen = 0;
+  let wanted = Number.POSITIVE_INFINITY;
+  let onEnough: () => void = () => {};
+  let listed = false;
+  informer.on("update", () => {
+    if (listed && ++seen >= wanted) onEnough();
+  });
+  await informer.start();
+  listed = true;
+  return {
+    size: () => informer.list().length,
+    events: (n) =>
+      new Promise((resolve) => {
+        wanted = seen + n;
+        onEnough = resolve;
+      }),
+    stop: () => informer.stop(),
+  };
+}
+
+function getJson(target: string): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    get(target, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk: string) => {
+        text += chunk;
+      });
+      res.on("end", () => resolve(JSON.parse(text)));
+    }).on("error", reject);
+  });
+}
+
+async function startRaw(): Promise<Consumer> {
+  const cache = new Map<string, unknown>();
+  let token: string | undefined;
+  let rv = "";
+  do {
+    const page = await getJson(
+      `${url}${path}?limit=500${token ? `&continue=${encodeURIComponent(token)}` : ""}`,
+    );
+    for (const item of page.items as { metadata: { namespace: string; name: string } }[])
+      cache.set(`${item.metadata.namespace}/${item.metadata.name}`, item);
+    const metadata = page.metadata as { continue?: string; resourceVersion: string };
+    token = metadata.continue;
+    rv = metadata.resourceVersion;
+  } while (token);
+  let seen = 0;
+  let wanted = Number.POSITIVE_INFINITY;
+  let onEnough: () => void = () => {};
+  const req = get(`${url}${path}?watch=true&resourceVersion=${rv}`, (res) => {
+    let buffer = "";
+    res.setEncoding("utf8");
+    res.on("data", (chunk: string) => {
+      buffer += chunk;
+      let newline = buffer.indexOf("\n");
+      while (newline >= 0) {
+        const event = JSON.parse(buffer.slice(0, newline)) as {
+          object: { metadata: { namespace: string; name: string } };
+        };
+        buffer = buffer.slice(newline + 1);
+        newline = buffer.indexOf("\n");
+        cache.set(`${event.object.metadata.namespace}/${event.object.metadata.name}`, event.object);
+        if (++seen >= wanted) onEnough();
+      }
+    });
+  });
+  return {
+    size: () => cache.size,
+    events: (n) =>
+      new Promise((resolve) => {
+        wanted = seen + n;
+        onEnough = resolve;
+      }),
+    stop: async () => {
+      req.destroy();
+    },
+  };
+}
+
+if (mode === "fanout") {
+  // `consumer` is the number of watchers here; every one parses every event.
+  const watchers = Number(consumer);
+  const events = Number(process.env.EVENTS ?? 10_000);
+  const latencies: number[] = [];
+  let done = 0;
+  const rv = ((await getJson(`${url}${path}?limit=1`)).metadata as { resourceVersion: string })
+    .resourceVersion;
+  const finished = new Promise<void>((resolve) => {
+    for (let w = 0; w < watchers; w++) {
+      let seen = 0;
+      get(`${url}${path}?watch=true&resourceVersion=${rv}`, (res) => {
+        let buffer = "";
+        res.setEncoding("utf8");
+        res.on("data", (chunk: string) => {
+          buffer += chunk;
+          let newline = buffer.indexOf("\n");
+          while (newline >= 0) {
+            const event = JSON.parse(buffer.slice(0, newline)) as {
+              object: { metadata: { annotations?: Record<string, string> } };
+            };
+            buffer = buffer.slice(newline + 1);
+            newline = buffer.indexOf("\n");
+            latencies.push(
+              Date.now() - Number(event.object.metadata.annotations?.["bench/written"]),
+            );
+            if (++seen === events && ++done === watchers) resolve();
+          }
+        });
+      });
+    }
+  });
+  console.log("watching");
+  const started = performance.now();
+  await finished;
+  const ms = performance.now() - started;
+  latencies.sort((a, b) => a - b);
+  console.log(
+    JSON.stringify({
+      watchers,
+      events,
+      ms,
+      p50: latencies[Math.floor(latencies.length / 2)],
+      p99: latencies[Math.floor(latencies.length * 0.99)],
+    }),
+  );
+  process.exit(0);
+}
+
+const start = { setpoint: startSetpoint, "client-node": startClientNode, raw: startRaw }[
+  consumer as "raw"
+];
+if (start === undefined) throw new Error(`unknown consumer ${consumer}`);
+gc();
+const heapBefore = process.memoryUsage().heapUsed;
+const started = performance.now();
+const running = await start();
+const ms = performance.now() - started;
+if (running.size() !== count)
+  throw new Error(`${consumer} cached ${running.size()} objects, not ${count}`);
+if (mode === "startup") {
+  gc();
+  gc();
+  const bytesPerObject = (process.memoryUsage().heapUsed - heapBefore) / count;
+  console.log(JSON.stringify({ consumer, ms, bytesPerObject }));
+} else {
+  const events = Number(process.env.EVENTS ?? 20_000);
+  const arrived = running.events(events);
+  console.log("watching");
+  const watchStarted = performance.now();
+  await arrived;
+  console.log(JSON.stringify({ consumer, events, ms: performance.now() - watchStarted }));
+}
+await running.stop();
+process.exit(0);

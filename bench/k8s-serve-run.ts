@@ -1,0 +1,35 @@
+/**
+ * The server side of the Kubernetes benchmarks, in a process of its own: a memory plane with N
+ * objects behind `setpoint serve`. Prints `ready <url>`; on `churn <count>` on standard input it
+ * updates objects that many times, as fast as it can, stamping each with the time it was written.
+ */
+import { createInterface } from "node:readline";
+import { createControlPlane, serveKubernetesApi } from "../src/index.js";
+import { BenchWidget, benchWidget } from "./k8s-kind.js";
+
+const count = Number(process.argv[2] ?? 10_000);
+const plane = createControlPlane({ kinds: [BenchWidget] });
+const widgets = plane.resources(BenchWidget);
+for (let i = 0; i < count; i++) await widgets.create(benchWidget(i));
+const server = await serveKubernetesApi(plane, { maxBodyBytes: 64 * 1024 * 1024 });
+console.log(`ready ${server.url}`);
+
+for await (const line of createInterface({ input: process.stdin })) {
+  const [command, arg] = line.trim().split(/\s+/);
+  if (command === "churn") {
+    const n = Number(arg);
+    for (let i = 0; i < n; i++) {
+      const key = { namespace: `team-${i % 20}`, name: `widget-${i % count}` };
+      await widgets.patch(key, {
+        type: "merge",
+        patch: {
+          metadata: { annotations: { "bench/written": String(Date.now()) } },
+          spec: { replicas: i },
+        },
+      });
+    }
+    console.log("churned");
+  } else if (command === "exit") break;
+}
+await server.close();
+process.exit(0);
