@@ -1,0 +1,114 @@
+/**
+ * The Kubernetes backend's own watch loop against a scripted server: it honours Retry-After on
+ * 429 without relisting, restarts a silent stream from its last revision, and ends with Expired on
+ * a 410.
+ */
+
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { expect, it } from "vitest";
+import { z } from "zod";
+import { ApiError, defineKind } from "../src/index.js";
+import { kubeconfigFor } from "../src/kubernetes/apiserver/server.js";
+import { connectKubernetes } from "../src/kubernetes/kubernetes-backend.js";
+import { withDeadline } from "../src/testing/eventually.js";
+
+const Thing = defineKind({
+  group: "test.setpoint.dev",
+  version: "v1",
+  kind: "Thing",
+  scope: "Cluster",
+  spec: z.object({}),
+});
+const thing = (name: string, rv: string) => ({
+  apiVersion: Thing.apiVersion,
+  kind: "Thing",
+  metadata: {
+    name,
+    uid: name,
+    resourceVersion: rv,
+    generation: 1,
+    creationTimestamp: "2026-01-01T00:00:00Z",
+  },
+  spec: {},
+});
+
+it("backs off on 429 honouring Retry-After, resumes a silent stream from its last revision, and ends with Expired on 410", async () => {
+  const requests: string[] = [];
+  const times: number[] = [];
+  let watches = 0;
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const url = new URL(req.url ?? "/", "http://x");
+    requests.push(
+      `${url.searchParams.get("watch") ? "watch" : "list"}@${url.searchParams.get("resourceVersion") ?? ""}`,
+    );
+    times.push(performance.now());
+    if (url.searchParams.get("watch") !== "true") {
+      res
+        .writeHead(200, { "content-type": "application/json" })
+        .end(JSON.stringify({ kind: "ThingList", metadata: { resourceVersion: "10" }, items: [] }));
+      return;
+    }
+    watches++;
+    if (watches === 1) {
+      res
+        .writeHead(429, { "content-type": "application/json", "retry-after": "1" })
+        .end(
+          JSON.stringify({
+            kind: "Status",
+            code: 429,
+            reason: "TooManyRequests",
+            message: "slow down",
+          }),
+        );
+      return;
+    }
+    res.writeHead(200, { "content-type": "application/json" });
+    res.flushHeaders();
+    if (watches === 2) {
+      res.write(`${JSON.stringify({ type: "ADDED", object: thing("a", "11") })}\n`);
+      return; // then silence: the idle watchdog must restart it
+    }
+    if (watches === 3) {
+      res.write(`${JSON.stringify({ type: "ADDED", object: thing("b", "12") })}\n`);
+      res.write(
+        `${JSON.stringify({ type: "ERROR", object: { kind: "Status", code: 410, reason: "Expired", message: "too old resource version" } })}\n`,
+      );
+      res.end();
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const dir = await mkdtemp(join(tmpdir(), "setpoint-loop-"));
+  try {
+    await writeFile(
+      join(dir, "kubeconfig"),
+      kubeconfigFor(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, undefined, false),
+    );
+    const backend = await connectKubernetes({
+      kubeconfig: join(dir, "kubeconfig"),
+      idleTimeoutMs: 300,
+    });
+    const watch = backend.watch(Thing, { resourceVersion: "10" });
+    const first = await withDeadline(watch.next(), 10_000, "the first event");
+    expect(first.value).toMatchObject({ type: "ADDED", object: { metadata: { name: "a" } } });
+    const second = await withDeadline(watch.next(), 10_000, "the second event");
+    expect(second.value).toMatchObject({ type: "ADDED", object: { metadata: { name: "b" } } });
+    const third = await withDeadline(
+      watch.next().catch((err: unknown) => err),
+      10_000,
+      "the end of the watch",
+    );
+    expect(ApiError.isGone(third)).toBe(true);
+    // No relist: only watches, each resuming from the last revision it saw.
+    expect(requests).toEqual(["watch@10", "watch@10", "watch@11"]);
+    expect(times[1]! - times[0]!).toBeGreaterThanOrEqual(900);
+    await backend.close();
+  } finally {
+    server.closeAllConnections();
+    server.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
