@@ -54,16 +54,14 @@ it("backs off on 429 honouring Retry-After, resumes a silent stream from its las
     }
     watches++;
     if (watches === 1) {
-      res
-        .writeHead(429, { "content-type": "application/json", "retry-after": "1" })
-        .end(
-          JSON.stringify({
-            kind: "Status",
-            code: 429,
-            reason: "TooManyRequests",
-            message: "slow down",
-          }),
-        );
+      res.writeHead(429, { "content-type": "application/json", "retry-after": "1" }).end(
+        JSON.stringify({
+          kind: "Status",
+          code: 429,
+          reason: "TooManyRequests",
+          message: "slow down",
+        }),
+      );
       return;
     }
     res.writeHead(200, { "content-type": "application/json" });
