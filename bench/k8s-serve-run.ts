@@ -8,7 +8,8 @@ import { createControlPlane, serveKubernetesApi } from "../src/index.js";
 import { BenchWidget, benchWidget } from "./k8s-kind.js";
 
 const count = Number(process.argv[2] ?? 10_000);
-const plane = createControlPlane({ kinds: [BenchWidget] });
+// History deep enough that a watch connecting during a burst of changes is not sent a 410.
+const plane = createControlPlane({ kinds: [BenchWidget], historyLimit: 200_000 });
 const widgets = plane.resources(BenchWidget);
 for (let i = 0; i < count; i++) await widgets.create(benchWidget(i));
 const server = await serveKubernetesApi(plane, { maxBodyBytes: 64 * 1024 * 1024 });
