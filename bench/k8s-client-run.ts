@@ -1,7 +1,8 @@
 /**
  * The client side of the Kubernetes benchmarks, in a process of its own:
  *   startup <consumer> <url> <count>   list+watch+cache every object; time and heap per object
- *   watch <consumer> <url> <count>     events/s while the server churns
+ *   watch <consumer> <url> <count> <events>    events/s while the server churns
+ *   fanout <watchers> <url> <count> <events>   delivery latency of many raw watchers
  * Consumers: setpoint (Informer over connectKubernetes), client-node (makeInformer), raw
  * (http.get + JSON.parse + Map). Prints one JSON line; for `watch`, prints `watching` first.
  */
@@ -15,8 +16,13 @@ import { Informer } from "../src/index.js";
 import { connectKubernetes, kubeconfigFor } from "../src/kubernetes/index.js";
 import { BenchWidget } from "./k8s-kind.js";
 
-const [mode = "startup", consumer = "setpoint", url = "", countText = "10000"] =
-  process.argv.slice(2);
+const [
+  mode = "startup",
+  consumer = "setpoint",
+  url = "",
+  countText = "10000",
+  eventsText = "10000",
+] = process.argv.slice(2);
 const count = Number(countText);
 const gc = (globalThis as { gc?: () => void }).gc!;
 const path = "/apis/bench.setpoint.dev/v1/widgets";
@@ -147,7 +153,7 @@ async function startRaw(): Promise<Consumer> {
 if (mode === "fanout") {
   // `consumer` is the number of watchers here; every one parses every event.
   const watchers = Number(consumer);
-  const events = Number(process.env.EVENTS ?? 10_000);
+  const events = Number(eventsText);
   const latencies: number[] = [];
   let done = 0;
   const rv = ((await getJson(`${url}${path}?limit=1`)).metadata as { resourceVersion: string })
@@ -210,7 +216,7 @@ if (mode === "startup") {
   const bytesPerObject = (process.memoryUsage().heapUsed - heapBefore) / count;
   console.log(JSON.stringify({ consumer, ms, bytesPerObject }));
 } else {
-  const events = Number(process.env.EVENTS ?? 20_000);
+  const events = Number(eventsText);
   const arrived = running.events(events);
   console.log("watching");
   const watchStarted = performance.now();

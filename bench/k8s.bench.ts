@@ -80,11 +80,9 @@ async function watchThroughput(server: Awaited<ReturnType<typeof startServer>>):
   const watchResults = new Map<string, Record<string, number | string>>();
   for (const consumer of consumers) {
     let churning = false;
-    const result = await client(["watch", consumer, server.url, "10000"], () => {
+    const result = await client(["watch", consumer, server.url, "10000", String(events)], () => {
       churning = true;
-      // Give the client's watch request a moment to connect before the burst (the clients
-      // cannot tell from outside when their informer's watch is established).
-      setTimeout(() => server.send(`churn ${events}`), 500);
+      server.send(`churn ${events}`);
     });
     watchResults.set(consumer, result);
     if (churning) await server.until("churned");
@@ -135,12 +133,10 @@ export async function kubernetesBenchmarks(): Promise<void> {
   );
 
   const server = await startServer(10_000);
-  // Watch throughput of the three consumers: opt-in (BENCH_K8S_WATCH=1) until its harness is
-  // reliable — run from this orchestrator, the clients sometimes never see the burst.
-  if (process.env.BENCH_K8S_WATCH) await watchThroughput(server);
+  await watchThroughput(server);
 
   let fanoutChurning = false;
-  const fanout = await client(["fanout", "100", server.url, "10000"], () => {
+  const fanout = await client(["fanout", "100", server.url, "10000", "10000"], () => {
     fanoutChurning = true;
     server.send("churn 10000");
   });

@@ -53,6 +53,8 @@ export class Watcher {
   /** Inputs from I/O started before the last stop are stale: their generation is older. */
   private generation = 0;
   private quietTimer: Timer | undefined;
+  /** When the watch last said anything, on the clock. */
+  private lastHeard = 0;
   private backoffTimer: Timer | undefined;
   private readonly clock: Clock;
   private readonly backoff: { next(): number };
@@ -167,7 +169,7 @@ export class Watcher {
         for await (const event of watch) {
           if (generation !== this.generation) return;
           this.options.observer?.alive?.();
-          this.armQuietTimer(generation);
+          this.lastHeard = this.clock.now();
           this.push({ type: "event", event }, generation);
         }
         this.push({ type: "watchEnded" }, generation);
@@ -177,11 +179,18 @@ export class Watcher {
     })();
   }
 
-  private armQuietTimer(generation: number): void {
+  /**
+   * One timer per watch, not one per event: each event only notes the time, and the timer, when
+   * it fires, waits out the rest of the quiet period if something was heard meanwhile.
+   */
+  private armQuietTimer(generation: number, delay = this.idleTimeoutMs): void {
     this.quietTimer?.cancel();
-    this.quietTimer = this.clock.setTimer(this.idleTimeoutMs, () =>
-      this.push({ type: "quiet" }, generation),
-    );
+    if (delay === this.idleTimeoutMs) this.lastHeard = this.clock.now();
+    this.quietTimer = this.clock.setTimer(delay, () => {
+      const quietFor = this.clock.now() - this.lastHeard;
+      if (quietFor >= this.idleTimeoutMs) this.push({ type: "quiet" }, generation);
+      else this.armQuietTimer(generation, this.idleTimeoutMs - quietFor);
+    });
   }
 
   private stopWatch(): void {

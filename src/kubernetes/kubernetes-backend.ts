@@ -342,7 +342,15 @@ class KubernetesBackend implements Backend {
       }
       const failure = await new Promise<ApiError | undefined>((resolve) => {
         // A stream silent past the idle timeout is dropped and resumed.
-        let idle = setTimeout(() => attempt.abort(), this.idleTimeoutMs);
+        // One timer per stream: chunks only note the time; the timer waits out the rest.
+        let heard = Date.now();
+        const watchdog = (delay: number): NodeJS.Timeout =>
+          setTimeout(() => {
+            const quiet = Date.now() - heard;
+            if (quiet >= this.idleTimeoutMs) attempt.abort();
+            else idle = watchdog(this.idleTimeoutMs - quiet);
+          }, delay);
+        let idle = watchdog(this.idleTimeoutMs);
         let buffer = "";
         let settled = false;
         const finish = (error: ApiError | undefined) => {
@@ -354,8 +362,8 @@ class KubernetesBackend implements Backend {
         };
         response.setEncoding("utf8");
         response.on("data", (chunk: string) => {
-          clearTimeout(idle);
-          idle = setTimeout(() => attempt.abort(), this.idleTimeoutMs);
+          heard = Date.now();
+
           buffer += chunk;
           let start = 0;
           let newline = buffer.indexOf("\n");
