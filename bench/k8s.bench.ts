@@ -161,7 +161,15 @@ export async function kubernetesBenchmarks(): Promise<void> {
     const started = performance.now();
     const { stdout } = await exec(
       "kubectl",
-      ["--kubeconfig", kubeconfig, "get", "widgets.bench.setpoint.dev", "-A"],
+      [
+        "--kubeconfig",
+        kubeconfig,
+        "--cache-dir",
+        join(dir, "cache"),
+        "get",
+        "widgets.bench.setpoint.dev",
+        "-A",
+      ],
       { maxBuffer: 64 * 1024 * 1024 },
     );
     const ms = performance.now() - started;

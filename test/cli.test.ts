@@ -80,7 +80,11 @@ describe.runIf(hasKubectl)("setpoint crd and setpoint serve with kubectl", () =>
     await writeFile(kubeconfig, server.kubeconfig());
     try {
       const kubectl = (...args: string[]) =>
-        exec("kubectl", ["--kubeconfig", kubeconfig, ...args], { timeout: 30_000 });
+        exec(
+          "kubectl",
+          ["--kubeconfig", kubeconfig, "--cache-dir", `${kubeconfig}.cache`, ...args],
+          { timeout: 30_000 },
+        );
       expect((await kubectl("apply", "-f", crdFile)).stdout).toContain(
         "workloads.demo.setpoint.dev created",
       );
@@ -152,9 +156,13 @@ describe.runIf(hasKubectl)("setpoint crd and setpoint serve with kubectl", () =>
       await eventually(() => expect(stderr).toContain("wrote"), { timeoutMs: 20_000 });
       const url = /listening on (\S+)/.exec(stderr)![1]!;
       expect(await readFile(kubeconfig, "utf8")).toContain('token: "s3cret"');
-      const listed = await exec("kubectl", ["--kubeconfig", kubeconfig, "get", "workloads"], {
-        timeout: 30_000,
-      });
+      const listed = await exec(
+        "kubectl",
+        ["--kubeconfig", kubeconfig, "--cache-dir", `${kubeconfig}.cache`, "get", "workloads"],
+        {
+          timeout: 30_000,
+        },
+      );
       expect(listed.stderr).toContain("No resources found in default namespace.");
       expect(url).toMatch(/^https:/);
       const anonymous = await httpsGet(`${url}/api/v1/namespaces`, {});

@@ -60,9 +60,13 @@ async function serve(minorVersion: number) {
   const kubeconfig = join(dir, "kubeconfig");
   await writeFile(kubeconfig, server.kubeconfig());
   const kubectl = async (...args: string[]) => {
-    const { stdout } = await exec("kubectl", ["--kubeconfig", kubeconfig, ...args], {
-      timeout: 30_000,
-    });
+    const { stdout } = await exec(
+      "kubectl",
+      ["--kubeconfig", kubeconfig, "--cache-dir", `${kubeconfig}.cache`, ...args],
+      {
+        timeout: 30_000,
+      },
+    );
     return stdout;
   };
   const file = async (name: string, text: string) => {
@@ -155,6 +159,8 @@ describe.runIf(hasKubectl)("kubectl against setpoint serve", () => {
     const child: ChildProcess = spawn("kubectl", [
       "--kubeconfig",
       env.kubeconfig,
+      "--cache-dir",
+      `${env.kubeconfig}.cache`,
       "get",
       "wd",
       "watched",
@@ -165,11 +171,15 @@ describe.runIf(hasKubectl)("kubectl against setpoint serve", () => {
       out += chunk.toString();
     });
     try {
-      await eventually(() => expect(out).toMatch(/watched\s+1/), { timeoutMs: 15_000 });
+      await eventually(() => expect(out, `kubectl get -w printed: ${out}`).toMatch(/watched\s+1/), {
+        timeoutMs: 15_000,
+      });
       await env.plane
         .resources(Widget)
         .patch("watched", { type: "merge", patch: { spec: { replicas: 7 } } });
-      await eventually(() => expect(out).toMatch(/watched\s+7/), { timeoutMs: 15_000 });
+      await eventually(() => expect(out, `kubectl get -w printed: ${out}`).toMatch(/watched\s+7/), {
+        timeoutMs: 15_000,
+      });
     } finally {
       child.kill();
     }
@@ -281,9 +291,17 @@ describe.runIf(hasKubectl)("kubectl minors 1.29 to 1.33", () => {
       const env = await serve(minor);
       try {
         // The dispatcher ran the kubectl of the minor /version reported ("32+" for some builds).
-        expect(
-          await env.kubectl("version", "-o", "json").then((o) => JSON.parse(o).clientVersion.minor),
-        ).toMatch(new RegExp(`^${minor}\\+?$`));
+        // Each server gets its own kubectl cache (--cache-dir): kubectl caches by host and port,
+        // and a port reused by a server of another minor would answer from the cache.
+        await eventually(
+          async () => {
+            const reported = await env
+              .kubectl("version", "-o", "json")
+              .then((o) => JSON.parse(o).clientVersion.minor);
+            expect(reported).toMatch(new RegExp(`^${minor}\\+?$`));
+          },
+          { timeoutMs: 15_000, intervalMs: 200 },
+        );
         const path = await env.file("m.yaml", manifest(`minor-${minor}`, minor));
         expect(await env.kubectl("apply", "-f", path)).toContain("created");
         expect(await env.kubectl("get", "wd")).toMatch(new RegExp(`minor-${minor}\\s+${minor}`));

@@ -27,7 +27,9 @@ describe.runIf(hasKubectl)("the Workload controller through the Kubernetes backe
     const kubeconfig = join(dir, "kubeconfig");
     await writeFile(kubeconfig, server.kubeconfig());
     const kubectl = (...args: string[]) =>
-      exec("kubectl", ["--kubeconfig", kubeconfig, ...args], { timeout: 30_000 });
+      exec("kubectl", ["--kubeconfig", kubeconfig, "--cache-dir", `${kubeconfig}.cache`, ...args], {
+        timeout: 30_000,
+      });
 
     const plane = createControlPlane({ backend: await connectKubernetes({ kubeconfig }) });
     const workloads = workloadController();

@@ -77,10 +77,7 @@ export class MemoryWatch implements Watch {
     return new Promise<"change" | "bookmark" | "closed">((resolve) => {
       this.wake = resolve;
       this.source.waiters.add(this);
-      if (this.bookmarkIntervalMs !== undefined) {
-        const due = this.lastDelivery + this.bookmarkIntervalMs - this.source.clock.now();
-        this.timer = this.source.clock.setTimer(due, () => this.wakeUp("bookmark"));
-      }
+      if (this.bookmarkIntervalMs !== undefined && this.timer === undefined) this.armBookmark();
     }).then((reason) => {
       if (reason !== "bookmark" || this.closed) return this.next();
       this.lastDelivery = this.source.clock.now();
@@ -94,13 +91,31 @@ export class MemoryWatch implements Watch {
     });
   }
 
+  /**
+   * One bookmark timer per watch, not one per wait: a busy watch waits once per event, and a
+   * timer each time would cost more than the event. When it fires, the timer sends a bookmark if
+   * the watch is waiting and has been quiet long enough, and otherwise waits out the rest.
+   */
+  private armBookmark(): void {
+    const interval = this.bookmarkIntervalMs!;
+    const due = this.lastDelivery + interval - this.source.clock.now();
+    this.timer = this.source.clock.setTimer(due, () => {
+      this.timer = undefined;
+      if (this.closed || this.wake === undefined) return; // the next wait arms it again
+      if (this.source.clock.now() - this.lastDelivery >= interval) this.wakeUp("bookmark");
+      else this.armBookmark();
+    });
+  }
+
   /** Called by the store when a change is appended, or by timers and close. */
   wakeUp(reason: "change" | "bookmark" | "closed" = "change"): void {
     const wake = this.wake;
     if (wake === undefined) return;
     this.wake = undefined;
-    this.timer?.cancel();
-    this.timer = undefined;
+    if (reason === "closed") {
+      this.timer?.cancel();
+      this.timer = undefined;
+    }
     this.source.waiters.delete(this);
     wake(reason);
   }
@@ -113,6 +128,8 @@ export class MemoryWatch implements Watch {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.timer?.cancel();
+    this.timer = undefined;
     this.source.watches.delete(this);
     this.signal?.removeEventListener("abort", this.onAbort);
     this.wakeUp("closed");
