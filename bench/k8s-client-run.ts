@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { CustomObjectsApi, KubeConfig, makeInformer } from "@kubernetes/client-node";
 import { Informer } from "../src/index.js";
 import { connectKubernetes, kubeconfigFor } from "../src/kubernetes/index.js";
-import { BenchWidget } from "./k8s-kind.js";
+import { BenchWidget } from "./objects.js";
 
 const [
   mode = "startup",

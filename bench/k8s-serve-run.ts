@@ -5,7 +5,7 @@
  */
 import { createInterface } from "node:readline";
 import { createControlPlane, serveKubernetesApi } from "../src/index.js";
-import { BenchWidget, benchWidget } from "./k8s-kind.js";
+import { BenchWidget, benchWidget } from "./objects.js";
 
 const count = Number(process.argv[2] ?? 10_000);
 // History deep enough that a watch connecting during a burst of changes is not sent a 410.

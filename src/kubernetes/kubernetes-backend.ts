@@ -419,53 +419,47 @@ class KubernetesBackend implements Backend {
     }
   }
 
-  async create(
+  create(
     kind: AnyKind,
     object: Frozen<ResourceInput>,
     options: WriteOptions = {},
   ): Promise<StoredObject> {
-    const body = this.withIdentity(kind, object);
-    return clean(
-      await this.call(
-        "POST",
-        this.path(kind, object.metadata.namespace),
-        { dryRun: options.dryRun ? "All" : undefined },
-        body,
-      ),
-      kind,
-    );
+    return this.write("POST", kind, object, undefined, options);
   }
 
-  async update(
+  update(
     kind: AnyKind,
     object: Frozen<ResourceInput>,
     options: WriteOptions = {},
   ): Promise<StoredObject> {
-    const body = this.withIdentity(kind, object);
-    return clean(
-      await this.call(
-        "PUT",
-        this.path(kind, object.metadata.namespace, object.metadata.name),
-        { dryRun: options.dryRun ? "All" : undefined },
-        body,
-      ),
-      kind,
-    );
+    return this.write("PUT", kind, object, object.metadata.name, options);
   }
 
-  async updateStatus(
+  updateStatus(
     kind: AnyKind,
     object: Frozen<ResourceInput>,
     options: WriteOptions = {},
   ): Promise<StoredObject> {
-    const body = this.withIdentity(kind, object);
+    return this.write("PUT", kind, object, object.metadata.name, options, "status");
+  }
+
+  /** A create (POST to the collection) or a replace (PUT to the object or its status). */
+  private async write(
+    method: "POST" | "PUT",
+    kind: AnyKind,
+    object: Frozen<ResourceInput>,
+    name: string | undefined,
+    options: WriteOptions,
+    subresource?: "status",
+  ): Promise<StoredObject> {
+    const body = {
+      ...object,
+      apiVersion: object.apiVersion ?? kind.apiVersion,
+      kind: object.kind ?? kind.kind,
+    };
+    const path = this.path(kind, object.metadata.namespace, name, subresource);
     return clean(
-      await this.call(
-        "PUT",
-        this.path(kind, object.metadata.namespace, object.metadata.name, "status"),
-        { dryRun: options.dryRun ? "All" : undefined },
-        body,
-      ),
+      await this.call(method, path, { dryRun: options.dryRun ? "All" : undefined }, body),
       kind,
     );
   }
@@ -538,14 +532,6 @@ class KubernetesBackend implements Backend {
   async close(): Promise<void> {
     for (const controller of this.open) controller.abort();
     this.open.clear();
-  }
-
-  private withIdentity(kind: AnyKind, object: Frozen<ResourceInput>): Record<string, unknown> {
-    return {
-      ...object,
-      apiVersion: object.apiVersion ?? kind.apiVersion,
-      kind: object.kind ?? kind.kind,
-    };
   }
 }
 

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { defineKind } from "../src/index.js";
 
-/** The benchmarks' kind: a realistic object of about 600 bytes of JSON. */
+/** The benchmarks' kind (store and Kubernetes): a realistic object of about 600 bytes of JSON. */
 export const BenchWidget = defineKind({
   group: "bench.setpoint.dev",
   version: "v1",
@@ -16,10 +16,10 @@ export const BenchWidget = defineKind({
   }),
 });
 
-export function benchWidget(i: number) {
+export function benchWidget(i: number, prefix = "widget") {
   return {
     metadata: {
-      name: `widget-${i}`,
+      name: `${prefix}-${i}`,
       namespace: `team-${i % 20}`,
       labels: {
         "app.kubernetes.io/name": "shop",
