@@ -36,7 +36,7 @@ interface Consumer {
 
 async function startSetpoint(): Promise<Consumer> {
   const dir = await mkdtemp(join(tmpdir(), "bench-"));
-  await writeFile(join(dir, "kubeconfig"), kubeconfigFor(url, undefined, false));
+  await writeFile(join(dir, "kubeconfig"), kubeconfigFor(url));
   const backend = await connectKubernetes({ kubeconfig: join(dir, "kubeconfig") });
   const informer = new Informer(backend, BenchWidget);
   let seen = 0;
@@ -65,7 +65,7 @@ async function startSetpoint(): Promise<Consumer> {
 
 async function startClientNode(): Promise<Consumer> {
   const kc = new KubeConfig();
-  kc.loadFromString(kubeconfigFor(url, undefined, false));
+  kc.loadFromString(kubeconfigFor(url));
   const api = kc.makeApiClient(CustomObjectsApi);
   const informer = makeInformer(kc, path, () =>
     api.listClusterCustomObject({ group: "bench.setpoint.dev", version: "v1", plural: "widgets" }),

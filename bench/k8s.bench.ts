@@ -156,7 +156,7 @@ export async function kubernetesBenchmarks(): Promise<void> {
 
   const dir = await mkdtemp(join(tmpdir(), "bench-kubectl-"));
   const kubeconfig = join(dir, "kubeconfig");
-  await writeFile(kubeconfig, kubeconfigFor(server.url, undefined, false));
+  await writeFile(kubeconfig, kubeconfigFor(server.url));
   try {
     const started = performance.now();
     const { stdout } = await exec(

@@ -83,7 +83,7 @@ it("backs off on 429 honouring Retry-After, resumes a silent stream from its las
   try {
     await writeFile(
       join(dir, "kubeconfig"),
-      kubeconfigFor(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, undefined, false),
+      kubeconfigFor(`http://127.0.0.1:${(server.address() as AddressInfo).port}`),
     );
     const backend = await connectKubernetes({
       kubeconfig: join(dir, "kubeconfig"),

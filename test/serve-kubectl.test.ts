@@ -9,11 +9,8 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { type ControlPlane, createControlPlane, defineKind } from "../src/index.js";
-import {
-  type KubernetesApiServer,
-  serveKubernetesApi,
-} from "../src/kubernetes/apiserver/server.js";
+import { createControlPlane, defineKind } from "../src/index.js";
+import { serveKubernetesApi } from "../src/kubernetes/apiserver/server.js";
 import { crdYamlOf } from "../src/kubernetes/crd.js";
 import { eventually } from "../src/testing/eventually.js";
 
@@ -313,5 +310,3 @@ describe.runIf(hasKubectl)("kubectl minors 1.29 to 1.33", () => {
     });
   }
 });
-
-export type { ControlPlane, KubernetesApiServer };

@@ -125,7 +125,6 @@ export class ControllerRunner {
   private readonly stopped = new Promise<void>((resolve) => {
     this.markStopped = resolve;
   });
-  private lastTick: number;
   private reconcileCount = 0;
 
   constructor(
@@ -151,13 +150,7 @@ export class ControllerRunner {
         this.log,
       );
     }
-    this.lastTick = deps.clock.now();
     this.client = controller.kind === undefined ? undefined : deps.plane.resources(controller.kind);
-  }
-
-  /** When a worker last finished a reconcile (or the runner started), on the manager's clock. */
-  get lastActivity(): number {
-    return this.lastTick;
   }
 
   /** Enqueues every key the controller knows of, now. */
@@ -330,7 +323,6 @@ export class ControllerRunner {
         await this.process(key);
       } finally {
         this.deps.metrics.activeWorkers(-1);
-        this.lastTick = this.deps.clock.now();
       }
     }
   }

@@ -299,15 +299,13 @@ export class MemoryBackend implements Backend {
       const interval = options.bookmarkIntervalMs ?? 60_000;
       if (!(interval > 0))
         throw new RangeError(`bookmarkIntervalMs (${interval}) must be positive`);
-      const watch = new MemoryWatch(
+      return new MemoryWatch(
         table,
         { namespace: options.namespace === "" ? undefined : options.namespace, labels, fields },
         seq,
         options.allowBookmarks ? interval : undefined,
         options.signal,
       );
-      if (!options.signal?.aborted) table.watches.add(watch);
-      return watch;
     } catch (err) {
       return failedWatch(err);
     }

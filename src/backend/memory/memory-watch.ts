@@ -48,6 +48,7 @@ export class MemoryWatch implements Watch {
   ) {
     this.lastDelivery = source.clock.now();
     signal?.addEventListener("abort", this.onAbort, { once: true });
+    source.watches.add(this);
     if (signal?.aborted) this.close();
   }
 

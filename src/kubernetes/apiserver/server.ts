@@ -562,7 +562,6 @@ export async function serveKubernetesApi(
     }
   };
 
-  const backend = plane.backend;
   async function serveWatch(
     req: IncomingMessage,
     res: ServerResponse,
@@ -596,7 +595,7 @@ export async function serveKubernetesApi(
         // Kubernetes starts such a watch with the current state, as ADDED events.
         let token: string | undefined;
         do {
-          const page = await backend.list(kind, {
+          const page = await plane.backend.list(kind, {
             ...listOptions,
             limit: 500,
             ...(token ? { continue: token } : {}),
@@ -607,7 +606,7 @@ export async function serveKubernetesApi(
         } while (token);
       }
       const bookmarks = query.get("allowWatchBookmarks") === "true";
-      const watch = backend.watch(kind, {
+      const watch = plane.backend.watch(kind, {
         ...listOptions,
         resourceVersion,
         allowBookmarks: bookmarks,
@@ -668,11 +667,10 @@ export async function serveKubernetesApi(
   const { port } = server.address() as AddressInfo;
   const scheme = options.tls === undefined ? "http" : "https";
   const url = `${scheme}://${host.includes(":") ? `[${host}]` : host}:${port}`;
-  void backend;
   return {
     url,
     port,
-    kubeconfig: () => kubeconfigFor(url, token, options.tls !== undefined),
+    kubeconfig: () => kubeconfigFor(url, token),
     close: () =>
       new Promise<void>((resolve) => {
         closing.abort();
@@ -780,7 +778,7 @@ function checkResourceVersion(query: URLSearchParams, served: string): void {
 }
 
 /** A kubeconfig for a server at `url`. */
-export function kubeconfigFor(url: string, token: string | undefined, _tls: boolean): string {
+export function kubeconfigFor(url: string, token?: string): string {
   const lines = [
     "apiVersion: v1",
     "kind: Config",
