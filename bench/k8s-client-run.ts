@@ -1,10 +1,10 @@
 /**
  * The client side of the Kubernetes benchmarks, in a process of its own:
  *   startup <consumer> <url> <count>   list+watch+cache every object; time and heap per object
- *   watch <consumer> <url> <count> <events>    events/s while the server churns
+ *   watch <consumer> <url> <count> <events>    how fast each of 5 bursts of changes is handled
  *   fanout <watchers> <url> <count> <events>   delivery latency of many raw watchers
  * Consumers: setpoint (Informer over connectKubernetes), client-node (makeInformer), raw
- * (http.get + JSON.parse + Map). Prints one JSON line; for `watch`, prints `watching` first.
+ * (http.get + JSON.parse + Map). Prints one JSON line; for `watch`, prints `watching` before each burst it awaits.
  */
 
 import { mkdtemp, writeFile } from "node:fs/promises";
@@ -27,11 +27,39 @@ const count = Number(countText);
 const gc = (globalThis as { gc?: () => void }).gc!;
 const path = "/apis/bench.setpoint.dev/v1/widgets";
 
+/** When the first and the last of a run of watch events were handled (performance.now()). */
+interface Burst {
+  readonly first: number;
+  readonly last: number;
+}
+
 interface Consumer {
   size(): number;
-  /** Resolves once `n` watch events have arrived (after the initial list). */
-  events(n: number): Promise<void>;
+  /** Resolves once `n` more watch events have been handled (after the initial list). */
+  events(n: number): Promise<Burst>;
   stop(): Promise<void>;
+}
+
+/** Counts handled watch events; `events(n)` resolves once `n` more have been counted. */
+function eventCounter() {
+  let seen = 0;
+  let base = 0;
+  let wanted = Number.POSITIVE_INFINITY;
+  let first = 0;
+  let onEnough: (burst: Burst) => void = () => {};
+  return {
+    count(): void {
+      if (++seen === base + 1) first = performance.now();
+      if (seen === wanted) onEnough({ first, last: performance.now() });
+    },
+    events(n: number): Promise<Burst> {
+      base = seen;
+      wanted = seen + n;
+      return new Promise((resolve) => {
+        onEnough = resolve;
+      });
+    },
+  };
 }
 
 async function startSetpoint(): Promise<Consumer> {
@@ -39,22 +67,16 @@ async function startSetpoint(): Promise<Consumer> {
   await writeFile(join(dir, "kubeconfig"), kubeconfigFor(url));
   const backend = await connectKubernetes({ kubeconfig: join(dir, "kubeconfig") });
   const informer = new Informer(backend, BenchWidget);
-  let seen = 0;
-  let wanted = Number.POSITIVE_INFINITY;
-  let onEnough: () => void = () => {};
+  const counter = eventCounter();
   informer.writer.subscribe((_c, fromList) => {
-    if (!fromList && ++seen >= wanted) onEnough();
+    if (!fromList) counter.count();
   });
   const stop = new AbortController();
   const running = informer.run(stop.signal);
   await informer.cache.ready();
   return {
     size: () => informer.cache.size,
-    events: (n) =>
-      new Promise((resolve) => {
-        wanted = seen + n;
-        onEnough = resolve;
-      }),
+    events: counter.events,
     stop: async () => {
       stop.abort();
       await running;
@@ -70,22 +92,16 @@ async function startClientNode(): Promise<Consumer> {
   const informer = makeInformer(kc, path, () =>
     api.listClusterCustomObject({ group: "bench.setpoint.dev", version: "v1", plural: "widgets" }),
   );
-  let seen = 0;
-  let wanted = Number.POSITIVE_INFINITY;
-  let onEnough: () => void = () => {};
+  const counter = eventCounter();
   let listed = false;
   informer.on("update", () => {
-    if (listed && ++seen >= wanted) onEnough();
+    if (listed) counter.count();
   });
   await informer.start();
   listed = true;
   return {
     size: () => informer.list().length,
-    events: (n) =>
-      new Promise((resolve) => {
-        wanted = seen + n;
-        onEnough = resolve;
-      }),
+    events: counter.events,
     stop: () => informer.stop(),
   };
 }
@@ -117,9 +133,7 @@ async function startRaw(): Promise<Consumer> {
     token = metadata.continue;
     rv = metadata.resourceVersion;
   } while (token);
-  let seen = 0;
-  let wanted = Number.POSITIVE_INFINITY;
-  let onEnough: () => void = () => {};
+  const counter = eventCounter();
   const req = get(`${url}${path}?watch=true&resourceVersion=${rv}`, (res) => {
     let buffer = "";
     res.setEncoding("utf8");
@@ -133,17 +147,13 @@ async function startRaw(): Promise<Consumer> {
         buffer = buffer.slice(newline + 1);
         newline = buffer.indexOf("\n");
         cache.set(`${event.object.metadata.namespace}/${event.object.metadata.name}`, event.object);
-        if (++seen >= wanted) onEnough();
+        counter.count();
       }
     });
   });
   return {
     size: () => cache.size,
-    events: (n) =>
-      new Promise((resolve) => {
-        wanted = seen + n;
-        onEnough = resolve;
-      }),
+    events: counter.events,
     stop: async () => {
       req.destroy();
     },
@@ -216,12 +226,24 @@ if (mode === "startup") {
   const bytesPerObject = (process.memoryUsage().heapUsed - heapBefore) / count;
   console.log(JSON.stringify({ consumer, ms, bytesPerObject }));
 } else {
+  // Several bursts, one after another; the caller takes medians.
   const events = Number(eventsText);
-  const arrived = running.events(events);
-  console.log("watching");
-  const watchStarted = performance.now();
-  await arrived;
-  console.log(JSON.stringify({ consumer, events, ms: performance.now() - watchStarted }));
+  const handlingMs: number[] = [];
+  const totalMs: number[] = [];
+  /** CPU time of the whole process (GC threads included) per event, in µs. */
+  const cpuUs: number[] = [];
+  for (let round = 0; round < 5; round++) {
+    const arrived = running.events(events);
+    console.log("watching");
+    const watchStarted = performance.now();
+    const cpuBefore = process.cpuUsage();
+    const { first, last } = await arrived;
+    const cpu = process.cpuUsage(cpuBefore);
+    handlingMs.push(last - first);
+    totalMs.push(last - watchStarted);
+    cpuUs.push((cpu.user + cpu.system) / events);
+  }
+  console.log(JSON.stringify({ consumer, events, totalMs, handlingMs, cpuUs }));
 }
 await running.stop();
 process.exit(0);

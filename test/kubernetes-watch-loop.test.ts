@@ -1,7 +1,7 @@
 /**
  * The Kubernetes backend's own watch loop against a scripted server: it honours Retry-After on
  * 429 without relisting, restarts a silent stream from its last revision, and ends with Expired on
- * a 410.
+ * a 410; its requests share a keep-alive connection and decode bodies as bytes.
  */
 
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -103,6 +103,44 @@ it("backs off on 429 honouring Retry-After, resumes a silent stream from its las
     // No relist: only watches, each resuming from the last revision it saw.
     expect(requests).toEqual(["watch@10", "watch@10", "watch@11"]);
     expect(times[1]! - times[0]!).toBeGreaterThanOrEqual(900);
+    await backend.close();
+  } finally {
+    server.closeAllConnections();
+    server.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+it("reuses one keep-alive connection across requests and decodes a character split between chunks", async () => {
+  let connections = 0;
+  const body = Buffer.from(
+    JSON.stringify({
+      kind: "ThingList",
+      metadata: { resourceVersion: "10" },
+      items: [{ ...thing("café", "10") }],
+    }),
+  );
+  const split = body.indexOf(Buffer.from("é")) + 1; // between the two bytes of "é"
+  const server = createServer((_req, res) => {
+    res.writeHead(200, { "content-type": "application/json" });
+    res.write(body.subarray(0, split));
+    // A separate chunk on the wire: the second byte of "é" arrives on its own.
+    setImmediate(() => res.end(body.subarray(split)));
+  });
+  server.on("connection", () => connections++);
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const dir = await mkdtemp(join(tmpdir(), "setpoint-loop-"));
+  try {
+    await writeFile(
+      join(dir, "kubeconfig"),
+      kubeconfigFor(`http://127.0.0.1:${(server.address() as AddressInfo).port}`),
+    );
+    const backend = await connectKubernetes({ kubeconfig: join(dir, "kubeconfig") });
+    for (let i = 0; i < 5; i++) {
+      const list = await backend.list(Thing);
+      expect(list.items.map((item) => item.metadata.name)).toEqual(["café"]);
+    }
+    expect(connections).toBe(1);
     await backend.close();
   } finally {
     server.closeAllConnections();

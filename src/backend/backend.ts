@@ -86,6 +86,12 @@ export type WatchEvent<T = StoredObject> =
  */
 export interface Watch<T = StoredObject> extends AsyncIterableIterator<WatchEvent<T>> {
   close(): void;
+  /**
+   * The next event if one is at hand now, without waiting (and without a promise); `undefined`
+   * when the consumer would have to wait, or the watch has ended or failed — `next()` then says
+   * which. Optional: a fast path for consumers that drain bursts, such as the Watcher.
+   */
+  poll?(): WatchEvent<T> | undefined;
 }
 
 /** The three patch formats. */

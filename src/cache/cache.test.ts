@@ -72,10 +72,12 @@ describe("cache", () => {
     const { reader, writer } = createCache();
     writer.replace([object("a", "1"), object("b", "2"), object("c", "3")]);
     const changes: CacheChange<StoredObject>[] = [];
-    writer.subscribe((change) => {
+    const sources: boolean[] = [];
+    writer.subscribe((change, fromList) => {
       // Subscribers see the new state already in place.
-      expect(reader.size).toBe(3);
+      if (fromList) expect(reader.size).toBe(3);
       changes.push(change);
+      sources.push(fromList);
     });
     writer.replace([object("a", "1"), object("b", "5"), object("d", "6")]);
     expect(changes.map((c) => `${c.type} ${c.object.metadata.name}`)).toEqual([
@@ -84,5 +86,8 @@ describe("cache", () => {
       "deleted c",
     ]);
     expect([...reader.keys()]).toEqual(["ns/a", "ns/b", "ns/d"]);
+    // Changes found by a list say so (controllers queue them at low priority); watched ones do not.
+    writer.apply(object("e", "7"));
+    expect(sources).toEqual([true, true, true, false]);
   });
 });

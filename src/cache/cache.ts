@@ -4,7 +4,7 @@
  * the watcher writes.
  */
 import type { StoredObject } from "../backend/backend.js";
-import { keyString, type ObjectKey } from "../model/resource.js";
+import type { ObjectKey } from "../model/resource.js";
 import { type LabelSelectorInput, toLabelSelector } from "../model/selector.js";
 
 /** Computes the index values of an object, e.g. `(o) => [o.spec.nodeName]`. */
@@ -55,7 +55,63 @@ export interface CacheWriter<T extends StoredObject = StoredObject> {
   subscribe(listener: (change: CacheChange<T>, fromList: boolean) => void): () => void;
 }
 
-type Index = Map<string, Set<string>>;
+/** Index value → the objects that produced it. */
+type Index<T> = Map<string, Set<T>>;
+
+/**
+ * Objects by namespace, then name (cluster-scoped objects under ""). Two levels rather than one
+ * map keyed "namespace/name": the keys are the objects' own namespace and name strings, so a
+ * cache of many objects allocates no key string per object (a joined key costs about 60 bytes).
+ */
+class ObjectTable<T extends StoredObject> {
+  private readonly namespaces = new Map<string, Map<string, T>>();
+  size = 0;
+
+  get(namespace: string | undefined, name: string): T | undefined {
+    return this.namespaces.get(namespace ?? "")?.get(name);
+  }
+
+  /** Stores `object`; returns the object it replaced. */
+  set(object: T): T | undefined {
+    const { namespace = "", name } = object.metadata;
+    let names = this.namespaces.get(namespace);
+    if (names === undefined) {
+      names = new Map();
+      this.namespaces.set(namespace, names);
+    }
+    const previous = names.get(name);
+    names.set(name, object);
+    if (previous === undefined) this.size++;
+    return previous;
+  }
+
+  /** Removes the object with `object`'s key; returns what was removed. */
+  delete(object: T): T | undefined {
+    const { namespace = "", name } = object.metadata;
+    const names = this.namespaces.get(namespace);
+    const previous = names?.get(name);
+    if (previous === undefined) return undefined;
+    names!.delete(name);
+    if (names!.size === 0) this.namespaces.delete(namespace);
+    this.size--;
+    return previous;
+  }
+
+  /** Every object, or those of one namespace. */
+  *values(namespace?: string): IterableIterator<T> {
+    if (namespace !== undefined) {
+      const names = this.namespaces.get(namespace);
+      if (names !== undefined) yield* names.values();
+      return;
+    }
+    for (const names of this.namespaces.values()) yield* names.values();
+  }
+
+  *keys(): IterableIterator<string> {
+    for (const [namespace, names] of this.namespaces)
+      for (const name of names.keys()) yield namespace === "" ? name : `${namespace}/${name}`;
+  }
+}
 
 const none: readonly string[] = [];
 
@@ -91,10 +147,10 @@ export function createCache<T extends StoredObject = StoredObject>(
     ...(Object.entries(builtInIndexers) as [string, Indexer<T>][]),
     ...Object.entries(options.indexers ?? {}),
   ]);
-  let objects = new Map<string, T>();
+  let objects = new ObjectTable<T>();
   // Indexes are built on first use and kept current from then on: a cache nobody asks by label
   // pays nothing for a label index.
-  let indexes = new Map<string, Index>();
+  let indexes = new Map<string, Index<T>>();
   let ready = false;
   let markReady: () => void = () => {};
   const readyPromise = new Promise<void>((resolve) => {
@@ -102,33 +158,33 @@ export function createCache<T extends StoredObject = StoredObject>(
   });
   const listeners = new Set<(change: CacheChange<T>, fromList: boolean) => void>();
 
-  const addToIndex = (index: Index, indexer: Indexer<T>, key: string, object: T) => {
+  const addToIndex = (index: Index<T>, indexer: Indexer<T>, object: T) => {
     for (const value of indexer(object)) {
-      let keys = index.get(value);
-      if (keys === undefined) {
-        keys = new Set();
-        index.set(value, keys);
+      let members = index.get(value);
+      if (members === undefined) {
+        members = new Set();
+        index.set(value, members);
       }
-      keys.add(key);
+      members.add(object);
     }
   };
-  const addToIndexes = (target: Map<string, Index>, key: string, object: T) => {
-    for (const [name, index] of target) addToIndex(index, indexers.get(name)!, key, object);
+  const addToIndexes = (target: Map<string, Index<T>>, object: T) => {
+    for (const [name, index] of target) addToIndex(index, indexers.get(name)!, object);
   };
-  const buildIndex = (name: string): Index => {
+  const buildIndex = (name: string): Index<T> => {
     const indexer = indexers.get(name);
     if (indexer === undefined) throw new RangeError(`no index named "${name}"`);
-    const index: Index = new Map();
-    for (const [key, object] of objects) addToIndex(index, indexer, key, object);
+    const index: Index<T> = new Map();
+    for (const object of objects.values()) addToIndex(index, indexer, object);
     indexes.set(name, index);
     return index;
   };
-  const removeFromIndexes = (key: string, object: T) => {
+  const removeFromIndexes = (object: T) => {
     for (const [name, index] of indexes) {
       for (const value of indexers.get(name)!(object)) {
-        const keys = index.get(value);
-        keys?.delete(key);
-        if (keys?.size === 0) index.delete(value);
+        const members = index.get(value);
+        members?.delete(object);
+        if (members?.size === 0) index.delete(value);
       }
     }
   };
@@ -136,24 +192,25 @@ export function createCache<T extends StoredObject = StoredObject>(
     for (const listener of listeners) listener(change, fromList);
   };
   const fromIndex = (name: string, value: string): T[] => {
-    const keys = (indexes.get(name) ?? buildIndex(name)).get(value);
-    return keys === undefined ? [] : [...keys].map((key) => objects.get(key)!);
+    const members = (indexes.get(name) ?? buildIndex(name)).get(value);
+    return members === undefined ? [] : [...members];
   };
 
   const reader: CacheReader<T> = {
-    get: (key) => objects.get(typeof key === "string" ? key : keyString(key)),
+    get: (key) => {
+      if (typeof key !== "string") return objects.get(key.namespace, key.name);
+      const slash = key.indexOf("/");
+      return slash < 0
+        ? objects.get(undefined, key)
+        : objects.get(key.slice(0, slash), key.slice(slash + 1));
+    },
     list(listOptions = {}) {
       const selector =
         listOptions.labelSelector === undefined
           ? undefined
           : toLabelSelector(listOptions.labelSelector);
       const out: T[] = [];
-      for (const object of objects.values()) {
-        if (
-          listOptions.namespace !== undefined &&
-          object.metadata.namespace !== listOptions.namespace
-        )
-          continue;
+      for (const object of objects.values(listOptions.namespace)) {
         if (selector !== undefined && !selector.matches(object.metadata.labels)) continue;
         out.push(object);
       }
@@ -173,14 +230,13 @@ export function createCache<T extends StoredObject = StoredObject>(
 
   const writer: CacheWriter<T> = {
     replace(items) {
-      const next = new Map<string, T>();
-      const nextIndexes = new Map<string, Index>(
+      const next = new ObjectTable<T>();
+      const nextIndexes = new Map<string, Index<T>>(
         [...indexes.keys()].map((name) => [name, new Map()]),
       );
       for (const object of items) {
-        const key = keyString(object.metadata);
-        next.set(key, object);
-        addToIndexes(nextIndexes, key, object);
+        next.set(object);
+        addToIndexes(nextIndexes, object);
       }
       const previous = objects;
       objects = next;
@@ -189,31 +245,34 @@ export function createCache<T extends StoredObject = StoredObject>(
         ready = true;
         markReady();
       }
-      for (const [key, object] of next) {
-        const old = previous.get(key);
-        if (old === undefined) notify({ type: "added", object });
+      if (listeners.size === 0) return;
+      for (const object of next.values()) {
+        const old = previous.get(object.metadata.namespace, object.metadata.name);
+        if (old === undefined) notify({ type: "added", object }, true);
         else if (old.metadata.resourceVersion !== object.metadata.resourceVersion)
-          notify({ type: "updated", object, previous: old });
+          notify({ type: "updated", object, previous: old }, true);
       }
-      for (const [key, old] of previous)
-        if (!next.has(key)) notify({ type: "deleted", object: old });
+      for (const old of previous.values())
+        if (next.get(old.metadata.namespace, old.metadata.name) === undefined)
+          notify({ type: "deleted", object: old }, true);
     },
     apply(object) {
-      const key = keyString(object.metadata);
-      const old = objects.get(key);
-      if (old !== undefined) removeFromIndexes(key, old);
-      objects.set(key, object);
-      addToIndexes(indexes, key, object);
-      notify(
-        old === undefined ? { type: "added", object } : { type: "updated", object, previous: old },
-      );
+      const old = objects.set(object);
+      if (indexes.size > 0) {
+        if (old !== undefined) removeFromIndexes(old);
+        addToIndexes(indexes, object);
+      }
+      if (listeners.size > 0)
+        notify(
+          old === undefined
+            ? { type: "added", object }
+            : { type: "updated", object, previous: old },
+        );
     },
     delete(object) {
-      const key = keyString(object.metadata);
-      const old = objects.get(key);
+      const old = objects.delete(object);
       if (old === undefined) return;
-      removeFromIndexes(key, old);
-      objects.delete(key);
+      removeFromIndexes(old);
       notify({ type: "deleted", object });
     },
     subscribe(listener) {

@@ -1,4 +1,4 @@
-import type { Backend, Watch } from "../backend/backend.js";
+import type { Backend, Watch, WatchEvent } from "../backend/backend.js";
 import type { AnyKind } from "../model/kind.js";
 import type { LabelSelectorInput } from "../model/selector.js";
 import { type Clock, systemClock, type Timer } from "../queue/clock.js";
@@ -56,6 +56,9 @@ export class Watcher {
   /** When the watch last said anything, on the clock. */
   private lastHeard = 0;
   private backoffTimer: Timer | undefined;
+  /** The signal of the running `run`; a step is under way while `stepping`. */
+  private signal: AbortSignal | undefined;
+  private stepping = false;
   private readonly clock: Clock;
   private readonly backoff: { next(): number };
   private readonly idleTimeoutMs: number;
@@ -82,6 +85,7 @@ export class Watcher {
   async run(signal: AbortSignal): Promise<void> {
     const onAbort = () => this.wake?.();
     signal.addEventListener("abort", onAbort, { once: true });
+    this.signal = signal;
     try {
       this.push({ type: "start" }, this.generation);
       while (!signal.aborted) {
@@ -93,19 +97,40 @@ export class Watcher {
           this.wake = undefined;
           continue;
         }
-        if (next.generation !== this.generation) continue;
-        const result = step(this.state, next.input);
-        this.state = result.state;
-        for (const effect of result.effects) this.carryOut(effect, signal);
+        this.handle(next.input, next.generation, signal);
       }
     } finally {
       signal.removeEventListener("abort", onAbort);
+      this.signal = undefined;
       this.stopWatch();
       this.backoffTimer?.cancel();
     }
   }
 
+  private handle(input: WatcherInput, generation: number, signal: AbortSignal): void {
+    if (generation !== this.generation) return;
+    this.stepping = true;
+    try {
+      const result = step(this.state, input);
+      this.state = result.state;
+      for (const effect of result.effects) this.carryOut(effect, signal);
+    } finally {
+      this.stepping = false;
+    }
+  }
+
+  /**
+   * Hands an input to the state machine. When the run loop is idle (waiting, nothing queued) and
+   * no step is under way, the input is handled at once — a busy watch then costs no wake-up per
+   * event; otherwise it is queued for the run loop, so inputs are always handled one at a time,
+   * in order.
+   */
   private push(input: WatcherInput, generation: number): void {
+    const signal = this.signal;
+    if (this.wake !== undefined && !this.stepping && signal !== undefined && !signal.aborted) {
+      this.handle(input, generation, signal);
+      return;
+    }
     this.inbox.push({ input, generation });
     this.wake?.();
   }
@@ -166,11 +191,18 @@ export class Watcher {
     this.armQuietTimer(generation);
     void (async () => {
       try {
-        for await (const event of watch) {
-          if (generation !== this.generation) return;
+        for await (const first of watch) {
+          // Then whatever else is at hand, without a promise per event.
+          for (
+            let event: WatchEvent | undefined = first;
+            event !== undefined;
+            event = watch.poll?.()
+          ) {
+            if (generation !== this.generation) return;
+            this.push({ type: "event", event }, generation);
+          }
           this.options.observer?.alive?.();
           this.lastHeard = this.clock.now();
-          this.push({ type: "event", event }, generation);
         }
         this.push({ type: "watchEnded" }, generation);
       } catch (error) {

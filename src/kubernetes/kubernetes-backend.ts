@@ -13,9 +13,8 @@
  * - a 410 ends the watch with `Expired`, so that its informer relists.
  * `metadata.managedFields` is dropped from every object handed out.
  */
-import type { IncomingMessage } from "node:http";
-import { request as httpRequest } from "node:http";
-import { request as httpsRequest, type RequestOptions } from "node:https";
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from "node:http";
+import { Agent as HttpsAgent, request as httpsRequest, type RequestOptions } from "node:https";
 import type {
   Backend,
   BackendCapabilities,
@@ -43,7 +42,10 @@ export interface KubernetesOptions {
   readonly kubeconfig?: string;
   /** The context to use. @default the kubeconfig's current context */
   readonly context?: string;
-  /** A watch that says nothing (not even a bookmark) for this long is restarted. @default 330_000 */
+  /**
+   * A watch that says nothing (not even a bookmark) for this long is restarted — checked every
+   * half of it, so a silent stream is dropped within one and a half times this. @default 330_000
+   */
   readonly idleTimeoutMs?: number;
 }
 
@@ -149,6 +151,9 @@ export async function connectKubernetes(options: KubernetesOptions = {}): Promis
 class KubernetesBackend implements Backend {
   readonly capabilities: BackendCapabilities = { name: "kubernetes", durable: true };
   private readonly open = new Set<AbortController>();
+  /** Watches still asking for their starting revision. */
+  private readonly starting = new Set<Promise<unknown>>();
+  private agent: { readonly key: string; readonly agent: HttpAgent } | undefined;
 
   constructor(
     private readonly config: KubeConfigLike,
@@ -193,6 +198,7 @@ class KubernetesBackend implements Backend {
       },
     };
     await this.config.applyToHTTPSOptions(options);
+    options.agent = this.reuse(options.agent);
     return new Promise((resolve, reject) => {
       const request = url.protocol === "https:" ? httpsRequest : httpRequest;
       const req = request(url, { ...options, ...(signal ? { signal } : {}) }, resolve);
@@ -219,9 +225,11 @@ class KubernetesBackend implements Backend {
     body?: unknown,
     contentType = "application/json",
   ): Promise<Record<string, unknown>> {
+    // A write sent after watch() returned must land after that watch's starting revision, or
+    // the watch could miss it: writes wait while a watch is still asking for its revision.
+    if (method !== "GET" && this.starting.size > 0) await Promise.all(this.starting);
     const response = await this.send(method, path, query, body, contentType);
-    let text = "";
-    for await (const chunk of response) text += chunk;
+    const text = await readBody(response);
     const code = response.statusCode ?? 0;
     if (code < 200 || code >= 300) throw errorOf(code, text, response.headers);
     try {
@@ -264,14 +272,20 @@ class KubernetesBackend implements Backend {
         : AbortSignal.any([controller.signal, options.signal]);
     this.open.add(controller);
     // "From now on" is the revision when watch() was called: ask for it at once, not when the
-    // consumer first reads (one round trip is the best a remote store allows).
-    const from =
-      options.resourceVersion === undefined || options.resourceVersion === ""
-        ? this.list(kind, {
-            ...(options.namespace ? { namespace: options.namespace } : {}),
-            limit: 1,
-          }).then((l) => l.resourceVersion)
-        : Promise.resolve(options.resourceVersion);
+    // consumer first reads (one round trip is the best a remote store allows); this backend's
+    // own writes wait for the answer (see `call`).
+    let from: Promise<string>;
+    if (options.resourceVersion === undefined || options.resourceVersion === "") {
+      from = this.list(kind, {
+        ...(options.namespace ? { namespace: options.namespace } : {}),
+        limit: 1,
+      }).then((l) => l.resourceVersion);
+      // Settles either way (the watch itself reports a failure): never an unhandled rejection.
+      const starting: Promise<unknown> = from
+        .catch(() => undefined)
+        .finally(() => this.starting.delete(starting));
+      this.starting.add(starting);
+    } else from = Promise.resolve(options.resourceVersion);
     const watch = new StreamWatch(() => {
       controller.abort();
       this.open.delete(controller);
@@ -326,8 +340,7 @@ class KubernetesBackend implements Backend {
       }
       const code = response.statusCode ?? 0;
       if (code !== 200) {
-        let text = "";
-        for await (const chunk of response) text += chunk;
+        const text = await readBody(response);
         const error = errorOf(code, text, response.headers);
         if (code === 429 || code >= 500) {
           await pause(
@@ -341,28 +354,28 @@ class KubernetesBackend implements Backend {
         throw error;
       }
       const failure = await new Promise<ApiError | undefined>((resolve) => {
-        // A stream silent past the idle timeout is dropped and resumed.
-        // One timer per stream: chunks only note the time; the timer waits out the rest.
-        let heard = Date.now();
-        const watchdog = (delay: number): NodeJS.Timeout =>
-          setTimeout(() => {
-            const quiet = Date.now() - heard;
-            if (quiet >= this.idleTimeoutMs) attempt.abort();
-            else idle = watchdog(this.idleTimeoutMs - quiet);
-          }, delay);
-        let idle = watchdog(this.idleTimeoutMs);
+        // A stream silent past the idle timeout is dropped and resumed. One timer per stream,
+        // checked every half timeout: chunks only raise a flag, so a silent stream is dropped
+        // between one and one and a half timeouts after it last said something.
+        let heard = false;
+        let quietChecks = 0;
+        const idle = setInterval(() => {
+          if (heard) quietChecks = 0;
+          else if (++quietChecks >= 2) attempt.abort();
+          heard = false;
+        }, this.idleTimeoutMs / 2);
         let buffer = "";
         let settled = false;
         const finish = (error: ApiError | undefined) => {
           if (settled) return;
           settled = true;
-          clearTimeout(idle);
+          clearInterval(idle);
           response.destroy();
           resolve(error);
         };
         response.setEncoding("utf8");
         response.on("data", (chunk: string) => {
-          heard = Date.now();
+          heard = true;
 
           buffer += chunk;
           let start = 0;
@@ -393,7 +406,9 @@ class KubernetesBackend implements Backend {
               event.type === "MODIFIED" ||
               event.type === "DELETED"
             ) {
-              sink.push({ type: event.type, object: clean(event.object, kind) });
+              // The parsed line is ours alone: it becomes the event as it is.
+              event.object = clean(event.object, kind);
+              sink.push(event as WatchEvent);
             }
           }
           buffer = buffer.slice(start);
@@ -532,6 +547,31 @@ class KubernetesBackend implements Backend {
   async close(): Promise<void> {
     for (const controller of this.open) controller.abort();
     this.open.clear();
+    this.agent?.agent.destroy();
+    this.agent = undefined;
+  }
+
+  /**
+   * client-node builds a new agent for every request, so each would open (and, over TLS,
+   * handshake) a connection of its own. Requests share one keep-alive agent instead, replaced
+   * when the TLS settings it was made with change (rotated client certificates). Proxy agents
+   * are used as given.
+   */
+  private reuse(given: RequestOptions["agent"]): RequestOptions["agent"] {
+    if (
+      given === undefined ||
+      given === false ||
+      (given.constructor !== HttpAgent && given.constructor !== HttpsAgent)
+    )
+      return given;
+    const settings = (given as HttpAgent & { options: Record<string, unknown> }).options;
+    const key = tlsSettingKeys.map((name) => String(settings[name] ?? "")).join("\0");
+    if (this.agent?.key !== key || this.agent.agent.constructor !== given.constructor) {
+      this.agent?.agent.destroy();
+      const Constructor = given.constructor as typeof HttpAgent;
+      this.agent = { key, agent: new Constructor({ ...settings, keepAlive: true }) };
+    }
+    return this.agent.agent;
   }
 }
 
@@ -600,19 +640,23 @@ class StreamWatch implements Watch {
     } else resolve({ done: true, value: undefined });
   }
 
-  next(): Promise<IteratorResult<WatchEvent>> {
-    if (this.backlog > 0) {
-      const event = this.buffer[this.head]!;
-      this.buffer[this.head++] = undefined as never;
-      if (this.head === this.buffer.length) {
-        this.buffer.length = 0;
-        this.head = 0;
-        const drained = this.drained;
-        this.drained = undefined;
-        drained?.();
-      }
-      return Promise.resolve({ done: false, value: event });
+  poll(): WatchEvent | undefined {
+    if (this.backlog === 0) return undefined;
+    const event = this.buffer[this.head]!;
+    this.buffer[this.head++] = undefined as never;
+    if (this.head === this.buffer.length) {
+      this.buffer.length = 0;
+      this.head = 0;
+      const drained = this.drained;
+      this.drained = undefined;
+      drained?.();
     }
+    return event;
+  }
+
+  next(): Promise<IteratorResult<WatchEvent>> {
+    const event = this.poll();
+    if (event !== undefined) return Promise.resolve({ done: false, value: event });
     if (this.ended) {
       if (this.error !== undefined) {
         const error = this.error;
@@ -635,6 +679,31 @@ class StreamWatch implements Watch {
     this.stop();
     this.end();
   }
+}
+
+/** The agent settings client-node derives from a kubeconfig; a keep-alive agent is reused while they stay the same. */
+const tlsSettingKeys = [
+  "ca",
+  "cert",
+  "key",
+  "pfx",
+  "passphrase",
+  "rejectUnauthorized",
+  "servername",
+] as const;
+
+/** A whole response body as UTF-8: chunks are joined as bytes, so no character is split. */
+function readBody(response: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    response.on("data", (chunk: Buffer) => chunks.push(chunk));
+    response.once("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    response.once("error", reject);
+    response.once("close", () => {
+      if (!response.complete)
+        reject(new ApiError("ServiceUnavailable", "the connection closed mid-response"));
+    });
+  });
 }
 
 function pause(ms: number, signal: AbortSignal): Promise<void> {

@@ -128,15 +128,24 @@ export function keyOf(object: {
  * so freezing an object that shares frozen parts with an older version costs only the new parts.
  */
 export function deepFreeze<T>(value: T): Frozen<T> {
-  if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    if (Array.isArray(value)) {
-      for (const item of value) deepFreeze(item);
-    } else {
-      for (const key in value) deepFreeze((value as Record<string, unknown>)[key]);
+  if (value !== null && typeof value === "object" && !Object.isFrozen(value)) freeze(value);
+  return value as Frozen<T>;
+}
+
+/** Freezes an unfrozen object and what it holds; recurses only into objects (hot: every write). */
+function freeze(value: object): void {
+  Object.freeze(value);
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i];
+      if (item !== null && typeof item === "object" && !Object.isFrozen(item)) freeze(item);
+    }
+  } else {
+    for (const key in value) {
+      const item: unknown = (value as Record<string, unknown>)[key];
+      if (item !== null && typeof item === "object" && !Object.isFrozen(item)) freeze(item);
     }
   }
-  return value as Frozen<T>;
 }
 
 /**

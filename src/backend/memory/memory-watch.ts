@@ -68,13 +68,8 @@ export class MemoryWatch implements Watch {
         ),
       );
     }
-    while (this.seq < log.end) {
-      const event = this.toEvent(log.at(this.seq++));
-      if (event !== undefined) {
-        this.lastDelivery = this.source.clock.now();
-        return Promise.resolve({ done: false, value: event });
-      }
-    }
+    const event = this.poll();
+    if (event !== undefined) return Promise.resolve({ done: false, value: event });
     return new Promise<"change" | "bookmark" | "closed">((resolve) => {
       this.wake = resolve;
       this.source.waiters.add(this);
@@ -90,6 +85,20 @@ export class MemoryWatch implements Watch {
         } as const,
       };
     });
+  }
+
+  poll(): WatchEvent | undefined {
+    const { log } = this.source;
+    // Behind the kept history: undefined here, and next() reports Expired.
+    if (this.closed || this.seq < log.start) return undefined;
+    while (this.seq < log.end) {
+      const event = this.toEvent(log.at(this.seq++));
+      if (event !== undefined) {
+        this.lastDelivery = this.source.clock.now();
+        return event;
+      }
+    }
+    return undefined;
   }
 
   /**
