@@ -148,3 +148,51 @@ it("reuses one keep-alive connection across requests and decodes a character spl
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+it("asks for a list's next page while the current one is still arriving, when told the caller reads them all", async () => {
+  const requested: string[] = [];
+  let releaseFirst: () => void = () => {};
+  const server = createServer((req, res) => {
+    const token = new URL(req.url ?? "/", "http://x").searchParams.get("continue") ?? "";
+    requested.push(token);
+    res.writeHead(200, { "content-type": "application/json" });
+    if (token === "") {
+      // The metadata (with the continue token) first; the items only once page two is asked for.
+      res.write(
+        '{"kind":"ThingList","metadata":{"resourceVersion":"10","continue":"p2"},"items":[',
+      );
+      releaseFirst = () => res.end(`${JSON.stringify(thing("a", "10"))}]}`);
+    } else {
+      releaseFirst();
+      res.end(JSON.stringify({ metadata: { resourceVersion: "10" }, items: [thing("b", "10")] }));
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const dir = await mkdtemp(join(tmpdir(), "setpoint-loop-"));
+  try {
+    await writeFile(
+      join(dir, "kubeconfig"),
+      kubeconfigFor(`http://127.0.0.1:${(server.address() as AddressInfo).port}`),
+    );
+    const backend = await connectKubernetes({ kubeconfig: join(dir, "kubeconfig") });
+    const first = await withDeadline(
+      backend.list(Thing, { limit: 1, readAhead: true }),
+      10_000,
+      "the first page (it arrives only once the second is asked for)",
+    );
+    expect(first.items.map((i) => i.metadata.name)).toEqual(["a"]);
+    const second = await backend.list(Thing, {
+      limit: 1,
+      continue: first.continue!,
+      readAhead: true,
+    });
+    expect(second.items.map((i) => i.metadata.name)).toEqual(["b"]);
+    // The second page was asked for once, ahead, and handed over.
+    expect(requested).toEqual(["", "p2"]);
+    await backend.close();
+  } finally {
+    server.closeAllConnections();
+    server.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});

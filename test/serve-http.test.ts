@@ -2,7 +2,7 @@
  * `setpoint serve` at the HTTP level: status codes for bad input, resource version rules, and a
  * fuzz of the router that no input may crash.
  */
-import { request } from "node:http";
+import { get, request } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { createControlPlane, defineKind, MemoryBackend } from "../src/index.js";
@@ -10,6 +10,7 @@ import {
   type KubernetesApiServer,
   serveKubernetesApi,
 } from "../src/kubernetes/apiserver/server.js";
+import { eventually, withDeadline } from "../src/testing/eventually.js";
 
 const Widget = defineKind({
   group: "example.setpoint.dev",
@@ -235,6 +236,57 @@ describe("serve answers bad input with the right Status", () => {
     );
     expect(reply.status).toBe(200);
     expect(reply.body).toBe("");
+  });
+});
+
+describe("serve under a slow watcher", () => {
+  it("does not read ahead for a watcher that stops reading: it falls behind the history and gets a 410", async () => {
+    const Blob = defineKind({
+      group: "example.setpoint.dev",
+      version: "v1",
+      kind: "Blob",
+      scope: "Cluster",
+      spec: z.object({ data: z.string() }),
+    });
+    const plane = createControlPlane({ kinds: [Blob], historyLimit: 1_000 });
+    const slow = await serveKubernetesApi(plane);
+    try {
+      const blobs = plane.resources(Blob);
+      const data = "x".repeat(10_000);
+      const created = await blobs.create({ metadata: { name: "b" }, spec: { data } });
+      let text = "";
+      let paused!: () => void;
+      const ended = new Promise<void>((resolve, reject) => {
+        get(
+          `${slow.url}/apis/example.setpoint.dev/v1/blobs?watch=true&timeoutSeconds=20&resourceVersion=${created.metadata.resourceVersion}`,
+          (res) => {
+            res.setEncoding("utf8");
+            res.pause();
+            paused = () => {
+              res.on("data", (chunk: string) => {
+                text += chunk;
+              });
+              res.on("end", resolve);
+              res.resume();
+            };
+          },
+        ).on("error", reject);
+      });
+      await eventually(() => expect(paused).toBeDefined());
+      // 30 MB of changes, far more than the kernel's socket buffers hold.
+      for (let i = 0; i < 3_000; i++)
+        await blobs.patch("b", { type: "merge", patch: { spec: { data: `${i}${data}` } } });
+      paused();
+      await withDeadline(ended, 15_000, "the end of the watch");
+      const events = text
+        .trim()
+        .split("\n")
+        .map((line) => JSON.parse(line) as { type: string; object: { code?: number } });
+      expect(events.length).toBeLessThan(3_000);
+      expect(events.at(-1)).toMatchObject({ type: "ERROR", object: { code: 410 } });
+    } finally {
+      await slow.close();
+    }
   });
 });
 

@@ -41,6 +41,11 @@ export interface ListOptions {
   readonly limit?: number;
   /** The `continue` token of the previous page: the next page of the same snapshot. */
   readonly continue?: string;
+  /**
+   * A hint that the caller will read every page at once (an informer's list): a remote backend
+   * may then ask for the next page while this one is still arriving. @default false
+   */
+  readonly readAhead?: boolean;
 }
 
 /** One page of a list: items in key order, the revision they were read at, the next page. */

@@ -148,6 +148,7 @@ export class Watcher {
             labelSelector: this.options.labelSelector,
             limit: this.options.pageSize ?? 500,
             continue: effect.continue,
+            readAhead: true,
           })
           .then(
             (page) => {

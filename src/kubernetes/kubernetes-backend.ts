@@ -151,6 +151,11 @@ export async function connectKubernetes(options: KubernetesOptions = {}): Promis
 class KubernetesBackend implements Backend {
   readonly capabilities: BackendCapabilities = { name: "kubernetes", durable: true };
   private readonly open = new Set<AbortController>();
+  /** Next pages of lists, asked for ahead (see `page`). */
+  private readonly ahead = new Map<
+    string,
+    { readonly page: Promise<Record<string, unknown>>; readonly expiry: NodeJS.Timeout }
+  >();
   /** Watches still asking for their starting revision. */
   private readonly starting = new Set<Promise<unknown>>();
   private agent: { readonly key: string; readonly agent: HttpAgent } | undefined;
@@ -224,12 +229,13 @@ class KubernetesBackend implements Backend {
     query: Record<string, string | undefined>,
     body?: unknown,
     contentType = "application/json",
+    peek?: (start: string) => boolean,
   ): Promise<Record<string, unknown>> {
     // A write sent after watch() returned must land after that watch's starting revision, or
     // the watch could miss it: writes wait while a watch is still asking for its revision.
     if (method !== "GET" && this.starting.size > 0) await Promise.all(this.starting);
     const response = await this.send(method, path, query, body, contentType);
-    const text = await readBody(response);
+    const text = await readBody(response, peek);
     const code = response.statusCode ?? 0;
     if (code < 200 || code >= 300) throw errorOf(code, text, response.headers);
     try {
@@ -247,12 +253,13 @@ class KubernetesBackend implements Backend {
   }
 
   async list(kind: AnyKind, options: ListOptions = {}): Promise<ObjectList> {
-    const body = await this.call("GET", this.path(kind, options.namespace), {
+    const path = this.path(kind, options.namespace);
+    const query = {
       labelSelector: labelSelectorString(options.labelSelector),
       fieldSelector: fieldSelectorString(options.fieldSelector),
       limit: options.limit === undefined || options.limit === 0 ? undefined : String(options.limit),
-      continue: options.continue,
-    });
+    };
+    const body = await this.page(path, query, options.continue, options.readAhead === true);
     const metadata = (body.metadata ?? {}) as { resourceVersion?: string; continue?: string };
     const items = ((body.items ?? []) as Record<string, unknown>[]).map((item) =>
       clean(item, kind),
@@ -262,6 +269,40 @@ class KubernetesBackend implements Backend {
       resourceVersion: metadata.resourceVersion ?? "",
       ...(metadata.continue ? { continue: metadata.continue } : {}),
     };
+  }
+
+  /**
+   * One page of a list. With `readAhead`: paginated lists are latency-bound — the server builds a page while the
+   * client waits, then the client parses while the server waits — so the next page is asked for
+   * as soon as this one's `continue` token arrives (Kubernetes sends list metadata before the
+   * items), and is handed over when the caller asks for it. A page not asked for within a
+   * minute is dropped.
+   */
+  private page(
+    path: string,
+    query: Record<string, string | undefined>,
+    token: string | undefined,
+    readAhead: boolean,
+  ): Promise<Record<string, unknown>> {
+    const key = (t: string | undefined) => `${path}?${JSON.stringify(query)}&${t ?? ""}`;
+    const ahead = this.ahead.get(key(token));
+    if (ahead !== undefined) {
+      this.ahead.delete(key(token));
+      clearTimeout(ahead.expiry);
+      return ahead.page;
+    }
+    if (!readAhead) return this.call("GET", path, { ...query, continue: token });
+    return this.call("GET", path, { ...query, continue: token }, undefined, undefined, (start) => {
+      const items = start.indexOf('"items"');
+      const next = continuePattern.exec(items < 0 ? start : start.slice(0, items))?.[1];
+      if (next === undefined) return items >= 0;
+      const page = this.page(path, query, next, true);
+      // Settled either way (the caller that asks for it sees a failure): never unhandled.
+      page.catch(() => undefined);
+      const expiry = setTimeout(() => this.ahead.delete(key(next)), 60_000).unref();
+      this.ahead.set(key(next), { page, expiry });
+      return true;
+    });
   }
 
   watch(kind: AnyKind, options: WatchOptions = {}): Watch {
@@ -549,6 +590,8 @@ class KubernetesBackend implements Backend {
     this.open.clear();
     this.agent?.agent.destroy();
     this.agent = undefined;
+    for (const { expiry } of this.ahead.values()) clearTimeout(expiry);
+    this.ahead.clear();
   }
 
   /**
@@ -692,12 +735,20 @@ const tlsSettingKeys = [
   "servername",
 ] as const;
 
-/** A whole response body as UTF-8: chunks are joined as bytes, so no character is split. */
-function readBody(response: IncomingMessage): Promise<string> {
+/** A list's `continue` token in the metadata that precedes its items. */
+const continuePattern = /"continue":"([^"\\]+)"/;
+
+/** A whole response body as UTF-8 (the stream's decoder keeps characters split between chunks whole). */
+function readBody(response: IncomingMessage, peek?: (start: string) => boolean): Promise<string> {
   return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    response.on("data", (chunk: Buffer) => chunks.push(chunk));
-    response.once("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    let text = "";
+    let peeking = peek !== undefined;
+    response.setEncoding("utf8");
+    response.on("data", (chunk: string) => {
+      text += chunk;
+      if (peeking) peeking = !peek!(text) && text.length < 4096;
+    });
+    response.once("end", () => resolve(text));
     response.once("error", reject);
     response.once("close", () => {
       if (!response.complete)

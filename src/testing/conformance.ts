@@ -1174,12 +1174,15 @@ export function runBackendConformance(
         expect((await withDeadline(waiting, timeoutMs, "the end of the watch")).done).toBe(true);
         let count = 0;
         const broken = watch(Widget);
-        setTimeout(() => void backend.create(Widget, widget("x")), 0);
+        const creating = new Promise((resolve) => setTimeout(resolve, 0)).then(() =>
+          backend.create(Widget, widget("x")),
+        );
         for await (const _ of broken) {
           count++;
           break;
         }
         expect(count).toBe(1);
+        await creating;
       });
     });
 

@@ -562,6 +562,9 @@ export async function serveKubernetesApi(
     }
   };
 
+  /** Every watcher of a change sends the same JSON: serialize it once. */
+  const recentJson = new RecentJson(1024);
+
   async function serveWatch(
     req: IncomingMessage,
     res: ServerResponse,
@@ -585,10 +588,13 @@ export async function serveKubernetesApi(
     res.flushHeaders();
     const write = (event: { type: string; object: unknown }) =>
       res.write(`${JSON.stringify(event)}\n`);
-    const objectOf = (object: StoredObject) =>
+    const writeObject = (type: string, object: StoredObject) =>
       table
-        ? tableOf(kind, [object], { resourceVersion: object.metadata.resourceVersion })
-        : object;
+        ? write({
+            type,
+            object: tableOf(kind, [object], { resourceVersion: object.metadata.resourceVersion }),
+          })
+        : res.write(`{"type":"${type}","object":${recentJson.of(object)}}\n`);
     try {
       let resourceVersion = query.get("resourceVersion") ?? "";
       if (resourceVersion === "" || resourceVersion === "0") {
@@ -600,7 +606,7 @@ export async function serveKubernetesApi(
             limit: 500,
             ...(token ? { continue: token } : {}),
           });
-          for (const object of page.items) write({ type: "ADDED", object: objectOf(object) });
+          for (const object of page.items) writeObject("ADDED", object);
           resourceVersion = page.resourceVersion;
           token = page.continue;
         } while (token);
@@ -625,7 +631,10 @@ export async function serveKubernetesApi(
               metadata: { resourceVersion: event.resourceVersion },
             },
           });
-        } else write({ type: event.type, object: objectOf(event.object) });
+        } else writeObject(event.type, event.object);
+        // A client that reads slower than changes come is not buffered for without bound: the
+        // watch (which reads the history lazily) waits until the socket drains.
+        if (res.writableNeedDrain) await drained(res, stop.signal);
       }
     } catch (error) {
       if (!res.writableEnded) write({ type: "ERROR", object: statusOf(asApiError(error)) });
@@ -802,4 +811,39 @@ export function kubeconfigFor(url: string, token?: string): string {
     "",
   ];
   return lines.join("\n");
+}
+
+/** Resolves when `res` can take more, or when `signal` aborts (the client went away). */
+function drained(res: ServerResponse, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off("drain", done);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    if (signal.aborted) return resolve();
+    res.once("drain", done);
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
+
+/**
+ * The JSON of the last few objects sent: stored objects are frozen, so one serialization serves
+ * every watch that sends the object (a hundred watchers of one change cost one JSON.stringify).
+ * Bounded, oldest out first: a cache of every object ever sent would double the store's memory.
+ */
+class RecentJson {
+  private readonly entries = new Map<object, string>();
+
+  constructor(private readonly capacity: number) {}
+
+  of(object: object): string {
+    let json = this.entries.get(object);
+    if (json === undefined) {
+      json = JSON.stringify(object);
+      this.entries.set(object, json);
+      if (this.entries.size > this.capacity) this.entries.delete(this.entries.keys().next().value!);
+    }
+    return json;
+  }
 }
