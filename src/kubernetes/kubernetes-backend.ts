@@ -10,7 +10,10 @@
  * - 429 and 5xx answers (and dropped connections) are retried with jittered backoff from 0.8 s
  *   to 30 s, honouring `Retry-After`, without relisting; a silent stream is restarted after
  *   the idle timeout;
- * - a 410 ends the watch with `Expired`, so that its informer relists.
+ * - a 410 ends the watch with `Expired`, so that its informer relists;
+ * - requests share one keep-alive agent; a list with `readAhead` asks for its next page early;
+ * - writes made while a watch of this backend is asking for its starting revision wait for it,
+ *   so that a watch never misses a write its caller made after starting it.
  * `metadata.managedFields` is dropped from every object handed out.
  */
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from "node:http";
@@ -748,7 +751,12 @@ function readBody(response: IncomingMessage, peek?: (start: string) => boolean):
       text += chunk;
       if (peeking) peeking = !peek!(text) && text.length < 4096;
     });
-    response.once("end", () => resolve(text));
+    response.once("end", () => {
+      // A keep-alive socket can outlive the response and its listeners: keep no page alive.
+      const body = text;
+      text = "";
+      resolve(body);
+    });
     response.once("error", reject);
     response.once("close", () => {
       if (!response.complete)
