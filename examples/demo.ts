@@ -3,6 +3,10 @@
  * that keeps their processes running (see workload.ts). It applies two manifests, then plays a
  * user for a while — scales one Workload up, deletes another — and keeps running until Ctrl-C,
  * when it shuts down gracefully and stops every process it started.
+ *
+ * `npm start` keeps the control plane in `.setpoint-demo/` (the embedded durable store): run it
+ * again and it picks up the Workloads where the last run left them. `npm start -- --memory`
+ * keeps it in memory instead; `--data DIR` picks the directory.
  */
 import { pathToFileURL } from "node:url";
 import { pino } from "pino";
@@ -30,22 +34,40 @@ export interface DemoOptions {
   readonly logger: Logger;
   /** Seconds between the steps the demo takes as a user; 0 skips them. @default 6 */
   readonly stepSeconds?: number;
+  /** Keep the control plane durably in this directory. @default in memory */
+  readonly dataDir?: string;
 }
 
 /** Runs the demo until `signal` aborts. */
-export async function runDemo({ signal, logger, stepSeconds = 6 }: DemoOptions): Promise<void> {
-  const plane = createControlPlane();
+export async function runDemo({
+  signal,
+  logger,
+  stepSeconds: userSteps = 6,
+  dataDir,
+}: DemoOptions): Promise<void> {
+  let stepSeconds = userSteps;
+  const plane = createControlPlane(dataDir === undefined ? {} : { dataDir });
   const workloads = plane.resources(Workload);
+  const kept = (await workloads.list()).items;
   const { controller, stopAll } = workloadController();
   const manager = new Manager({ plane, logger, shutdownTimeoutMs: 10_000 });
   manager.add(controller);
   const running = manager.run({ signal });
 
-  for (const manifest of manifests) await workloads.create(manifest);
-  logger.info(
-    {},
-    `applied ${manifests.length} Workloads: ${manifests.map((m) => `${m.metadata.namespace}/${m.metadata.name}`).join(", ")}`,
-  );
+  if (kept.length > 0) {
+    // A durable store from an earlier run: carry on from there, as a user would expect.
+    logger.info(
+      {},
+      `picked up ${kept.length} Workloads from the last run in ${dataDir}: ${kept.map((w) => `${w.metadata.namespace}/${w.metadata.name}`).join(", ")}`,
+    );
+    stepSeconds = 0;
+  } else {
+    for (const manifest of manifests) await workloads.create(manifest);
+    logger.info(
+      {},
+      `applied ${manifests.length} Workloads: ${manifests.map((m) => `${m.metadata.namespace}/${m.metadata.name}`).join(", ")}`,
+    );
+  }
 
   // Play a user: scale web up, then delete flaky (its finalizer stops its process).
   const steps = [
@@ -98,9 +120,16 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
   const stop = new AbortController();
   process.once("SIGINT", () => stop.abort());
   process.once("SIGTERM", () => stop.abort());
+  const args = process.argv.slice(2);
+  const at = args.indexOf("--data");
+  const dataDir = args.includes("--memory")
+    ? undefined
+    : at >= 0 && args[at + 1] !== undefined
+      ? args[at + 1]
+      : ".setpoint-demo";
   logger.info(
     {},
-    "setpoint demo: Workload controller on an in-memory control plane (Ctrl-C to stop)",
+    `setpoint demo: Workload controller on ${dataDir === undefined ? "an in-memory control plane" : `a durable control plane in ${dataDir}/ (npm start -- --memory for memory)`} (Ctrl-C to stop)`,
   );
-  await runDemo({ signal: stop.signal, logger });
+  await runDemo({ signal: stop.signal, logger, ...(dataDir === undefined ? {} : { dataDir }) });
 }

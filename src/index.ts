@@ -23,6 +23,7 @@ export {
   type ControlPlaneOptions,
   createControlPlane,
 } from "./backend/control-plane.js";
+export { DurableBackend, type DurableBackendOptions } from "./backend/durable/durable-backend.js";
 export { MemoryBackend, type MemoryBackendOptions } from "./backend/memory/memory-backend.js";
 export { defaultMaxObjectBytes } from "./backend/object-rules.js";
 export { JitteredBackoff, type JitteredBackoffOptions } from "./cache/backoff.js";

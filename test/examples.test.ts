@@ -1,5 +1,7 @@
 import { execFile } from "node:child_process";
-import { readFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
 import { runDemo } from "../examples/demo.js";
@@ -138,6 +140,40 @@ describe("the demo behind npm start", () => {
     expect(lines.at(-1)).toBe(
       "stopped cleanly; Workloads at the end: demo/flaky 1/1, demo/web 2/2",
     );
+  });
+
+  it("on a durable store, picks up where the last run left off", async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), "setpoint-demo-"));
+    try {
+      for (const run of ["first", "second"]) {
+        const stop = new AbortController();
+        const lines: string[] = [];
+        const logger = silentLogger();
+        const recording = Object.assign(Object.create(logger), {
+          info: (_obj: object, msg?: string) => lines.push(msg ?? ""),
+          child: () => recording,
+        });
+        const running = runDemo({
+          signal: stop.signal,
+          logger: recording,
+          stepSeconds: 0,
+          dataDir,
+        });
+        await eventually(
+          () => expect(lines.some((l) => l.startsWith("demo/web: started 2"))).toBe(true),
+          { timeoutMs: 10_000 },
+        );
+        stop.abort();
+        await running;
+        expect(lines).toContain(
+          run === "second"
+            ? `picked up 2 Workloads from the last run in ${dataDir}: demo/flaky, demo/web`
+            : "applied 2 Workloads: demo/web, demo/flaky",
+        );
+      }
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -60,6 +60,27 @@ export interface MemoryBackendOptions {
   readonly clock?: Clock;
 }
 
+/**
+ * Where a MemoryBackend makes its changes durable: the embedded durable store's log. Changes are
+ * recorded in revision order as they are made; `sync()` resolves once every change recorded
+ * before the call is durable. Until then the writer's promise waits and watches do not see the
+ * change. A `sync()` that rejects leaves the store failed: every later call is refused, since
+ * memory then holds changes the disk does not.
+ */
+export interface Journal {
+  record(change: JournalChange): void;
+  sync(): Promise<void>;
+}
+
+/** One change, as a Journal records it. */
+export interface JournalChange {
+  readonly kind: AnyKind;
+  readonly revision: number;
+  /** The object as stored; for a removal, as it was when removed. */
+  readonly object: StoredObject;
+  readonly removed: boolean;
+}
+
 // sorted-btree is CommonJS compiled from TypeScript; loaders disagree on what its default import
 // is, so take the class from `require` the same way everywhere.
 const BTree: (typeof sortedBtree)["default"] = createRequire(import.meta.url)(
@@ -78,6 +99,8 @@ function compareKeys(a: Key, b: Key): number {
 
 /** One kind's objects in key order, its history, and its waiting watches. */
 class Table implements WatchSource {
+  /** The kind: a stand-in made from stored identity until the kind itself is first used. */
+  kind: AnyKind;
   /** Keyed by each object's own `metadata`, so no key strings are held. */
   tree = new BTree<Key, StoredObject>(undefined, compareKeys);
   readonly waiters = new Set<MemoryWatch>();
@@ -89,16 +112,17 @@ class Table implements WatchSource {
   readonly log: EventLog;
 
   constructor(
-    readonly kind: AnyKind,
+    kind: AnyKind,
     historyLimit: number,
     private readonly backend: MemoryBackend,
     readonly clock: Clock,
   ) {
+    this.kind = kind;
     this.log = new EventLog(historyLimit);
   }
 
   currentRevision(): number {
-    return this.backend.revision;
+    return this.backend.visibleRevision;
   }
 }
 
@@ -184,12 +208,26 @@ export class MemoryBackend implements Backend {
   /** Dependents by owner uid: table and key of each object whose ownerReferences name it. */
   private readonly dependents = new Map<string, Map<string, { table: Table; key: Key }>>();
   private closed = false;
+  /** Set when the journal failed: memory then holds changes the disk does not. */
+  private failure: unknown;
+  /** The latest revision watches may see: the latest durable one, with a journal. */
+  private durableRevision = 1;
+  /** History before this revision is not kept (a restored store starts here). */
+  private historyStart = 0;
+  /** Tables changed since the last sync, whose watches wake when it completes. */
+  private readonly unsynced = new Set<Table>();
   private readonly historyLimit: number;
   private readonly maxObjectBytes: number;
   private readonly continueTtlMs: number;
   private readonly clock: Clock;
 
-  constructor(options: MemoryBackendOptions = {}) {
+  /**
+   * @param journal the embedded durable store's hook (see {@link Journal}); memory alone without
+   */
+  constructor(
+    options: MemoryBackendOptions = {},
+    private readonly journal?: Journal,
+  ) {
     const {
       historyLimit = 10_000,
       maxObjectBytes = defaultMaxObjectBytes,
@@ -211,6 +249,34 @@ export class MemoryBackend implements Backend {
   /** The store's latest revision. */
   get revision(): number {
     return this.currentRevision;
+  }
+
+  /** The latest revision watches see: with a journal, the latest durable one. */
+  get visibleRevision(): number {
+    return this.journal === undefined ? this.currentRevision : this.durableRevision;
+  }
+
+  /**
+   * Loads a stored state: `objects` become the contents, `revision` the current revision, and no
+   * history before it is kept (a watch resuming from earlier gets `Expired` and relists). Only
+   * on an empty store, before any other call.
+   */
+  protected restore(
+    objects: Iterable<{ kind: AnyKind; object: StoredObject }>,
+    revision: number,
+  ): void {
+    if (this.tables.size > 0 || this.currentRevision !== 1)
+      throw new Error("restore() needs an empty store");
+    this.currentRevision = revision;
+    this.durableRevision = revision;
+    this.historyStart = revision;
+    for (const { kind, object } of objects) {
+      const table = this.tableOf(kind, false);
+      const key = object.metadata as Key;
+      table.tree.set(key, object);
+      this.indexOwners(table, key, undefined, object.metadata.ownerReferences);
+      table.lastChange = Math.max(table.lastChange, Number(object.metadata.resourceVersion));
+    }
   }
 
   /**
@@ -346,8 +412,8 @@ export class MemoryBackend implements Backend {
       this.checkOpen();
       const prepared = prepareWrite(kind, object, what);
       if (prepared instanceof Promise)
-        return prepared.then((write) => this.commitWrite(write, what, options));
-      return Promise.resolve(this.commitWrite(prepared, what, options));
+        return prepared.then((write) => this.acknowledge(this.commitWrite(write, what, options)));
+      return this.acknowledge(this.commitWrite(prepared, what, options));
     } catch (err) {
       return Promise.reject(err);
     }
@@ -405,7 +471,7 @@ export class MemoryBackend implements Backend {
       const plan = status
         ? planUpdateStatus(write, current, context)
         : planUpdate(write, current, context);
-      return this.commit(table, plan, options, current);
+      return this.acknowledge(this.commit(table, plan, options, current));
     }
   }
 
@@ -413,11 +479,13 @@ export class MemoryBackend implements Backend {
     this.checkOpen();
     const table = this.table(kind);
     const existing = table.tree.get(key);
-    return this.commit(
-      table,
-      planDelete(kind, key, existing, options.preconditions, this.context()),
-      options,
-      existing,
+    return this.acknowledge(
+      this.commit(
+        table,
+        planDelete(kind, key, existing, options.preconditions, this.context()),
+        options,
+        existing,
+      ),
     );
   }
 
@@ -430,19 +498,32 @@ export class MemoryBackend implements Backend {
   }
 
   private checkOpen(): void {
+    if (this.failure !== undefined)
+      throw new ApiError(
+        "ServiceUnavailable",
+        `the store failed to make a change durable and refuses further calls; reopen it (${(this.failure as Error).message ?? this.failure})`,
+        { cause: this.failure },
+      );
     if (this.closed) throw new ApiError("ServiceUnavailable", "the memory backend is closed");
   }
 
   private table(kind: AnyKind): Table {
-    const cached = this.tableOfKind.get(kind);
-    if (cached !== undefined) return cached;
+    return this.tableOfKind.get(kind) ?? this.tableOf(kind, true);
+  }
+
+  /** The table of `kind`'s `group/kind`, made if missing; `real` kinds replace stand-ins. */
+  private tableOf(kind: AnyKind, real: boolean): Table {
     const id = kindId(kind);
     let table = this.tables.get(id);
     if (table === undefined) {
       table = new Table(kind, this.historyLimit, this, this.clock);
+      if (this.historyStart > 0) table.log.compact(this.historyStart);
       this.tables.set(id, table);
     }
-    this.tableOfKind.set(kind, table);
+    if (real) {
+      table.kind = kind;
+      this.tableOfKind.set(kind, table);
+    }
     return table;
   }
 
@@ -452,6 +533,50 @@ export class MemoryBackend implements Backend {
       wallNow: this.clock.wallNow(),
       maxObjectBytes: this.maxObjectBytes,
     };
+  }
+
+  /**
+   * The writer's answer: at once in memory; with a journal, once the changes made so far are
+   * durable (then watches see them too). Several writers share one sync: group commit.
+   */
+  private acknowledge(object: StoredObject): Promise<StoredObject> {
+    if (this.journal === undefined || this.unsynced.size === 0) return Promise.resolve(object);
+    const revision = this.currentRevision;
+    return this.journal.sync().then(
+      () => {
+        this.madeDurable(revision);
+        return object;
+      },
+      (error: unknown) => {
+        this.fail(error);
+        throw new ApiError(
+          "ServiceUnavailable",
+          `the change could not be made durable: ${(error as Error).message ?? error}`,
+          { cause: error },
+        );
+      },
+    );
+  }
+
+  /** Every change up to `revision` is durable: watches may deliver it. */
+  private madeDurable(revision: number): void {
+    if (revision <= this.durableRevision) return;
+    this.durableRevision = revision;
+    for (const table of this.unsynced) {
+      if (table.lastChange <= revision) this.unsynced.delete(table);
+      for (const watch of table.waiters) watch.wakeUp();
+      table.waiters.clear();
+    }
+  }
+
+  /** The journal failed: refuse everything from now on and end every watch. */
+  private fail(error: unknown): void {
+    if (this.failure !== undefined) return;
+    this.failure = error;
+    for (const table of this.tables.values()) {
+      for (const watch of table.watches) watch.close();
+      table.watches.clear();
+    }
   }
 
   private commit(
@@ -493,6 +618,16 @@ export class MemoryBackend implements Backend {
         : (previousLabels ?? {}),
     });
     table.lastChange = revision;
+    if (this.journal !== undefined) {
+      this.journal.record({
+        kind: table.kind,
+        revision,
+        object,
+        removed: plan.action === "remove",
+      });
+      this.unsynced.add(table);
+      return;
+    }
     for (const watch of table.waiters) watch.wakeUp();
     table.waiters.clear();
   }

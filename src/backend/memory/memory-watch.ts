@@ -11,6 +11,7 @@ export interface WatchSource {
   readonly waiters: Set<MemoryWatch>;
   /** Every open watch, so that closing the store ends them; a watch leaves it when it ends. */
   readonly watches: Set<MemoryWatch>;
+  /** The latest revision a watch may deliver (and a bookmark carry). */
   currentRevision(): number;
   readonly clock: Clock;
 }
@@ -91,8 +92,13 @@ export class MemoryWatch implements Watch {
     const { log } = this.source;
     // Behind the kept history: undefined here, and next() reports Expired.
     if (this.closed || this.seq < log.start) return undefined;
+    const visible = this.source.currentRevision();
     while (this.seq < log.end) {
-      const event = this.toEvent(log.at(this.seq++));
+      const entry = log.at(this.seq);
+      // A change not yet durable (a store with a journal) waits: the store wakes us.
+      if (entry.revision > visible) return undefined;
+      this.seq++;
+      const event = this.toEvent(entry);
       if (event !== undefined) {
         this.lastDelivery = this.source.clock.now();
         return event;

@@ -1,0 +1,307 @@
+/**
+ * The embedded durable store: the memory engine over a SQLite log (better-sqlite3, WAL mode).
+ *
+ * Reads and watches run at memory speed from the in-memory engine; every change is also written
+ * to SQLite, and a writer's promise resolves only once its change is committed. Concurrent
+ * writes share one transaction (group commit): changes made in the same turn of the event loop
+ * are flushed together on the next, so throughput does not collapse to one fsync per write.
+ * Watches deliver a change only once it is durable. Reads (`get`, `list`) may see a change a
+ * moment before it is durable — but no caller is told it succeeded before it is.
+ *
+ * What is kept: the current objects and the store's revision. History is not: after a restart a
+ * watch resuming from before it gets `Expired` (410) and relists, as after etcd's compaction.
+ *
+ * One process per data directory: the store holds SQLite's exclusive lock while open, and a
+ * second opener is refused with a clear error. A commit that fails (disk full, I/O error) leaves
+ * the store refusing every call, since memory then holds changes the disk does not; reopening
+ * loads what was acknowledged.
+ */
+import { mkdirSync } from "node:fs";
+import { createRequire } from "node:module";
+import { join } from "node:path";
+import type { StandardSchemaV1 } from "@standard-schema/spec";
+import type BetterSqlite3 from "better-sqlite3";
+import { type AnyKind, kindId } from "../../model/kind.js";
+import { deepFreeze } from "../../model/resource.js";
+import type { BackendCapabilities, StoredObject } from "../backend.js";
+import {
+  type Journal,
+  type JournalChange,
+  MemoryBackend,
+  type MemoryBackendOptions,
+} from "../memory/memory-backend.js";
+
+/** Options of {@link DurableBackend}. */
+export interface DurableBackendOptions extends MemoryBackendOptions {
+  /** The directory of the store (made if missing); it holds `setpoint.db` and its WAL. */
+  readonly dataDir: string;
+  /**
+   * When a write is acknowledged. `"full"`: once it is on disk, surviving a power loss
+   * (SQLite `synchronous=FULL`). `"normal"`: once the operating system has it, surviving a
+   * crash of the process but not of the machine (`synchronous=NORMAL`), and faster.
+   * @default "full"
+   */
+  readonly durability?: "full" | "normal";
+}
+
+/** The schema version this code writes; a store of a newer one is refused, not misread. */
+const schemaVersion = 1;
+
+const migrations: readonly string[] = [
+  // 1: the current objects by kind and key; the kinds' identities; the store's revision.
+  `CREATE TABLE kinds (id TEXT PRIMARY KEY, identity TEXT NOT NULL) WITHOUT ROWID;
+   CREATE TABLE objects (
+     kind TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,
+     object TEXT NOT NULL,
+     PRIMARY KEY (kind, namespace, name)
+   ) WITHOUT ROWID;
+   INSERT INTO meta (key, value) VALUES ('revision', '1');`,
+];
+
+type Database = BetterSqlite3.Database;
+
+function loadDriver(): typeof BetterSqlite3 {
+  try {
+    return createRequire(import.meta.url)("better-sqlite3");
+  } catch (error) {
+    throw new Error(
+      `the durable store needs better-sqlite3 (npm install better-sqlite3@^12), which did not load: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
+}
+
+/** What a kind is, as stored: enough to stand in for it until the kind itself is used. */
+interface KindIdentity {
+  readonly group: string;
+  readonly version: string;
+  readonly kind: string;
+  readonly plural: string;
+  readonly singular: string;
+  readonly scope: AnyKind["scope"];
+  readonly layout: AnyKind["layout"];
+}
+
+const anything: StandardSchemaV1 = {
+  "~standard": { version: 1, vendor: "setpoint", validate: (value) => ({ value }) },
+};
+
+function standIn(identity: KindIdentity): AnyKind {
+  return {
+    ...identity,
+    apiVersion: identity.group === "" ? identity.version : `${identity.group}/${identity.version}`,
+    spec: anything,
+    status: anything,
+    printerColumns: [],
+    shortNames: [],
+    categories: [],
+  };
+}
+
+/** The SQLite side: opens, migrates and loads the store, then commits changes in groups. */
+class SqliteJournal implements Journal {
+  private readonly db: Database;
+  private pending: JournalChange[] = [];
+  private waiting: { resolve: () => void; reject: (error: unknown) => void }[] = [];
+  private flushScheduled = false;
+  private readonly knownKinds = new Set<string>();
+  private readonly statements: {
+    readonly put: BetterSqlite3.Statement;
+    readonly remove: BetterSqlite3.Statement;
+    readonly kind: BetterSqlite3.Statement;
+    readonly revision: BetterSqlite3.Statement;
+  };
+  private readonly commit: (changes: readonly JournalChange[]) => void;
+
+  constructor(
+    readonly dataDir: string,
+    durability: "full" | "normal",
+  ) {
+    const Driver = loadDriver();
+    mkdirSync(dataDir, { recursive: true });
+    const file = join(dataDir, "setpoint.db");
+    try {
+      this.db = new Driver(file, { timeout: 0 });
+    } catch (error) {
+      throw openError(file, error);
+    }
+    try {
+      // Exclusive before WAL: the WAL index then lives in this process's memory, and the lock,
+      // once taken by the first write below, is held until close.
+      this.db.pragma("locking_mode = EXCLUSIVE");
+      this.db.pragma("journal_mode = WAL");
+      this.db.pragma(`synchronous = ${durability === "normal" ? "NORMAL" : "FULL"}`);
+      this.migrate(file);
+    } catch (error) {
+      this.db.close();
+      throw openError(file, error);
+    }
+    this.statements = {
+      put: this.db.prepare(
+        "INSERT OR REPLACE INTO objects (kind, namespace, name, object) VALUES (?, ?, ?, ?)",
+      ),
+      remove: this.db.prepare("DELETE FROM objects WHERE kind = ? AND namespace = ? AND name = ?"),
+      kind: this.db.prepare("INSERT OR REPLACE INTO kinds (id, identity) VALUES (?, ?)"),
+      revision: this.db.prepare("UPDATE meta SET value = ? WHERE key = 'revision'"),
+    };
+    for (const row of this.db.prepare("SELECT id FROM kinds").all() as { id: string }[])
+      this.knownKinds.add(row.id);
+    this.commit = this.db.transaction((changes: readonly JournalChange[]) => {
+      for (const change of changes) this.write(change);
+      this.statements.revision.run(String(changes[changes.length - 1]!.revision));
+    });
+  }
+
+  /** Brings the schema to this code's version, in one transaction that also takes the lock. */
+  private migrate(file: string): void {
+    this.db.exec("BEGIN IMMEDIATE");
+    try {
+      this.db.exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
+      const row = this.db.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as
+        | { value: string }
+        | undefined;
+      const current = row === undefined ? 0 : Number(row.value);
+      if (current > schemaVersion)
+        throw new Error(
+          `the store in ${file} has schema version ${current}, newer than this setpoint knows (${schemaVersion}); upgrade setpoint`,
+        );
+      for (let version = current; version < schemaVersion; version++)
+        this.db.exec(migrations[version]!);
+      this.db
+        .prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', ?)")
+        .run(String(schemaVersion));
+      this.db.exec("COMMIT");
+    } catch (error) {
+      if (this.db.inTransaction) this.db.exec("ROLLBACK");
+      throw error;
+    }
+  }
+
+  get revision(): number {
+    const row = this.db.prepare("SELECT value FROM meta WHERE key = 'revision'").get() as {
+      value: string;
+    };
+    return Number(row.value);
+  }
+
+  /** Every stored object, with a stand-in for its kind. */
+  *load(): Generator<{ kind: AnyKind; object: StoredObject }> {
+    const kinds = new Map<string, AnyKind>();
+    for (const row of this.db.prepare("SELECT id, identity FROM kinds").all() as {
+      id: string;
+      identity: string;
+    }[])
+      kinds.set(row.id, standIn(JSON.parse(row.identity)));
+    for (const row of this.db.prepare("SELECT kind, object FROM objects").iterate() as Iterable<{
+      kind: string;
+      object: string;
+    }>) {
+      const kind = kinds.get(row.kind);
+      if (kind === undefined)
+        throw new Error(`the store has objects of an unknown kind ${row.kind}`);
+      yield { kind, object: deepFreeze(JSON.parse(row.object)) as StoredObject };
+    }
+  }
+
+  record(change: JournalChange): void {
+    this.pending.push(change);
+  }
+
+  sync(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ resolve, reject });
+      if (this.flushScheduled) return;
+      this.flushScheduled = true;
+      // Everything recorded in this turn of the event loop goes into one transaction.
+      setImmediate(() => this.flush());
+    });
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const changes = this.pending;
+    const waiting = this.waiting;
+    this.pending = [];
+    this.waiting = [];
+    try {
+      if (changes.length > 0) this.commit(changes);
+    } catch (error) {
+      for (const waiter of waiting) waiter.reject(error);
+      return;
+    }
+    for (const waiter of waiting) waiter.resolve();
+  }
+
+  private write(change: JournalChange): void {
+    const id = kindId(change.kind);
+    if (!this.knownKinds.has(id)) {
+      const { group, version, kind, plural, singular, scope, layout } = change.kind;
+      this.statements.kind.run(
+        id,
+        JSON.stringify({ group, version, kind, plural, singular, scope, layout }),
+      );
+      this.knownKinds.add(id);
+    }
+    const { namespace = "", name } = change.object.metadata;
+    if (change.removed) this.statements.remove.run(id, namespace, name);
+    else this.statements.put.run(id, namespace, name, JSON.stringify(change.object));
+  }
+
+  /** Commits what is pending, then closes the database (releasing the lock). */
+  close(): void {
+    if (!this.db.open) return;
+    this.flush();
+    this.db.close();
+  }
+}
+
+function openError(file: string, error: unknown): Error {
+  const code = (error as { code?: string }).code;
+  const why =
+    code === "SQLITE_BUSY"
+      ? "it is in use by another process (one process per data directory)"
+      : code === "SQLITE_NOTADB" || code === "SQLITE_CORRUPT"
+        ? `it is not a readable setpoint store (${(error as Error).message})`
+        : (error as Error).message;
+  return new Error(`cannot open the durable store ${file}: ${why}`, { cause: error });
+}
+
+/**
+ * The embedded durable store (see the module comment): every acknowledged write survives a
+ * restart, `kill -9` included. Needs the optional dependency better-sqlite3 (^12).
+ *
+ * @example
+ * ```ts
+ * const plane = createControlPlane({ dataDir: "./data" }); // same as:
+ * const plane2 = createControlPlane({ backend: new DurableBackend({ dataDir: "./data" }) });
+ * ```
+ */
+export class DurableBackend extends MemoryBackend {
+  override readonly capabilities: BackendCapabilities;
+  private readonly sqlite: SqliteJournal;
+
+  constructor(options: DurableBackendOptions) {
+    const { dataDir, durability = "full", ...memoryOptions } = options;
+    if (typeof dataDir !== "string" || dataDir === "")
+      throw new TypeError("dataDir must name a directory");
+    if (durability !== "full" && durability !== "normal")
+      throw new RangeError(
+        `durability must be "full" or "normal", not ${JSON.stringify(durability)}`,
+      );
+    const journal = new SqliteJournal(dataDir, durability);
+    try {
+      super(memoryOptions, journal);
+      this.restore(journal.load(), journal.revision);
+    } catch (error) {
+      journal.close();
+      throw error;
+    }
+    this.sqlite = journal;
+    this.capabilities = { name: "durable", durable: true };
+  }
+
+  override async close(): Promise<void> {
+    await super.close();
+    this.sqlite.close();
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * The embedded durable store under `kill -9`: a child process writes continuously and is killed at
+ * a random moment, 50 times; after each kill the store opens and holds every write the child was
+ * told had succeeded, with the acknowledged content.
+ */
+import { spawn } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { expect, it } from "vitest";
+import { z } from "zod";
+import { DurableBackend, defineKind } from "../src/index.js";
+
+const Entry = defineKind({
+  group: "test.setpoint.dev",
+  version: "v1",
+  kind: "Entry",
+  scope: "Cluster",
+  spec: z.object({ n: z.number(), data: z.string() }),
+});
+const writerScript = fileURLToPath(new URL("./fixtures/durable-writer.ts", import.meta.url));
+
+/** Runs the writer until it has acknowledged a few writes, then kills it after a random delay. */
+async function writeAndKill(dataDir: string, round: number, acked: Map<string, number>) {
+  const child = spawn(
+    process.execPath,
+    ["--conditions=source", "--import", "tsx", writerScript, dataDir, `r${round}`],
+    { stdio: ["ignore", "pipe", "inherit"] },
+  );
+  const exited = new Promise<NodeJS.Signals | null>((resolve) =>
+    child.once("exit", (_code, signal) => resolve(signal)),
+  );
+  let killAt = Number.POSITIVE_INFINITY;
+  let count = 0;
+  for await (const line of createInterface({ input: child.stdout! })) {
+    const [word, name, value] = line.split(" ");
+    if (word !== "acked") continue;
+    acked.set(name!, Number(value));
+    // Kill somewhere between the 1st and the ~400th acknowledged write, at a random moment.
+    if (++count === 1) {
+      killAt = Math.floor(Math.random() * 400);
+      setTimeout(() => child.kill("SIGKILL"), Math.random() * 40);
+    }
+    if (count >= killAt) child.kill("SIGKILL");
+  }
+  expect(await exited).toBe("SIGKILL");
+}
+
+it("keeps every acknowledged write through 50 kill -9s at random moments", async () => {
+  const dataDir = await mkdtemp(join(tmpdir(), "setpoint-crash-"));
+  const acked = new Map<string, number>();
+  try {
+    for (let round = 0; round < 50; round++) {
+      await writeAndKill(dataDir, round, acked);
+      const store = new DurableBackend({ dataDir });
+      const stored = new Map(
+        (await store.list(Entry)).items.map((e) => [e.metadata.name, e.spec.n as number]),
+      );
+      await store.close();
+      const missing = [...acked].filter(([name, n]) => stored.get(name) !== n);
+      expect(missing, `round ${round}: acknowledged but not stored as acknowledged`).toEqual([]);
+    }
+    expect(acked.size).toBeGreaterThan(50);
+  } finally {
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}, 180_000);
