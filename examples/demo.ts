@@ -38,6 +38,18 @@ export interface DemoOptions {
   readonly dataDir?: string;
 }
 
+/** The durable plane in `dataDir` — or memory, with a warning, where better-sqlite3 is missing. */
+function openPlane(dataDir: string | undefined, logger: Logger) {
+  if (dataDir === undefined) return createControlPlane();
+  try {
+    return createControlPlane({ dataDir });
+  } catch (error) {
+    if ((error as { code?: string }).code !== "SETPOINT_NO_SQLITE") throw error;
+    logger.warn({}, `${(error as Error).message}; running in memory instead`);
+    return createControlPlane();
+  }
+}
+
 /** Runs the demo until `signal` aborts. */
 export async function runDemo({
   signal,
@@ -46,7 +58,7 @@ export async function runDemo({
   dataDir,
 }: DemoOptions): Promise<void> {
   let stepSeconds = userSteps;
-  const plane = createControlPlane(dataDir === undefined ? {} : { dataDir });
+  const plane = openPlane(dataDir, logger);
   const workloads = plane.resources(Workload);
   const kept = (await workloads.list()).items;
   const { controller, stopAll } = workloadController();

@@ -60,13 +60,17 @@ const migrations: readonly string[] = [
 
 type Database = BetterSqlite3.Database;
 
+/** Loads the optional driver; if it is missing, an error with `code: "SETPOINT_NO_SQLITE"`. */
 function loadDriver(): typeof BetterSqlite3 {
   try {
     return createRequire(import.meta.url)("better-sqlite3");
   } catch (error) {
-    throw new Error(
-      `the durable store needs better-sqlite3 (npm install better-sqlite3@^12), which did not load: ${(error as Error).message}`,
-      { cause: error },
+    throw Object.assign(
+      new Error(
+        `the durable store needs better-sqlite3 (npm install better-sqlite3@^12), which did not load: ${(error as Error).message}`,
+        { cause: error },
+      ),
+      { code: "SETPOINT_NO_SQLITE" },
     );
   }
 }
