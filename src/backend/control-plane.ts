@@ -1,8 +1,16 @@
 import { type AnyKind, kindId } from "../model/kind.js";
 import type { Backend } from "./backend.js";
 import { Client } from "./client.js";
+import { DeferredBackend } from "./deferred-backend.js";
 import { DurableBackend } from "./durable/durable-backend.js";
 import { MemoryBackend, type MemoryBackendOptions } from "./memory/memory-backend.js";
+
+/** A `pg` Pool, as far as the control plane's options need to know (the core does not import pg). */
+export interface PostgresPool {
+  readonly options: object;
+  connect(): Promise<unknown>;
+  end(): Promise<void>;
+}
 
 /** Options of {@link createControlPlane}. */
 export interface ControlPlaneOptions extends MemoryBackendOptions {
@@ -16,6 +24,15 @@ export interface ControlPlaneOptions extends MemoryBackendOptions {
   readonly dataDir?: string;
   /** With `dataDir`: `"full"` (on disk before acknowledged) or `"normal"` (in the OS; faster). @default "full" */
   readonly durability?: "full" | "normal";
+  /**
+   * Keep the store in PostgreSQL: a connection string or a `pg` Pool (the optional peer
+   * dependency `pg`, loaded only then). The plane is returned at once; calls wait for the
+   * connection and the schema's migrations (`await plane.ready()` to wait, or to see an error
+   * early). @default in memory only
+   */
+  readonly postgres?: string | PostgresPool;
+  /** With `postgres`: the schema of the store's tables, so several planes share a database. @default "setpoint" */
+  readonly schema?: string;
   /** Kinds to register up front; `resources(Kind)` registers the rest as they are used. @default [] */
   readonly kinds?: readonly AnyKind[];
 }
@@ -29,12 +46,15 @@ export interface ControlPlane {
   resources<K extends AnyKind>(kind: K, options?: { readonly namespace?: string }): Client<K>;
   /** Adds kinds to the registry; a different kind of the same `group/kind` is a `TypeError`. */
   register(...kinds: AnyKind[]): void;
+  /** Resolves once the store is ready (connected, migrated); rejects with why it is not. */
+  ready(): Promise<void>;
   /** Closes the backend: ends every watch. */
   close(): Promise<void>;
 }
 
 /**
- * Creates a control plane: in memory, durable in `dataDir`, or over the `backend` given.
+ * Creates a control plane: in memory, durable in `dataDir`, in PostgreSQL, or over the `backend`
+ * given.
  *
  * @example
  * ```ts
@@ -44,14 +64,35 @@ export interface ControlPlane {
  * ```
  */
 export function createControlPlane(options: ControlPlaneOptions = {}): ControlPlane {
-  const { backend: given, kinds: initial = [], dataDir, durability, ...memoryOptions } = options;
-  if (given !== undefined && dataDir !== undefined)
-    throw new TypeError("give a backend or a dataDir, not both");
+  const {
+    backend: given,
+    kinds: initial = [],
+    dataDir,
+    durability,
+    postgres,
+    schema,
+    ...memoryOptions
+  } = options;
+  const stores = [given, dataDir, postgres].filter((store) => store !== undefined).length;
+  if (stores > 1) throw new TypeError("give one of backend, dataDir and postgres, not several");
   const backend =
     given ??
-    (dataDir === undefined
-      ? new MemoryBackend(memoryOptions)
-      : new DurableBackend({ ...memoryOptions, dataDir, ...(durability ? { durability } : {}) }));
+    (dataDir !== undefined
+      ? new DurableBackend({ ...memoryOptions, dataDir, ...(durability ? { durability } : {}) })
+      : postgres !== undefined
+        ? new DeferredBackend(
+            import("../postgres/index.js").then(({ connectPostgres }) =>
+              connectPostgres({
+                postgres: postgres as Parameters<typeof connectPostgres>[0]["postgres"],
+                ...(schema === undefined ? {} : { schema }),
+                ...(memoryOptions.maxObjectBytes === undefined
+                  ? {}
+                  : { maxObjectBytes: memoryOptions.maxObjectBytes }),
+              }),
+            ),
+            { name: "postgres", durable: true },
+          )
+        : new MemoryBackend(memoryOptions));
   const kinds = new Map<string, AnyKind>();
   const register = (...more: AnyKind[]) => {
     for (const kind of more) {
@@ -78,6 +119,9 @@ export function createControlPlane(options: ControlPlaneOptions = {}): ControlPl
     resources(kind, clientOptions = {}) {
       register(kind);
       return new Client(backend, kind, clientOptions.namespace);
+    },
+    ready: async () => {
+      if (backend instanceof DeferredBackend) await backend.ready();
     },
     close: () => backend.close(),
   };

@@ -19,11 +19,11 @@
 import { mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
-import type { StandardSchemaV1 } from "@standard-schema/spec";
 import type BetterSqlite3 from "better-sqlite3";
 import { type AnyKind, kindId } from "../../model/kind.js";
 import { deepFreeze } from "../../model/resource.js";
 import type { BackendCapabilities, StoredObject } from "../backend.js";
+import { identityOf, standIn } from "../kind-identity.js";
 import {
   type Journal,
   type JournalChange,
@@ -73,33 +73,6 @@ function loadDriver(): typeof BetterSqlite3 {
       { code: "SETPOINT_NO_SQLITE" },
     );
   }
-}
-
-/** What a kind is, as stored: enough to stand in for it until the kind itself is used. */
-interface KindIdentity {
-  readonly group: string;
-  readonly version: string;
-  readonly kind: string;
-  readonly plural: string;
-  readonly singular: string;
-  readonly scope: AnyKind["scope"];
-  readonly layout: AnyKind["layout"];
-}
-
-const anything: StandardSchemaV1 = {
-  "~standard": { version: 1, vendor: "setpoint", validate: (value) => ({ value }) },
-};
-
-function standIn(identity: KindIdentity): AnyKind {
-  return {
-    ...identity,
-    apiVersion: identity.group === "" ? identity.version : `${identity.group}/${identity.version}`,
-    spec: anything,
-    status: anything,
-    printerColumns: [],
-    shortNames: [],
-    categories: [],
-  };
 }
 
 /** The SQLite side: opens, migrates and loads the store, then commits changes in groups. */
@@ -239,11 +212,7 @@ class SqliteJournal implements Journal {
   private write(change: JournalChange): void {
     const id = kindId(change.kind);
     if (!this.knownKinds.has(id)) {
-      const { group, version, kind, plural, singular, scope, layout } = change.kind;
-      this.statements.kind.run(
-        id,
-        JSON.stringify({ group, version, kind, plural, singular, scope, layout }),
-      );
+      this.statements.kind.run(id, JSON.stringify(identityOf(change.kind)));
       this.knownKinds.add(id);
     }
     const { namespace = "", name } = change.object.metadata;

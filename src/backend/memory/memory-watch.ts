@@ -98,7 +98,7 @@ export class MemoryWatch implements Watch {
       // A change not yet durable (a store with a journal) waits: the store wakes us.
       if (entry.revision > visible) return undefined;
       this.seq++;
-      const event = this.toEvent(entry);
+      const event = eventFor(entry, this.filter);
       if (event !== undefined) {
         this.lastDelivery = this.source.clock.now();
         return event;
@@ -150,32 +150,34 @@ export class MemoryWatch implements Watch {
     this.signal?.removeEventListener("abort", this.onAbort);
     this.wakeUp("closed");
   }
+}
 
-  private matches(
-    object: StoredObject,
-    labels: Readonly<Record<string, string>> | undefined,
-  ): boolean {
-    const { namespace, labels: labelSelector, fields } = this.filter;
-    if (namespace !== undefined && object.metadata.namespace !== namespace) return false;
-    if (fields !== undefined && !fields.matches(object.metadata)) return false;
-    return labelSelector === undefined || labelSelector.matches(labels);
-  }
+function matches(
+  filter: WatchFilter,
+  object: StoredObject,
+  labels: Readonly<Record<string, string>> | undefined,
+): boolean {
+  const { namespace, labels: labelSelector, fields } = filter;
+  if (namespace !== undefined && object.metadata.namespace !== namespace) return false;
+  if (fields !== undefined && !fields.matches(object.metadata)) return false;
+  return labelSelector === undefined || labelSelector.matches(labels);
+}
 
-  private toEvent(entry: LogEntry): WatchEvent | undefined {
-    const { object, type } = entry;
-    const now = this.matches(object, object.metadata.labels);
-    if (
-      this.filter.labels === undefined ||
-      entry.previousLabels === undefined ||
-      type === "ADDED"
-    ) {
-      return now ? { type, object } : undefined;
-    }
-    const before = this.matches(object, entry.previousLabels);
-    if (type === "DELETED") return now || before ? { type, object } : undefined;
-    if (now && before) return { type: "MODIFIED", object };
-    if (now) return { type: "ADDED", object };
-    if (before) return { type: "DELETED", object };
-    return undefined;
+/**
+ * What a watch with `filter` delivers for a change: with a label selector, a change that moves
+ * an object into the selection is ADDED and one that moves it out is DELETED (carrying the object
+ * as changed); nothing for a change outside the selection. Shared by every store's watches.
+ */
+export function eventFor(entry: LogEntry, filter: WatchFilter): WatchEvent | undefined {
+  const { object, type } = entry;
+  const now = matches(filter, object, object.metadata.labels);
+  if (filter.labels === undefined || entry.previousLabels === undefined || type === "ADDED") {
+    return now ? { type, object } : undefined;
   }
+  const before = matches(filter, object, entry.previousLabels);
+  if (type === "DELETED") return now || before ? { type, object } : undefined;
+  if (now && before) return { type: "MODIFIED", object };
+  if (now) return { type: "ADDED", object };
+  if (before) return { type: "DELETED", object };
+  return undefined;
 }

@@ -1,0 +1,5 @@
+/**
+ * `setpoint/postgres`: the PostgreSQL backend. Needs the `pg` package (an optional peer
+ * dependency); importing `setpoint` alone never loads it.
+ */
+export { connectPostgres, PostgresBackend, type PostgresOptions } from "./postgres-backend.js";
