@@ -7,6 +7,7 @@ export type {
   Backend,
   BackendCapabilities,
   DeleteOptions,
+  Fence,
   ListOptions,
   ObjectList,
   Patch,
@@ -75,6 +76,11 @@ export {
   setCondition,
   writeStatus,
 } from "./controller/status.js";
+export {
+  type LeaderElectionOptions,
+  LeaderElector,
+  type Leadership,
+} from "./coordination/leader-election.js";
 export {
   type KubernetesApiServer,
   kubeconfigFor,

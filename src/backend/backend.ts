@@ -119,6 +119,22 @@ export type Patch =
 export interface WriteOptions {
   /** Validate and compute the result, but write nothing. */
   readonly dryRun?: boolean;
+  /**
+   * Refuse the write (`Conflict`) unless the Lease is still held in this term, checked in the
+   * same atomic step as the write. Set on the writes of leader-elected controllers; the memory,
+   * durable and PostgreSQL stores check it (the Kubernetes backend cannot, and ignores it).
+   */
+  readonly fence?: Fence;
+}
+
+/**
+ * A leader's term: the Lease `lease` held by `holder` with `leaseTransitions` = `transitions`.
+ * A deposed leader's late writes carry a term that is over, and are refused.
+ */
+export interface Fence {
+  readonly lease: { readonly namespace?: string; readonly name: string };
+  readonly holder: string;
+  readonly transitions: number;
 }
 
 /** Options of `patch`. */

@@ -38,7 +38,7 @@ import {
   isPlainObject,
   validateWith,
 } from "../model/validation.js";
-import type { Patch, StoredObject } from "./backend.js";
+import type { Fence, Patch, StoredObject } from "./backend.js";
 
 /** etcd's default request limit, which bounds a Kubernetes object: 1.5 MiB. */
 export const defaultMaxObjectBytes = 1.5 * 1024 * 1024;
@@ -845,4 +845,18 @@ export function preparePatch(
     metadata.resourceVersion = existing.metadata.resourceVersion;
   }
   return prepareWrite(kind, document, status ? "status" : "update");
+}
+
+/** The id of the Lease kind, whose objects fences name. */
+export const leaseKindId = "coordination.k8s.io/Lease";
+
+/** The fencing check every store runs, atomically with the write, for a write with a fence. */
+export function checkFence(lease: StoredObject | undefined, fence: Fence): void {
+  const spec = lease?.spec as { holderIdentity?: string; leaseTransitions?: number } | undefined;
+  if (spec?.holderIdentity === fence.holder && (spec.leaseTransitions ?? 0) === fence.transitions)
+    return;
+  throw new ApiError(
+    "Conflict",
+    `fenced: the write belongs to ${fence.holder}'s term ${fence.transitions} of Lease ${fence.lease.namespace ?? ""}/${fence.lease.name}, which is over (now held by ${spec?.holderIdentity || "nobody"}, term ${spec?.leaseTransitions ?? 0})`,
+  );
 }

@@ -10,8 +10,10 @@
  */
 import { randomUUID } from "node:crypto";
 import { Registry } from "prom-client";
-import type { ControlPlane } from "../backend/control-plane.js";
+import { type ControlPlane, createControlPlane } from "../backend/control-plane.js";
 import { Informer } from "../cache/informer.js";
+import { FencedBackend } from "../coordination/fenced-backend.js";
+import { type LeaderElectionOptions, LeaderElector } from "../coordination/leader-election.js";
 import { type AnyKind, kindId } from "../model/kind.js";
 import { defaultLogger, type Logger } from "../observability/logging.js";
 import { RuntimeMetrics } from "../observability/metrics.js";
@@ -32,6 +34,14 @@ export interface ManagerOptions {
   readonly registry?: Registry;
   /** How long reconciles in flight get to finish on shutdown before their signals abort. @default 30_000 */
   readonly shutdownTimeoutMs?: number;
+  /**
+   * Run the controllers only while this process holds the Lease (client-go's algorithm; see
+   * {@link LeaderElector}). Standbys campaign; the leader's reconciles write with its term's
+   * fence. Losing the Lease aborts every reconcile in flight and stops the workers, and the
+   * manager stands by again; shutting down drains, then releases the Lease so that a standby
+   * takes over within one retry period. @default no election: the controllers always run
+   */
+  readonly leaderElection?: LeaderElectionOptions;
 }
 
 /**
@@ -58,6 +68,9 @@ export class Manager {
   private running = false;
   private readyResolve: (() => void) | undefined;
   private readonly readyPromise: Promise<void>;
+  /** The elector, with `leaderElection`. */
+  readonly elector: LeaderElector | undefined;
+  private isLeading = false;
 
   constructor(options: ManagerOptions) {
     const { shutdownTimeoutMs = 30_000 } = options;
@@ -71,6 +84,18 @@ export class Manager {
     this.readyPromise = new Promise((resolve) => {
       this.readyResolve = resolve;
     });
+    this.elector =
+      options.leaderElection === undefined
+        ? undefined
+        : new LeaderElector(this.plane.backend, {
+            ...options.leaderElection,
+            clock: options.leaderElection.clock ?? this.clock,
+          });
+  }
+
+  /** Whether the controllers run now: always without leader election, else while leading. */
+  get leading(): boolean {
+    return this.isLeading;
   }
 
   /** Adds controllers; names must be unique. */
@@ -105,6 +130,52 @@ export class Manager {
   async run({ signal }: { readonly signal: AbortSignal }): Promise<void> {
     if (this.running) throw new Error("run(): the manager is already running");
     this.running = true;
+    try {
+      const elector = this.elector;
+      if (elector === undefined) {
+        await this.term(this.plane, signal, undefined);
+        return;
+      }
+      while (!signal.aborted) {
+        this.log.info(
+          { lease: elector.key, identity: elector.identity },
+          "standing by for the lease",
+        );
+        const leadership = await elector.acquire(signal);
+        if (leadership === undefined) break;
+        this.log.info(
+          { lease: elector.key, identity: elector.identity, term: leadership.fencingToken },
+          "leading",
+        );
+        // Reconciles write through the term's fence; reads and informers need none.
+        const fenced = createControlPlane({
+          backend: new FencedBackend(this.plane.backend, leadership.fence),
+          kinds: [...this.plane.kinds.values()],
+        });
+        await this.term(fenced, signal, leadership.signal);
+        if (signal.aborted) {
+          await leadership.release();
+          this.log.info({ lease: elector.key }, "released the lease");
+          break;
+        }
+        this.log.warn({ lease: elector.key, term: leadership.fencingToken }, "lost the lease");
+      }
+    } finally {
+      this.running = false;
+    }
+  }
+
+  /**
+   * One run of the controllers: until `stop` aborts (then a graceful shutdown) or `lost` aborts
+   * (leadership lost: every reconcile in flight is aborted at once).
+   */
+  private async term(
+    plane: ControlPlane,
+    stop: AbortSignal,
+    lost: AbortSignal | undefined,
+  ): Promise<void> {
+    this.informers.clear();
+    const signal = lost === undefined ? stop : AbortSignal.any([stop, lost]);
     const informerStop = new AbortController();
     const sourceStop = new AbortController();
     const instance = randomUUID().slice(0, 8);
@@ -132,7 +203,8 @@ export class Manager {
     this.runners = this.controllers.map(
       (controller) =>
         new ControllerRunner(controller, {
-          plane: this.plane,
+          // Writes go through the term's plane (fenced while leading); informers read the store.
+          plane,
           clock: this.clock,
           log: this.log,
           metrics: this.metrics.forController(controller.name),
@@ -147,10 +219,32 @@ export class Manager {
       this.readyResolve?.();
     });
 
+    this.isLeading = true;
     await new Promise<void>((resolve) => {
       if (signal.aborted) resolve();
       else signal.addEventListener("abort", () => resolve(), { once: true });
     });
+    this.isLeading = false;
+
+    if (lost?.aborted && !stop.aborted) {
+      // Leadership lost: nothing may go on writing. Abort at once, then stop.
+      this.log.warn({}, "lost the lease: aborting reconciles in flight");
+      sourceStop.abort();
+      for (const runner of this.runners) {
+        runner.stopTriggers();
+        runner.queue.shutDown();
+        runner.abortInFlight(lost.reason ?? new Error("lost the lease"));
+      }
+      const grace = new AbortController();
+      await Promise.race([
+        Promise.all(this.runners.map((r) => r.queue.drain())),
+        sleep(this.clock, 5_000, grace.signal),
+      ]);
+      grace.abort();
+      informerStop.abort();
+      await Promise.all([...informerRuns, ...workerRuns]);
+      return;
+    }
 
     // Graceful shutdown: stop feeding, stop dequeuing, wait, then abort what still runs.
     this.log.info(
@@ -179,7 +273,6 @@ export class Manager {
     }
     informerStop.abort();
     await Promise.all([...informerRuns, ...workerRuns]);
-    this.running = false;
     this.log.info({}, "manager stopped");
   }
 

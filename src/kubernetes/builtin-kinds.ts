@@ -17,22 +17,9 @@ export const Namespace = defineKind({
   status: z.object({ phase: z.enum(["Active", "Terminating"]).optional() }),
 });
 
-export const Lease = defineKind({
-  group: "coordination.k8s.io",
-  version: "v1",
-  kind: "Lease",
-  scope: "Namespaced",
-  spec: z.object({
-    holderIdentity: z.string().optional(),
-    leaseDurationSeconds: z.number().int().optional(),
-    acquireTime: z.string().optional(),
-    renewTime: z.string().optional(),
-    leaseTransitions: z.number().int().optional(),
-    strategy: z.string().optional(),
-    preferredHolder: z.string().optional(),
-  }),
-  printerColumns: [{ name: "Holder", type: "string", jsonPath: ".spec.holderIdentity" }],
-});
+import { Lease } from "../coordination/lease.js";
+
+export { Lease };
 
 const crdVersion = z.object({
   name: z.string(),

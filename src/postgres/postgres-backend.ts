@@ -39,7 +39,9 @@ import { identityOf, type KindIdentity, standIn } from "../backend/kind-identity
 import { eventFor, type WatchFilter } from "../backend/memory/memory-watch.js";
 import {
   applyBody,
+  checkFence,
   defaultMaxObjectBytes,
+  leaseKindId,
   type PreparedWrite,
   planCreate,
   planDelete,
@@ -807,6 +809,15 @@ class WriteTransaction {
     options: WriteOptions,
     previous: StoredObject | undefined,
   ): Promise<StoredObject> {
+    if (options.fence !== undefined) {
+      // Under the revision lock: no Lease update can slip in between this check and the write.
+      const { lease } = options.fence;
+      const { rows } = await this.client.query(
+        `SELECT object FROM ${this.backend.tables.objects} WHERE kind = $1 AND namespace = $2 AND name = $3`,
+        [leaseKindId, lease.namespace ?? "", lease.name],
+      );
+      checkFence(rows[0]?.object, options.fence);
+    }
     if (plan.action === "none" || options.dryRun) return plan.object;
     await this.apply(kind, plan, previous);
     if (plan.action === "remove") await this.collectDependentsOf(plan.object.metadata.uid);

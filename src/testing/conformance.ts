@@ -7,6 +7,7 @@ import type { StandardSchemaV1 } from "@standard-schema/spec";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { z } from "zod";
 import type { Backend, StoredObject, Watch, WatchEvent } from "../backend/backend.js";
+import { Lease } from "../coordination/lease.js";
 import { ApiError } from "../model/api-error.js";
 import { type AnyKind, defineKind } from "../model/kind.js";
 import type { ObjectKey } from "../model/resource.js";
@@ -23,6 +24,8 @@ export interface ConformanceOptions {
   readonly cleanup?: (backend: Backend) => void | Promise<void>;
   /** How long to wait for an asynchronous effect (watch events, garbage collection). @default 5_000 */
   readonly timeoutMs?: number;
+  /** Whether the backend checks `WriteOptions.fence` (the Kubernetes backend cannot). @default true */
+  readonly fencing?: boolean;
 }
 
 const ledgerSpec = z.object({ entries: z.number().int().min(0) });
@@ -1185,6 +1188,40 @@ export function runBackendConformance(
         await creating;
       });
     });
+
+    // Only for stores that can fence: for one that cannot, there is nothing to run or skip.
+    if (options.fencing !== false)
+      describe("fencing", () => {
+        it("refuses writes fenced by a Lease term that is over, and takes the current term's", async () => {
+          const lease = await backend.create(Lease, {
+            metadata: { name: "leader", namespace: ns },
+            spec: { holderIdentity: "a", leaseTransitions: 3 },
+          });
+          const fence = { lease: { namespace: ns, name: "leader" }, holder: "a", transitions: 3 };
+          const ok = await backend.create(Widget, widget("in-term"), { fence });
+          await backend.update(Lease, {
+            ...lease,
+            spec: { holderIdentity: "b", leaseTransitions: 4 },
+          });
+          const late = await rejection(backend.create(Widget, widget("late"), { fence }));
+          expect(late.reason).toBe("Conflict");
+          expect(late.message).toContain("fenced: the write belongs to a's term 3");
+          expect((await rejection(backend.get(Widget, key("late")))).reason).toBe("NotFound");
+          const patched = await rejection(
+            backend.patch(
+              Widget,
+              key("in-term"),
+              { type: "merge", patch: { spec: { replicas: 9 } } },
+              { fence },
+            ),
+          );
+          expect(patched.reason).toBe("Conflict");
+          expect((await rejection(backend.delete(Widget, key("in-term"), { fence }))).reason).toBe(
+            "Conflict",
+          );
+          expect(await backend.get(Widget, key("in-term"))).toEqual(ok);
+        });
+      });
 
     describe("bad input", () => {
       async function expectUnchanged<T>(write: () => Promise<T>, field: string): Promise<ApiError> {

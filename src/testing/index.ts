@@ -5,5 +5,5 @@
 export { type ConformanceOptions, conformanceKinds, runBackendConformance } from "./conformance.js";
 export { type EventuallyOptions, eventually, withDeadline } from "./eventually.js";
 export { FakeClock, flushMicrotasks } from "./fake-clock.js";
-export { createTestEnv, type TestEnv, type TestEnvOptions } from "./test-env.js";
 export { postgresAvailable, startTestPostgres, type TestPostgres } from "./postgres.js";
+export { createTestEnv, type TestEnv, type TestEnvOptions } from "./test-env.js";

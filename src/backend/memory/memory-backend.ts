@@ -26,7 +26,9 @@ import type {
 } from "../backend.js";
 import {
   applyBody,
+  checkFence,
   defaultMaxObjectBytes,
+  leaseKindId,
   type PreparedWrite,
   planCreate,
   planDelete,
@@ -585,6 +587,13 @@ export class MemoryBackend implements Backend {
     options: WriteOptions,
     previous: StoredObject | undefined,
   ): StoredObject {
+    if (options.fence !== undefined) {
+      const lease = options.fence.lease;
+      checkFence(
+        this.tables.get(leaseKindId)?.tree.get({ namespace: lease.namespace, name: lease.name }),
+        options.fence,
+      );
+    }
     if (plan.action === "none" || options.dryRun) return plan.object;
     this.apply(table, plan, previous);
     if (plan.action === "remove") this.collectDependentsOf(plan.object.metadata.uid);

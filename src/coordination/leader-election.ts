@@ -1,0 +1,277 @@
+/**
+ * Leader election over any Backend with a Lease object, after client-go's leaderelection:
+ *
+ * - A candidate reads the Lease every `retryPeriodMs` (jittered up to 1.2×). It takes the Lease
+ *   when nobody holds it, or when the holder's record has not changed for the record's lease
+ *   duration — measured on this process's monotonic clock from when it *saw* the record change,
+ *   never from the timestamps in the object (other machines' wall clocks). Taking it is a
+ *   compare-and-swap: an update carrying the `resourceVersion` read, so of two candidates one wins.
+ * - The leader renews every `retryPeriodMs`; if no renewal succeeds for `renewDeadlineMs` it gives
+ *   up leadership (its `signal` aborts) before anyone else can take the Lease
+ *   (`leaseDurationMs` > `renewDeadlineMs`).
+ * - `leaseTransitions` counts changes of holder: it is the fencing token of a term.
+ * - `release()` hands the Lease back (empty holder, a one-second duration) so that a standby
+ *   takes over within one retry period instead of waiting out the lease.
+ *
+ * A Lease edited into nonsense is treated safely: an empty holder is a free Lease; a duration
+ * that is missing, zero or negative makes the record expired; its timestamps are never trusted.
+ */
+
+import { randomUUID } from "node:crypto";
+import { hostname } from "node:os";
+import type { Backend, Fence, StoredObject } from "../backend/backend.js";
+import { ApiError } from "../model/api-error.js";
+import type { ObjectKey } from "../model/resource.js";
+import { type Clock, systemClock } from "../queue/clock.js";
+import { Lease } from "./lease.js";
+
+/** Options of {@link LeaderElector}. */
+export interface LeaderElectionOptions {
+  /** The Lease's name. */
+  readonly name: string;
+  /** The Lease's namespace. @default "default" */
+  readonly namespace?: string;
+  /** Who this candidate is; unique among candidates. @default `<hostname>_<random>` */
+  readonly identity?: string;
+  /** How long a holder's silence makes its Lease free to take. @default 15_000 */
+  readonly leaseDurationMs?: number;
+  /** How long the leader keeps trying to renew before it gives up leadership. @default 10_000 */
+  readonly renewDeadlineMs?: number;
+  /** How often candidates try to acquire and the leader renews. @default 2_000 */
+  readonly retryPeriodMs?: number;
+  /** @default systemClock */
+  readonly clock?: Clock;
+}
+
+/** What a leader holds while it leads. */
+export interface Leadership {
+  /** Aborts when leadership is lost (renewal failed past the deadline) or released. */
+  readonly signal: AbortSignal;
+  /** `leaseTransitions` when this term began: the fencing token of the term. */
+  readonly fencingToken: number;
+  /** The fence to attach to writes made for this term (see `WriteOptions.fence`). */
+  readonly fence: Fence;
+  /** Stops renewing and hands the Lease back, so that a standby takes over at once. */
+  release(): Promise<void>;
+}
+
+const jitterFactor = 1.2;
+
+/** Checks the options as client-go does, with its messages. */
+function validate(options: Required<Omit<LeaderElectionOptions, "clock" | "namespace">>): void {
+  const { leaseDurationMs, renewDeadlineMs, retryPeriodMs, name, identity } = options;
+  if (!(leaseDurationMs > renewDeadlineMs))
+    throw new RangeError(
+      `leaseDurationMs (${leaseDurationMs}) must be greater than renewDeadlineMs (${renewDeadlineMs})`,
+    );
+  if (!(renewDeadlineMs > jitterFactor * retryPeriodMs))
+    throw new RangeError(
+      `renewDeadlineMs (${renewDeadlineMs}) must be greater than retryPeriodMs × ${jitterFactor} (${jitterFactor * retryPeriodMs})`,
+    );
+  if (!(leaseDurationMs > 0)) throw new RangeError("leaseDurationMs must be greater than zero");
+  if (!(renewDeadlineMs > 0)) throw new RangeError("renewDeadlineMs must be greater than zero");
+  if (!(retryPeriodMs > 0)) throw new RangeError("retryPeriodMs must be greater than zero");
+  if (name === "") throw new RangeError("the Lease name must not be empty");
+  if (identity === "") throw new RangeError("identity must not be empty");
+}
+
+/**
+ * Elects one leader among candidates sharing a Lease (see the module comment).
+ *
+ * @example
+ * ```ts
+ * const elector = new LeaderElector(plane.backend, { name: "widgets-controller" });
+ * const leadership = await elector.acquire(stop.signal);
+ * if (leadership) {
+ *   doLeaderWork(leadership.signal);
+ *   await leadership.release();
+ * }
+ * ```
+ */
+export class LeaderElector {
+  readonly identity: string;
+  readonly key: ObjectKey;
+  private readonly leaseDurationMs: number;
+  private readonly renewDeadlineMs: number;
+  private readonly retryPeriodMs: number;
+  private readonly clock: Clock;
+  /** The record last read, and when (monotonic) it was seen to change. */
+  private observed: { record: string; at: number } | undefined;
+
+  constructor(
+    private readonly backend: Backend,
+    options: LeaderElectionOptions,
+  ) {
+    const settings = {
+      name: options.name,
+      identity: options.identity ?? `${hostname()}_${randomUUID().slice(0, 8)}`,
+      leaseDurationMs: options.leaseDurationMs ?? 15_000,
+      renewDeadlineMs: options.renewDeadlineMs ?? 10_000,
+      retryPeriodMs: options.retryPeriodMs ?? 2_000,
+    };
+    validate(settings);
+    this.identity = settings.identity;
+    this.key = { namespace: options.namespace ?? "default", name: settings.name };
+    this.leaseDurationMs = settings.leaseDurationMs;
+    this.renewDeadlineMs = settings.renewDeadlineMs;
+    this.retryPeriodMs = settings.retryPeriodMs;
+    this.clock = options.clock ?? systemClock;
+  }
+
+  /**
+   * Campaigns until this candidate leads (then renews in the background), or until `signal`
+   * aborts (then resolves with `undefined`).
+   */
+  async acquire(signal: AbortSignal): Promise<Leadership | undefined> {
+    for (;;) {
+      if (signal.aborted) return undefined;
+      const term = await this.tryAcquireOrRenew(undefined).catch(() => undefined);
+      if (term !== undefined) return this.lead(term);
+      await this.pause(this.retryPeriodMs * (1 + Math.random() * (jitterFactor - 1)), signal);
+    }
+  }
+
+  /** Who holds the Lease now, as far as the store says. */
+  async holder(): Promise<string | undefined> {
+    try {
+      const lease = await this.backend.get(Lease, this.key);
+      return (lease.spec as { holderIdentity?: string }).holderIdentity || undefined;
+    } catch (error) {
+      if (ApiError.is(error, "NotFound")) return undefined;
+      throw error;
+    }
+  }
+
+  private lead(transitions: number): Leadership {
+    const lost = new AbortController();
+    let renewedAt = this.clock.now();
+    let stopped = false;
+    const renewLoop = (async () => {
+      while (!stopped) {
+        await this.pause(this.retryPeriodMs, lost.signal);
+        if (stopped || lost.signal.aborted) return;
+        const term = await this.tryAcquireOrRenew(transitions).catch(() => undefined);
+        if (term === transitions) renewedAt = this.clock.now();
+        else if (term !== undefined || this.clock.now() - renewedAt >= this.renewDeadlineMs) {
+          // Someone else's term, or no renewal for the renew deadline: leadership is over.
+          lost.abort(new Error(`lost the lease ${this.key.namespace}/${this.key.name}`));
+          return;
+        }
+      }
+    })();
+    const fence: Fence = { lease: this.key, holder: this.identity, transitions };
+    return {
+      signal: lost.signal,
+      fencingToken: transitions,
+      fence,
+      release: async () => {
+        stopped = true;
+        const wasLeading = !lost.signal.aborted;
+        lost.abort(new Error(`released the lease ${this.key.namespace}/${this.key.name}`));
+        await renewLoop;
+        if (wasLeading) await this.giveBack(transitions).catch(() => {});
+      },
+    };
+  }
+
+  /**
+   * One round of client-go's tryAcquireOrRenew: the term (`leaseTransitions`) this candidate
+   * now holds, or `undefined` when someone else holds an unexpired Lease. When `renewing`, only
+   * a renewal of that term counts.
+   */
+  private async tryAcquireOrRenew(renewing: number | undefined): Promise<number | undefined> {
+    const now = this.clock.now();
+    const wallNow = new Date(this.clock.wallNow()).toISOString();
+    let lease: StoredObject | undefined;
+    try {
+      lease = await this.backend.get(Lease, this.key);
+    } catch (error) {
+      if (!ApiError.is(error, "NotFound")) throw error;
+    }
+    const spec = { durationSeconds: Math.ceil(this.leaseDurationMs / 1000) };
+    if (lease === undefined) {
+      if (renewing !== undefined) return -1; // the Lease vanished under the leader: over
+      await this.backend.create(Lease, {
+        metadata: { name: this.key.name, namespace: this.key.namespace },
+        spec: {
+          holderIdentity: this.identity,
+          leaseDurationSeconds: spec.durationSeconds,
+          acquireTime: wallNow,
+          renewTime: wallNow,
+          leaseTransitions: 0,
+        },
+      });
+      this.observed = undefined;
+      return 0;
+    }
+    const record = lease.spec as {
+      holderIdentity?: string;
+      leaseDurationSeconds?: number;
+      leaseTransitions?: number;
+      renewTime?: string;
+      acquireTime?: string;
+    };
+    const recordText = JSON.stringify([
+      record.holderIdentity,
+      record.leaseDurationSeconds,
+      record.leaseTransitions,
+      record.renewTime,
+    ]);
+    if (this.observed?.record !== recordText) this.observed = { record: recordText, at: now };
+    const holder = record.holderIdentity ?? "";
+    const transitions = record.leaseTransitions ?? 0;
+    const mine = holder === this.identity;
+    if (renewing !== undefined && (!mine || transitions !== renewing)) return -1;
+    const durationMs = (record.leaseDurationSeconds ?? 0) * 1000;
+    const expired =
+      holder === "" ||
+      !(durationMs > 0) ||
+      !Number.isFinite(durationMs) ||
+      now - this.observed.at >= durationMs;
+    if (!mine && !expired) return undefined;
+    const next = mine ? transitions : transitions + 1;
+    // Compare-and-swap: the update carries the resourceVersion read.
+    await this.backend.update(Lease, {
+      ...lease,
+      spec: {
+        ...record,
+        holderIdentity: this.identity,
+        leaseDurationSeconds: spec.durationSeconds,
+        acquireTime: mine ? (record.acquireTime ?? wallNow) : wallNow,
+        renewTime: wallNow,
+        leaseTransitions: next,
+      },
+    });
+    return next;
+  }
+
+  /** Hands the Lease back if this term still holds it. */
+  private async giveBack(transitions: number): Promise<void> {
+    const lease = await this.backend.get(Lease, this.key);
+    const record = lease.spec as { holderIdentity?: string; leaseTransitions?: number };
+    if (record.holderIdentity !== this.identity || (record.leaseTransitions ?? 0) !== transitions)
+      return;
+    await this.backend.update(Lease, {
+      ...lease,
+      spec: {
+        ...lease.spec,
+        holderIdentity: "",
+        leaseDurationSeconds: 1,
+        renewTime: new Date(this.clock.wallNow()).toISOString(),
+      },
+    });
+  }
+
+  private pause(ms: number, signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      if (signal.aborted) return resolve();
+      const timer = this.clock.setTimer(ms, done);
+      function done() {
+        timer.cancel();
+        signal.removeEventListener("abort", done);
+        resolve();
+      }
+      signal.addEventListener("abort", done, { once: true });
+    });
+  }
+}

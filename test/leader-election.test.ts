@@ -1,0 +1,137 @@
+/**
+ * Leader-elected managers in one process, on one store: only the leader reconciles; a graceful
+ * shutdown hands over at once; a leader whose lease is taken stops at once — its reconciles'
+ * signals fire and their late writes are fenced off.
+ */
+import { describe, expect, it } from "vitest";
+import { z } from "zod";
+import {
+  ApiError,
+  controller,
+  createControlPlane,
+  defineKind,
+  Lease,
+  Manager,
+  silentLogger,
+} from "../src/index.js";
+import { eventually } from "../src/testing/eventually.js";
+
+const Widget = defineKind({
+  group: "example.setpoint.dev",
+  version: "v1",
+  kind: "Widget",
+  scope: "Namespaced",
+  spec: z.object({ replicas: z.number().int().min(0) }),
+  status: z.object({ by: z.string().optional() }),
+});
+const timing = { leaseDurationMs: 900, renewDeadlineMs: 600, retryPeriodMs: 150 };
+
+describe("a leader-elected manager", () => {
+  it("reconciles only while it leads, and hands over on shutdown within a retry period", async () => {
+    const plane = createControlPlane();
+    const reconciledBy: string[] = [];
+    const managers = ["a", "b"].map((identity) => {
+      const manager = new Manager({
+        plane,
+        logger: silentLogger(),
+        leaderElection: { name: "widgets", identity, ...timing },
+      });
+      manager.add(
+        controller(Widget, {
+          name: "widgets",
+          reconcile: async (widget, ctx) => {
+            reconciledBy.push(`${identity}:${widget.metadata.name}`);
+            await ctx.client.patch(
+              { namespace: "shop", name: widget.metadata.name },
+              { type: "merge", patch: { status: { by: identity } } },
+              { subresource: "status" },
+            );
+          },
+        }),
+      );
+      return manager;
+    });
+    const stops = managers.map(() => new AbortController());
+    const runs = managers.map((m, i) => m.run({ signal: stops[i]!.signal }));
+    await eventually(() => expect(managers.filter((m) => m.leading)).toHaveLength(1));
+    const leader = managers.findIndex((m) => m.leading);
+    const leaderId = ["a", "b"][leader]!;
+    const widgets = plane.resources(Widget, { namespace: "shop" });
+    await widgets.create({ metadata: { name: "one" }, spec: { replicas: 1 } });
+    await eventually(() => expect(reconciledBy).toEqual([`${leaderId}:one`]));
+    await eventually(async () => expect((await widgets.get("one")).status?.by).toBe(leaderId));
+
+    stops[leader]!.abort();
+    await runs[leader];
+    const handedOverAt = performance.now();
+    const standby = managers[1 - leader]!;
+    await eventually(() => expect(standby.leading).toBe(true), { timeoutMs: 5_000 });
+    // Within one retry period (jittered up to 1.2×), plus scheduling slack on a busy machine.
+    expect(performance.now() - handedOverAt).toBeLessThan(timing.retryPeriodMs * 1.2 + 500);
+    await widgets.create({ metadata: { name: "two" }, spec: { replicas: 1 } });
+    const other = ["a", "b"][1 - leader]!;
+    await eventually(() => expect(reconciledBy).toContain(`${other}:two`));
+    expect(reconciledBy.filter((r) => r.startsWith(`${leaderId}:`))).toEqual([`${leaderId}:one`]);
+    expect(
+      (await plane.backend.get(Lease, { namespace: "default", name: "widgets" })).spec,
+    ).toMatchObject({ holderIdentity: other, leaseTransitions: 1 });
+    stops[1 - leader]!.abort();
+    await Promise.all(runs);
+  });
+
+  it("aborts its reconciles at once when its lease is taken, and their late writes are fenced", async () => {
+    const plane = createControlPlane();
+    let started!: () => void;
+    const inReconcile = new Promise<void>((resolve) => {
+      started = resolve;
+    });
+    let lateWrite: unknown;
+    const manager = new Manager({
+      plane,
+      logger: silentLogger(),
+      leaderElection: { name: "widgets", identity: "a", ...timing },
+    });
+    manager.add(
+      controller(Widget, {
+        name: "widgets",
+        reconcile: async (widget, ctx) => {
+          if (widget.metadata.name !== "slow") return;
+          started();
+          // Works until told to stop; then, as a careless reconcile would, writes anyway.
+          await new Promise((resolve) => ctx.signal.addEventListener("abort", resolve));
+          lateWrite = await ctx.client
+            .patch(
+              { namespace: "shop", name: widget.metadata.name },
+              { type: "merge", patch: { spec: { replicas: 99 } } },
+            )
+            .catch((error: unknown) => error);
+        },
+      }),
+    );
+    const stop = new AbortController();
+    const running = manager.run({ signal: stop.signal });
+    await eventually(() => expect(manager.leading).toBe(true));
+    await plane.resources(Widget, { namespace: "shop" }).create({
+      metadata: { name: "slow" },
+      spec: { replicas: 1 },
+    });
+    await inReconcile;
+    // Another process takes the lease (as after a partition): a new term.
+    const leases = plane.resources(Lease, { namespace: "default" });
+    const lease = await leases.get("widgets");
+    await leases.update({
+      ...lease,
+      spec: { ...lease.spec, holderIdentity: "intruder", leaseTransitions: 1 },
+    });
+    await eventually(() => expect(lateWrite).toBeDefined(), { timeoutMs: 5_000 });
+    expect(String(lateWrite)).toContain("fenced");
+    expect(ApiError.is(lateWrite, "Conflict")).toBe(true);
+    expect((lateWrite as Error).message).toContain("fenced");
+    expect((await plane.resources(Widget, { namespace: "shop" }).get("slow")).spec.replicas).toBe(
+      1,
+    );
+    expect(manager.leading).toBe(false);
+    stop.abort();
+    await running;
+  });
+});
