@@ -1,0 +1,250 @@
+/**
+ * Real processes on PostgreSQL: three leader-elected replicas of one controller. The leader is
+ * killed with SIGKILL mid-reconcile, or frozen with SIGSTOP past its lease and thawed; a
+ * reconcile log written to PostgreSQL by every reconcile, and the store's own change log, show
+ * what happened.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { fileURLToPath } from "node:url";
+import pg from "pg";
+import { describe, expect, inject, it } from "vitest";
+import { connectPostgres } from "../src/postgres/index.js";
+import { eventually } from "../src/testing/eventually.js";
+import { Widget } from "./fixtures/replica-kinds.js";
+
+const url = inject("postgresUrl");
+const replicaScript = fileURLToPath(new URL("./fixtures/replica.ts", import.meta.url));
+const timing = { leaseDurationMs: 3_000, retryPeriodMs: 500 };
+
+async function startReplicas(schema: string, count: number, reconcileMs: number) {
+  const replicas = new Map<string, ChildProcess>();
+  for (let i = 0; i < count; i++) {
+    const identity = `replica-${i}`;
+    const child = spawn(
+      process.execPath,
+      [
+        "--conditions=source",
+        "--import",
+        "tsx",
+        replicaScript,
+        url,
+        schema,
+        identity,
+        String(reconcileMs),
+      ],
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
+    replicas.set(identity, child);
+  }
+  await Promise.all(
+    [...replicas.values()].map(
+      (child) =>
+        new Promise<void>((resolve, reject) => {
+          child.stdout!.once("data", () => resolve());
+          child.once("exit", (code) => reject(new Error(`a replica exited with ${code}`)));
+        }),
+    ),
+  );
+  return replicas;
+}
+
+async function leaderOf(db: pg.Client, schema: string): Promise<string | undefined> {
+  const { rows } = await db.query(
+    `SELECT object->'spec'->>'holderIdentity' AS holder FROM "${schema}".objects WHERE kind = 'coordination.k8s.io/Lease'`,
+  );
+  return rows[0]?.holder || undefined;
+}
+
+/** Reconciles of one key by different replicas whose times overlap. */
+async function overlaps(db: pg.Client, schema: string, deadAt: Map<string, Date>) {
+  const { rows } = await db.query(
+    `SELECT key, replica, started, ended FROM "${schema}".reconciles ORDER BY key, started`,
+  );
+  const byKey = new Map<string, { replica: string; started: number; ended: number }[]>();
+  for (const row of rows as { key: string; replica: string; started: Date; ended: Date | null }[]) {
+    // A reconcile of a killed replica ended, at the latest, when the replica died.
+    const ended = row.ended ?? deadAt.get(row.replica) ?? new Date(8.64e15);
+    const list = byKey.get(row.key) ?? [];
+    list.push({ replica: row.replica, started: row.started.getTime(), ended: ended.getTime() });
+    byKey.set(row.key, list);
+  }
+  const found: string[] = [];
+  for (const [key, list] of byKey)
+    for (let i = 0; i < list.length; i++)
+      for (let j = i + 1; j < list.length; j++)
+        if (
+          list[i]!.replica !== list[j]!.replica &&
+          list[i]!.started < list[j]!.ended &&
+          list[j]!.started < list[i]!.ended
+        )
+          found.push(`${key}: ${list[i]!.replica} and ${list[j]!.replica}`);
+  return found;
+}
+
+describe.skipIf(!url)("three leader-elected replicas on PostgreSQL", () => {
+  it("survive a kill -9 of the leader mid-reconcile: a standby takes over in time, no key is reconciled twice at once, none is lost", async () => {
+    const schema = `r_${randomBytes(5).toString("hex")}`;
+    const backend = await connectPostgres({ postgres: url, schema });
+    const db = new pg.Client({ connectionString: url });
+    await db.connect();
+    await db.query(
+      `CREATE TABLE "${schema}".reconciles (id serial PRIMARY KEY, key text, replica text, started timestamptz, ended timestamptz, outcome text)`,
+    );
+    const replicas = await startReplicas(schema, 3, 300);
+    const deadAt = new Map<string, Date>();
+    try {
+      for (let i = 0; i < 20; i++)
+        await backend.create(Widget, {
+          metadata: { name: `w${i}`, namespace: "shop" },
+          spec: { n: i },
+        });
+      const leader = await eventually(
+        async () => {
+          const holder = await leaderOf(db, schema);
+          expect(holder).toBeDefined();
+          return holder!;
+        },
+        { timeoutMs: 15_000 },
+      );
+      // Mid-reconcile: one of the leader's reconciles has started and not ended.
+      await eventually(
+        async () => {
+          const { rows } = await db.query(
+            `SELECT count(*)::int AS n FROM "${schema}".reconciles WHERE replica = $1 AND ended IS NULL`,
+            [leader],
+          );
+          expect(rows[0].n).toBeGreaterThan(0);
+        },
+        { timeoutMs: 15_000 },
+      );
+      replicas.get(leader)!.kill("SIGKILL");
+      const killedAt = new Date((await db.query("SELECT clock_timestamp() AS t")).rows[0].t);
+      deadAt.set(leader, killedAt);
+      // More work arrives while there is no leader.
+      for (let i = 20; i < 30; i++)
+        await backend.create(Widget, {
+          metadata: { name: `w${i}`, namespace: "shop" },
+          spec: { n: i },
+        });
+
+      const { rows: firstByNew } = await eventually(
+        async () => {
+          const result = await db.query(
+            `SELECT replica, min(started) AS started FROM "${schema}".reconciles WHERE replica <> $1 GROUP BY replica`,
+            [leader],
+          );
+          expect(result.rows.length).toBeGreaterThan(0);
+          return result;
+        },
+        { timeoutMs: 20_000 },
+      );
+      const takeoverMs =
+        Math.min(...firstByNew.map((r: { started: Date }) => r.started.getTime())) -
+        killedAt.getTime();
+      expect(takeoverMs).toBeLessThanOrEqual(
+        timing.leaseDurationMs + 2 * timing.retryPeriodMs * 1.2 + 1_000,
+      );
+
+      // Nothing lost: every Widget ends up reconciled, by a live replica, at its latest spec.
+      await eventually(
+        async () => {
+          const { items } = await backend.list(Widget);
+          expect(items).toHaveLength(30);
+          for (const item of items) expect(item.status?.seen).toBe(item.spec.n);
+        },
+        { timeoutMs: 30_000 },
+      );
+      expect(await overlaps(db, schema, deadAt)).toEqual([]);
+    } finally {
+      for (const child of replicas.values()) child.kill("SIGKILL");
+      await backend.close();
+      await db.query(`DROP SCHEMA "${schema}" CASCADE`);
+      await db.end();
+    }
+  }, 90_000);
+
+  it("fence off a leader frozen past its lease: after SIGCONT none of its writes lands after the new leader's first", async () => {
+    const schema = `r_${randomBytes(5).toString("hex")}`;
+    const backend = await connectPostgres({ postgres: url, schema });
+    const db = new pg.Client({ connectionString: url });
+    await db.connect();
+    await db.query(
+      `CREATE TABLE "${schema}".reconciles (id serial PRIMARY KEY, key text, replica text, started timestamptz, ended timestamptz, outcome text)`,
+    );
+    const replicas = await startReplicas(schema, 3, 1_500);
+    try {
+      for (let i = 0; i < 12; i++)
+        await backend.create(Widget, {
+          metadata: { name: `w${i}`, namespace: "shop" },
+          spec: { n: i },
+        });
+      const leader = await eventually(
+        async () => {
+          const holder = await leaderOf(db, schema);
+          expect(holder).toBeDefined();
+          return holder!;
+        },
+        { timeoutMs: 15_000 },
+      );
+      await eventually(
+        async () => {
+          const { rows } = await db.query(
+            `SELECT count(*)::int AS n FROM "${schema}".reconciles WHERE replica = $1 AND ended IS NULL`,
+            [leader],
+          );
+          expect(rows[0].n).toBeGreaterThan(0);
+        },
+        { timeoutMs: 15_000 },
+      );
+      const frozen = replicas.get(leader)!;
+      frozen.kill("SIGSTOP");
+      // Past its lease: another replica leads and writes.
+      const successor = await eventually(
+        async () => {
+          const holder = await leaderOf(db, schema);
+          expect(holder).toBeDefined();
+          expect(holder).not.toBe(leader);
+          const { rows } = await db.query(
+            `SELECT count(*)::int AS n FROM "${schema}".reconciles WHERE replica = $1 AND outcome = 'ok'`,
+            [holder],
+          );
+          expect(rows[0].n).toBeGreaterThan(0);
+          return holder!;
+        },
+        { timeoutMs: 20_000 },
+      );
+      frozen.kill("SIGCONT");
+      // The thawed leader finishes what it was doing: its writes are refused.
+      await eventually(
+        async () => {
+          const { rows } = await db.query(
+            `SELECT count(*)::int AS n FROM "${schema}".reconciles WHERE replica = $1 AND outcome = 'fenced'`,
+            [leader],
+          );
+          expect(rows[0].n).toBeGreaterThan(0);
+        },
+        { timeoutMs: 15_000 },
+      );
+      // The store's own history, in commit order: after the successor's first status write,
+      // nothing written by the old leader.
+      const { rows: writes } = await db.query(
+        `SELECT revision, object->'status'->>'by' AS by FROM "${schema}".changes
+            WHERE kind = 'example.setpoint.dev/Widget' AND object->'status'->>'by' IS NOT NULL ORDER BY revision`,
+      );
+      const firstOfSuccessor = writes.findIndex((w: { by: string }) => w.by === successor);
+      expect(firstOfSuccessor).toBeGreaterThanOrEqual(0);
+      expect(writes.slice(firstOfSuccessor).filter((w: { by: string }) => w.by === leader)).toEqual(
+        [],
+      );
+    } finally {
+      for (const child of replicas.values()) {
+        child.kill("SIGCONT");
+        child.kill("SIGKILL");
+      }
+      await backend.close();
+      await db.query(`DROP SCHEMA "${schema}" CASCADE`);
+      await db.end();
+    }
+  }, 90_000);
+});
