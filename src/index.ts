@@ -82,6 +82,12 @@ export {
   type Leadership,
 } from "./coordination/leader-election.js";
 export {
+  hashKey,
+  type ShardHooks,
+  ShardSet,
+  type ShardSetOptions,
+} from "./coordination/shards.js";
+export {
   type KubernetesApiServer,
   kubeconfigFor,
   type ServeOptions,

@@ -17,7 +17,12 @@ const url = inject("postgresUrl");
 const replicaScript = fileURLToPath(new URL("./fixtures/replica.ts", import.meta.url));
 const timing = { leaseDurationMs: 3_000, retryPeriodMs: 500 };
 
-async function startReplicas(schema: string, count: number, reconcileMs: number) {
+async function startReplicas(
+  schema: string,
+  count: number,
+  reconcileMs: number,
+  mode: "leader" | "shards" = "leader",
+) {
   const replicas = new Map<string, ChildProcess>();
   for (let i = 0; i < count; i++) {
     const identity = `replica-${i}`;
@@ -32,6 +37,7 @@ async function startReplicas(schema: string, count: number, reconcileMs: number)
         schema,
         identity,
         String(reconcileMs),
+        mode,
       ],
       { stdio: ["ignore", "pipe", "inherit"] },
     );
@@ -247,4 +253,91 @@ describe.skipIf(!url)("three leader-elected replicas on PostgreSQL", () => {
       await db.end();
     }
   }, 90_000);
+});
+
+describe.skipIf(!url)("three sharded replicas on PostgreSQL", () => {
+  it("share 10,000 keys about a third each; a killed replica's shards move within the lease duration; no overlap, nothing lost", async () => {
+    const schema = `r_${randomBytes(5).toString("hex")}`;
+    const backend = await connectPostgres({ postgres: url, schema });
+    const db = new pg.Client({ connectionString: url });
+    await db.connect();
+    await db.query(
+      `CREATE TABLE "${schema}".reconciles (id serial PRIMARY KEY, key text, replica text, started timestamptz, ended timestamptz, outcome text)`,
+    );
+    const keys = 10_000;
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        for (let i = next++; i < keys; i = next++)
+          await backend.create(Widget, {
+            metadata: { name: `w${i}`, namespace: "shop" },
+            spec: { n: i },
+          });
+      }),
+    );
+    const replicas = await startReplicas(schema, 3, 0, "shards");
+    const deadAt = new Map<string, Date>();
+    const holders = async () => {
+      const { rows } = await db.query(
+        `SELECT object->'spec'->>'holderIdentity' AS holder, count(*)::int AS n FROM "${schema}".objects
+            WHERE kind = 'coordination.k8s.io/Lease' AND name LIKE 'widgets-shard-%'
+              AND coalesce(object->'spec'->>'holderIdentity', '') <> ''
+            GROUP BY 1 ORDER BY 1`,
+      );
+      return Object.fromEntries(rows.map((r: { holder: string; n: number }) => [r.holder, r.n]));
+    };
+    try {
+      // About a third each: 12 shards, 4 apiece.
+      await eventually(
+        async () =>
+          expect(await holders()).toEqual({ "replica-0": 4, "replica-1": 4, "replica-2": 4 }),
+        { timeoutMs: 30_000 },
+      );
+      const reconciled = async () => {
+        const { items } = await backend.list(Widget);
+        return items.filter((item) => item.status?.seen === item.spec.n);
+      };
+      await eventually(async () => expect((await reconciled()).length).toBe(keys), {
+        timeoutMs: 60_000,
+        intervalMs: 500,
+      });
+      const byReplica = await db.query(
+        `SELECT replica, count(DISTINCT key)::int AS n FROM "${schema}".reconciles GROUP BY 1`,
+      );
+      for (const row of byReplica.rows as { n: number }[])
+        expect(Math.abs(row.n - keys / 3)).toBeLessThan(keys / 6);
+
+      replicas.get("replica-2")!.kill("SIGKILL");
+      const killed = Date.now();
+      deadAt.set(
+        "replica-2",
+        new Date((await db.query("SELECT clock_timestamp() AS t")).rows[0].t),
+      );
+      await eventually(
+        async () => expect(await holders()).toEqual({ "replica-0": 6, "replica-1": 6 }),
+        { timeoutMs: 30_000, intervalMs: 100 },
+      );
+      const movedMs = Date.now() - killed;
+      // The lease duration, plus the rounds that notice it: a couple of retry periods.
+      expect(movedMs).toBeLessThanOrEqual(
+        timing.leaseDurationMs + 4 * timing.retryPeriodMs + 1_000,
+      );
+      // Work after the kill reaches every key, including the dead replica's.
+      await backend.patch(
+        Widget,
+        { namespace: "shop", name: "w1" },
+        { type: "merge", patch: { spec: { n: -1 } } },
+      );
+      await eventually(async () => expect((await reconciled()).length).toBe(keys), {
+        timeoutMs: 60_000,
+        intervalMs: 500,
+      });
+      expect(await overlaps(db, schema, deadAt)).toEqual([]);
+    } finally {
+      for (const child of replicas.values()) child.kill("SIGKILL");
+      await backend.close();
+      await db.query(`DROP SCHEMA "${schema}" CASCADE`);
+      await db.end();
+    }
+  }, 180_000);
 });

@@ -98,6 +98,17 @@ export interface ControllerOptions<K extends AnyKind>
    */
   readonly resyncMs?: number;
   /**
+   * Splits the keys among the live replicas running this controller: `count` shard Leases, a
+   * fair share held by each replica, which reconciles only keys of shards it holds (see
+   * `ShardSet`). Timings as leader election's, defaults included. @default not sharded
+   */
+  readonly shards?: {
+    readonly count: number;
+    readonly leaseDurationMs?: number;
+    readonly renewDeadlineMs?: number;
+    readonly retryPeriodMs?: number;
+  };
+  /**
    * Guaranteed cleanup: the finalizer is added before the first reconcile of an object; when
    * the object is being deleted, `cleanup` runs instead of `reconcile` (retried with backoff
    * until it succeeds), then the finalizer is removed with a resourceVersion precondition.

@@ -9,11 +9,13 @@
  * flight get `shutdownTimeoutMs` to finish, then their signals abort; then the informers stop.
  */
 import { randomUUID } from "node:crypto";
+import { hostname } from "node:os";
 import { Registry } from "prom-client";
 import { type ControlPlane, createControlPlane } from "../backend/control-plane.js";
 import { Informer } from "../cache/informer.js";
 import { FencedBackend } from "../coordination/fenced-backend.js";
 import { type LeaderElectionOptions, LeaderElector } from "../coordination/leader-election.js";
+import { ShardSet } from "../coordination/shards.js";
 import { type AnyKind, kindId } from "../model/kind.js";
 import { defaultLogger, type Logger } from "../observability/logging.js";
 import { RuntimeMetrics } from "../observability/metrics.js";
@@ -42,6 +44,8 @@ export interface ManagerOptions {
    * takes over within one retry period. @default no election: the controllers always run
    */
   readonly leaderElection?: LeaderElectionOptions;
+  /** This replica, for leader election and shards. @default `<hostname>_<random>` */
+  readonly identity?: string;
 }
 
 /**
@@ -70,7 +74,11 @@ export class Manager {
   private readonly readyPromise: Promise<void>;
   /** The elector, with `leaderElection`. */
   readonly elector: LeaderElector | undefined;
+  /** This replica's name among replicas. */
+  readonly identity: string;
   private isLeading = false;
+  /** The shard sets of sharded controllers, by controller name, while running. */
+  readonly shardSets = new Map<string, ShardSet>();
 
   constructor(options: ManagerOptions) {
     const { shutdownTimeoutMs = 30_000 } = options;
@@ -84,10 +92,15 @@ export class Manager {
     this.readyPromise = new Promise((resolve) => {
       this.readyResolve = resolve;
     });
+    this.identity =
+      options.identity ??
+      options.leaderElection?.identity ??
+      `${hostname()}_${randomUUID().slice(0, 8)}`;
     this.elector =
       options.leaderElection === undefined
         ? undefined
         : new LeaderElector(this.plane.backend, {
+            identity: this.identity,
             ...options.leaderElection,
             clock: options.leaderElection.clock ?? this.clock,
           });
@@ -200,11 +213,28 @@ export class Manager {
       }
       return existing;
     };
+    this.shardSets.clear();
+    for (const controller of this.controllers) {
+      const shards = (controller.options as { shards?: { count: number } }).shards;
+      if (shards === undefined) continue;
+      this.shardSets.set(
+        controller.name,
+        new ShardSet(this.plane.backend, {
+          ...shards,
+          name: controller.name,
+          identity: this.identity,
+          clock: this.clock,
+        }),
+      );
+    }
     this.runners = this.controllers.map(
       (controller) =>
         new ControllerRunner(controller, {
           // Writes go through the term's plane (fenced while leading); informers read the store.
           plane,
+          ...(this.shardSets.has(controller.name)
+            ? { owns: (key: string) => this.shardSets.get(controller.name)!.holds(key) }
+            : {}),
           clock: this.clock,
           log: this.log,
           metrics: this.metrics.forController(controller.name),
@@ -212,6 +242,23 @@ export class Manager {
         }),
     );
     for (const runner of this.runners) runner.start(sourceStop.signal);
+    // Shards: take a fair share; reconcile a shard's keys when taken, settle them when it goes.
+    const shardStop = new AbortController();
+    const shardRuns = this.runners.map((runner) => {
+      const set = this.shardSets.get(runner.controller.name);
+      if (set === undefined) return Promise.resolve();
+      const inShard = (shard: number) => (key: string) => set.shardOf(key) === shard;
+      return set.run(shardStop.signal, {
+        acquired: (shard) => {
+          this.log.info({ controller: runner.controller.name, shard }, "took a shard");
+          runner.reconcileMatching(inShard(shard));
+        },
+        released: (shard) => {
+          this.log.info({ controller: runner.controller.name, shard }, "gave up a shard");
+          return runner.settleMatching(inShard(shard), new Error(`shard ${shard} moved`));
+        },
+      });
+    });
     const informerRuns = [...this.informers.values()].map((i) => i.run(informerStop.signal));
     const workerRuns = this.runners.map((runner) => runner.runWorkers());
     void Promise.all(this.runners.map((r) => this.readyOf(r))).then(() => {
@@ -241,8 +288,9 @@ export class Manager {
         sleep(this.clock, 5_000, grace.signal),
       ]);
       grace.abort();
+      shardStop.abort();
       informerStop.abort();
-      await Promise.all([...informerRuns, ...workerRuns]);
+      await Promise.all([...informerRuns, ...workerRuns, ...shardRuns]);
       return;
     }
 
@@ -271,6 +319,9 @@ export class Manager {
       await Promise.race([drained, sleep(this.clock, 5_000, grace.signal)]);
       grace.abort();
     }
+    // Hand the shards back (their work is done) so that other replicas take them at once.
+    shardStop.abort();
+    await Promise.all(shardRuns);
     informerStop.abort();
     await Promise.all([...informerRuns, ...workerRuns]);
     this.log.info({}, "manager stopped");

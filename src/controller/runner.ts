@@ -43,6 +43,11 @@ export interface RunnerDependencies {
   readonly metrics: ControllerMetrics;
   /** The shared informer of a kind. */
   informer(kind: AnyKind): Informer;
+  /**
+   * With sharding: whether this replica reconciles `key` now. Keys it does not are dropped when
+   * dequeued (their shard's holder reconciles them). @default every key
+   */
+  readonly owns?: (key: string) => boolean;
 }
 
 const noEvents: EventRecorder = { record: async () => {} };
@@ -114,6 +119,8 @@ export class ControllerRunner {
   private readonly items = new Map<string, unknown>();
   /** Reconciles in flight, oldest first. */
   private readonly inFlight = new Set<InFlight>();
+  /** Called whenever a reconcile in flight settles. */
+  private readonly settledListeners = new Set<() => void>();
   private sweepTimer: Timer | undefined;
   private readonly client: Client<AnyKind> | undefined;
   private readonly unsubscribe: (() => void)[] = [];
@@ -241,6 +248,29 @@ export class ControllerRunner {
     for (const entry of this.inFlight) entry.abort(reason);
   }
 
+  /** Enqueues every known key that `matches` (a shard this replica just took). */
+  reconcileMatching(matches: (key: string) => boolean): void {
+    const keys = this.cache !== undefined ? [...this.cache.keys()] : [...this.items.keys()];
+    for (const key of keys) if (matches(key)) this.enqueue(key, "manual", true);
+  }
+
+  /**
+   * Aborts the reconciles in flight whose key `matches` (a shard this replica gives up), and
+   * resolves once none is left.
+   */
+  async settleMatching(matches: (key: string) => boolean, reason: unknown): Promise<void> {
+    const busy = () => [...this.inFlight].some((entry) => matches(entry.key));
+    for (const entry of this.inFlight) if (matches(entry.key)) entry.abort(reason);
+    while (busy())
+      await new Promise<void>((resolve) => {
+        const listener = () => {
+          this.settledListeners.delete(listener);
+          resolve();
+        };
+        this.settledListeners.add(listener);
+      });
+  }
+
   private feed(): Feed<unknown> {
     const standalone = this.controller.kind === undefined;
     return {
@@ -334,8 +364,8 @@ export class ControllerRunner {
     this.reasons.delete(key);
     this.scheduledReasons.delete(key);
     const target = this.cache !== undefined ? this.cache.get(key) : this.items.get(key);
-    if (target === undefined) {
-      // Gone since it was queued: nothing to reconcile.
+    if (target === undefined || (deps.owns !== undefined && !deps.owns(key))) {
+      // Gone since it was queued, or of a shard another replica holds: nothing to reconcile here.
       queue.forget(key);
       queue.done(key);
       return;
@@ -499,6 +529,7 @@ export class ControllerRunner {
   ): void {
     const { queue, deps } = this;
     this.inFlight.delete(entry);
+    for (const listener of this.settledListeners) listener();
     const seconds = (deps.clock.now() - started) / 1000;
     let result: ResultLabel;
     if (error === undefined) {

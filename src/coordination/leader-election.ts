@@ -131,6 +131,28 @@ export class LeaderElector {
     }
   }
 
+  /** One round of campaigning: leads now, or `undefined` when someone else holds the Lease. */
+  async tryAcquire(): Promise<Leadership | undefined> {
+    const term = await this.tryAcquireOrRenew(undefined).catch(() => undefined);
+    return term === undefined ? undefined : this.lead(term);
+  }
+
+  /**
+   * Notes the Lease as read elsewhere (a shard set reads all its Leases each round), so that the
+   * time since its record last changed is measured from the first sighting, not the first try.
+   */
+  observe(lease: StoredObject | undefined): void {
+    if (lease === undefined) return;
+    const record = lease.spec as Record<string, unknown>;
+    const text = JSON.stringify([
+      record.holderIdentity,
+      record.leaseDurationSeconds,
+      record.leaseTransitions,
+      record.renewTime,
+    ]);
+    if (this.observed?.record !== text) this.observed = { record: text, at: this.clock.now() };
+  }
+
   /** Who holds the Lease now, as far as the store says. */
   async holder(): Promise<string | undefined> {
     try {
@@ -211,13 +233,8 @@ export class LeaderElector {
       renewTime?: string;
       acquireTime?: string;
     };
-    const recordText = JSON.stringify([
-      record.holderIdentity,
-      record.leaseDurationSeconds,
-      record.leaseTransitions,
-      record.renewTime,
-    ]);
-    if (this.observed?.record !== recordText) this.observed = { record: recordText, at: now };
+    this.observe(lease);
+    if (this.observed === undefined) this.observed = { record: "", at: now };
     const holder = record.holderIdentity ?? "";
     const transitions = record.leaseTransitions ?? 0;
     const mine = holder === this.identity;

@@ -1,0 +1,90 @@
+import { describe, expect, it } from "vitest";
+import type { Backend } from "../backend/backend.js";
+import { MemoryBackend } from "../backend/memory/memory-backend.js";
+import { ApiError } from "../model/api-error.js";
+import { FakeClock } from "../testing/fake-clock.js";
+import { hashKey, ShardSet } from "./shards.js";
+
+const timing = { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 };
+
+function cuttable(backend: Backend): { backend: Backend; cut(): void } {
+  let cut = false;
+  const view = new Proxy(backend, {
+    get(target, property, receiver) {
+      const value = Reflect.get(target, property, receiver);
+      if (typeof value !== "function") return value;
+      return (...args: unknown[]) =>
+        cut
+          ? Promise.reject(new ApiError("ServiceUnavailable", "cut off"))
+          : value.apply(target, args);
+    },
+  });
+  return { backend: view, cut: () => (cut = true) };
+}
+
+describe("shards", () => {
+  it("hash keys stably", () => {
+    expect(hashKey("shop/front")).toBe(hashKey("shop/front"));
+    expect(hashKey("")).toBe(0x811c9dc5);
+    expect(new ShardSet(new MemoryBackend(), { name: "x", count: 12 }).shardOf("shop/front")).toBe(
+      hashKey("shop/front") % 12,
+    );
+    expect(() => new ShardSet(new MemoryBackend(), { name: "x", count: 0 })).toThrow(
+      "shard count (0) must be a positive integer",
+    );
+  });
+
+  it("share 12 shards fairly among 3 replicas, never one shard in two hands, and move a dead replica's shards", async () => {
+    const clock = new FakeClock();
+    const store = new MemoryBackend({ clock });
+    const views = ["a", "b", "c"].map(() => cuttable(store));
+    const sets = views.map(
+      (view, i) =>
+        new ShardSet(view.backend, {
+          name: "widgets",
+          count: 12,
+          identity: ["a", "b", "c"][i]!,
+          clock,
+          ...timing,
+        }),
+    );
+    const stop = new AbortController();
+    const moves: string[] = [];
+    const runs = sets.map((set) =>
+      set.run(stop.signal, {
+        acquired: (shard) => moves.push(`${set.identity}+${shard}`),
+        released: async (shard) => {
+          moves.push(`${set.identity}-${shard}`);
+        },
+      }),
+    );
+    const disjoint = (live: ShardSet[]) => {
+      const all = live.flatMap((set) => set.shards);
+      expect(new Set(all).size).toBe(all.length);
+    };
+    for (let t = 0; t < 60_000; t += 500) {
+      await clock.advance(500);
+      disjoint(sets);
+    }
+    expect(sets.map((set) => set.shards.length)).toEqual([4, 4, 4]);
+
+    views[2]!.cut(); // c dies: it renews nothing from now on.
+    const live = sets.slice(0, 2);
+    let movedAfter: number | undefined;
+    for (let t = 0; t < 60_000; t += 500) {
+      await clock.advance(500);
+      disjoint(sets.filter((set) => set !== sets[2] || set.shards.length > 0));
+      // Until c stands down on its renew deadline, its shards are its own.
+      const taken = live.flatMap((set) => set.shards);
+      for (const shard of sets[2]!.shards) expect(taken).not.toContain(shard);
+      if (movedAfter === undefined && taken.length === 12) movedAfter = t + 500;
+    }
+    expect(movedAfter).toBeDefined();
+    // Within the lease duration after c's shards went quiet, plus a couple of retry rounds.
+    expect(movedAfter!).toBeLessThanOrEqual(timing.leaseDurationMs + 3 * 2_400);
+    expect(live.map((set) => set.shards.length)).toEqual([6, 6]);
+    stop.abort();
+    await clock.advance(5_000);
+    await Promise.all(runs.slice(0, 2));
+  });
+});
