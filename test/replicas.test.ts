@@ -11,6 +11,7 @@ import pg from "pg";
 import { describe, expect, inject, it } from "vitest";
 import { connectPostgres } from "../src/postgres/index.js";
 import { eventually } from "../src/testing/eventually.js";
+import { startTestPostgres } from "../src/testing/postgres.js";
 import { Widget } from "./fixtures/replica-kinds.js";
 
 const url = inject("postgresUrl");
@@ -22,6 +23,7 @@ async function startReplicas(
   count: number,
   reconcileMs: number,
   mode: "leader" | "shards" = "leader",
+  server: string = url,
 ) {
   const replicas = new Map<string, ChildProcess>();
   for (let i = 0; i < count; i++) {
@@ -33,7 +35,7 @@ async function startReplicas(
         "--import",
         "tsx",
         replicaScript,
-        url,
+        server,
         schema,
         identity,
         String(reconcileMs),
@@ -340,4 +342,57 @@ describe.skipIf(!url)("three sharded replicas on PostgreSQL", () => {
       await db.end();
     }
   }, 180_000);
+});
+
+describe.skipIf(!url)("a replica on PostgreSQL when the server restarts", () => {
+  it("reconnects and misses no change made before, during the outage's edges, or after", async () => {
+    // A server of its own: the shared one serves other tests meanwhile.
+    const server = await startTestPostgres();
+    const schema = "restart";
+    const backend = await connectPostgres({ postgres: server.url, schema });
+    const db = new pg.Client({ connectionString: server.url });
+    await db.connect();
+    await db.query(
+      `CREATE TABLE "${schema}".reconciles (id serial PRIMARY KEY, key text, replica text, started timestamptz, ended timestamptz, outcome text)`,
+    );
+    await db.end();
+    const replicas = await startReplicas(schema, 1, 0, "leader", server.url);
+    const all = async () => (await backend.list(Widget)).items;
+    const done = (items: Awaited<ReturnType<typeof all>>) =>
+      items.filter((item) => item.status?.seen === item.spec.n).length;
+    try {
+      for (let i = 0; i < 10; i++)
+        await backend.create(Widget, {
+          metadata: { name: `w${i}`, namespace: "shop" },
+          spec: { n: i },
+        });
+      await eventually(async () => expect(done(await all())).toBe(10), { timeoutMs: 20_000 });
+
+      await server.stopServer();
+      await server.startServer();
+      // Changes right after the restart, while the replica is still reconnecting.
+      await eventually(
+        () =>
+          backend.create(Widget, {
+            metadata: { name: "after", namespace: "shop" },
+            spec: { n: 100 },
+          }),
+        { timeoutMs: 10_000 },
+      );
+      for (let i = 0; i < 10; i++)
+        await backend.patch(
+          Widget,
+          { namespace: "shop", name: `w${i}` },
+          {
+            type: "merge",
+            patch: { spec: { n: i + 1_000 } },
+          },
+        );
+      await eventually(async () => expect(done(await all())).toBe(11), { timeoutMs: 30_000 });
+    } finally {
+      for (const child of replicas.values()) child.kill("SIGKILL");
+      await backend.close();
+      await server.stop();
+    }
+  }, 90_000);
 });

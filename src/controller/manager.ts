@@ -143,6 +143,9 @@ export class Manager {
   async run({ signal }: { readonly signal: AbortSignal }): Promise<void> {
     if (this.running) throw new Error("run(): the manager is already running");
     this.running = true;
+    // A running manager keeps its process alive: its own timers are unref'd, and while a store
+    // reconnects (a PostgreSQL restart) no socket may hold the event loop open.
+    const keepAlive = setInterval(() => {}, 1 << 30);
     try {
       const elector = this.elector;
       if (elector === undefined) {
@@ -174,6 +177,7 @@ export class Manager {
         this.log.warn({ lease: elector.key, term: leadership.fencingToken }, "lost the lease");
       }
     } finally {
+      clearInterval(keepAlive);
       this.running = false;
     }
   }
