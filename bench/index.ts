@@ -1,22 +1,24 @@
 /**
  * `npm run bench`: every benchmark, in one run, each beside its peers. Figures vary with the
- * machine's load; compare ratios from the same run. `BENCH=store,durable,postgres,queue,controller,kubernetes` picks some.
+ * machine's load; compare ratios from the same run. `BENCH=store,durable,postgres,replicas,queue,controller,kubernetes` picks some.
  */
 import { controllerBenchmarks } from "./controller.bench.js";
 import { durableBenchmarks } from "./durable.bench.js";
 import { kubernetesBenchmarks } from "./k8s.bench.js";
 import { postgresBenchmarks } from "./postgres.bench.js";
 import { queueBenchmarks } from "./queue.bench.js";
+import { replicaBenchmarks } from "./replicas.bench.js";
 import { storeBenchmarks } from "./store.bench.js";
 
 const objects = Number(process.env.BENCH_OBJECTS ?? 100_000);
 const only = new Set(
-  (process.env.BENCH ?? "store,durable,postgres,queue,controller,kubernetes").split(","),
+  (process.env.BENCH ?? "store,durable,postgres,replicas,queue,controller,kubernetes").split(","),
 );
 console.log(`setpoint benchmarks — node ${process.version}, ${new Date().toISOString()}`);
 if (only.has("store")) await storeBenchmarks(objects);
 if (only.has("durable")) await durableBenchmarks();
 if (only.has("postgres")) await postgresBenchmarks();
+if (only.has("replicas")) await replicaBenchmarks();
 if (only.has("queue")) await queueBenchmarks();
 if (only.has("controller")) await controllerBenchmarks(objects);
 if (only.has("kubernetes")) await kubernetesBenchmarks();

@@ -12,7 +12,7 @@ import { describe, expect, inject, it } from "vitest";
 import { connectPostgres } from "../src/postgres/index.js";
 import { eventually } from "../src/testing/eventually.js";
 import { startTestPostgres } from "../src/testing/postgres.js";
-import { Widget } from "./fixtures/replica-kinds.js";
+import { createWidgets, reconcileLogSql, Widget } from "./fixtures/replica-kinds.js";
 
 const url = inject("postgresUrl");
 const replicaScript = fileURLToPath(new URL("./fixtures/replica.ts", import.meta.url));
@@ -96,9 +96,7 @@ describe.skipIf(!url)("three leader-elected replicas on PostgreSQL", () => {
     const backend = await connectPostgres({ postgres: url, schema });
     const db = new pg.Client({ connectionString: url });
     await db.connect();
-    await db.query(
-      `CREATE TABLE "${schema}".reconciles (id serial PRIMARY KEY, key text, replica text, started timestamptz, ended timestamptz, outcome text)`,
-    );
+    await db.query(reconcileLogSql(schema));
     const replicas = await startReplicas(schema, 3, 300);
     const deadAt = new Map<string, Date>();
     try {
@@ -177,9 +175,7 @@ describe.skipIf(!url)("three leader-elected replicas on PostgreSQL", () => {
     const backend = await connectPostgres({ postgres: url, schema });
     const db = new pg.Client({ connectionString: url });
     await db.connect();
-    await db.query(
-      `CREATE TABLE "${schema}".reconciles (id serial PRIMARY KEY, key text, replica text, started timestamptz, ended timestamptz, outcome text)`,
-    );
+    await db.query(reconcileLogSql(schema));
     const replicas = await startReplicas(schema, 3, 1_500);
     try {
       for (let i = 0; i < 12; i++)
@@ -263,20 +259,9 @@ describe.skipIf(!url)("three sharded replicas on PostgreSQL", () => {
     const backend = await connectPostgres({ postgres: url, schema });
     const db = new pg.Client({ connectionString: url });
     await db.connect();
-    await db.query(
-      `CREATE TABLE "${schema}".reconciles (id serial PRIMARY KEY, key text, replica text, started timestamptz, ended timestamptz, outcome text)`,
-    );
+    await db.query(reconcileLogSql(schema));
     const keys = 10_000;
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: 16 }, async () => {
-        for (let i = next++; i < keys; i = next++)
-          await backend.create(Widget, {
-            metadata: { name: `w${i}`, namespace: "shop" },
-            spec: { n: i },
-          });
-      }),
-    );
+    await createWidgets(backend, keys);
     const replicas = await startReplicas(schema, 3, 0, "shards");
     const deadAt = new Map<string, Date>();
     const holders = async () => {
@@ -352,9 +337,7 @@ describe.skipIf(!url)("a replica on PostgreSQL when the server restarts", () => 
     const backend = await connectPostgres({ postgres: server.url, schema });
     const db = new pg.Client({ connectionString: server.url });
     await db.connect();
-    await db.query(
-      `CREATE TABLE "${schema}".reconciles (id serial PRIMARY KEY, key text, replica text, started timestamptz, ended timestamptz, outcome text)`,
-    );
+    await db.query(reconcileLogSql(schema));
     await db.end();
     const replicas = await startReplicas(schema, 1, 0, "leader", server.url);
     const all = async () => (await backend.list(Widget)).items;
