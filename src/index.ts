@@ -159,6 +159,12 @@ export {
   parseFieldSelector,
   parseLabelSelector,
 } from "./model/selector.js";
+export {
+  type HealthCheck,
+  type HealthServer,
+  type HealthSource,
+  serveHealth,
+} from "./observability/health.js";
 export { defaultLogger, type Logger, silentLogger } from "./observability/logging.js";
 export { type ControllerMetrics, RuntimeMetrics } from "./observability/metrics.js";
 export { type Clock, systemClock, type Timer } from "./queue/clock.js";

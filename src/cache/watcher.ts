@@ -53,8 +53,10 @@ export class Watcher {
   /** Inputs from I/O started before the last stop are stale: their generation is older. */
   private generation = 0;
   private quietTimer: Timer | undefined;
-  /** When the watch last said anything, on the clock. */
+  /** When the watch last said anything, on the clock (restarting a watch resets it). */
   private lastHeard = 0;
+  /** When the store last said anything — a page, an event, a bookmark — for health checks. */
+  private lastSign: number | undefined;
   private backoffTimer: Timer | undefined;
   /** The signal of the running `run`; a step is under way while `stepping`. */
   private signal: AbortSignal | undefined;
@@ -81,11 +83,26 @@ export class Watcher {
     return this.state.phase;
   }
 
+  /**
+   * How long the backend has said nothing to this watcher (no page, event or bookmark), in ms;
+   * 0 before it started. A healthy watcher hears something at least every `idleTimeoutMs`: it
+   * asks for bookmarks at a third of it and restarts a stream silent that long.
+   */
+  silentFor(): number {
+    return this.lastSign === undefined ? 0 : this.clock.now() - this.lastSign;
+  }
+
+  /** The silence this watcher is meant never to reach: its idle timeout. */
+  get watchdogMs(): number {
+    return this.idleTimeoutMs;
+  }
+
   /** Runs until `signal` aborts. */
   async run(signal: AbortSignal): Promise<void> {
     const onAbort = () => this.wake?.();
     signal.addEventListener("abort", onAbort, { once: true });
     this.signal = signal;
+    this.lastSign = this.clock.now();
     try {
       this.push({ type: "start" }, this.generation);
       while (!signal.aborted) {
@@ -152,6 +169,7 @@ export class Watcher {
           })
           .then(
             (page) => {
+              this.lastSign = this.clock.now();
               this.options.observer?.alive?.();
               this.push({ type: "page", page }, generation);
             },
@@ -204,6 +222,7 @@ export class Watcher {
           }
           this.options.observer?.alive?.();
           this.lastHeard = this.clock.now();
+          this.lastSign = this.lastHeard;
         }
         this.push({ type: "watchEnded" }, generation);
       } catch (error) {

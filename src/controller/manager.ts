@@ -17,6 +17,7 @@ import { FencedBackend } from "../coordination/fenced-backend.js";
 import { type LeaderElectionOptions, LeaderElector } from "../coordination/leader-election.js";
 import { ShardSet } from "../coordination/shards.js";
 import { type AnyKind, kindId } from "../model/kind.js";
+import { type HealthCheck, type HealthServer, serveHealth } from "../observability/health.js";
 import { defaultLogger, type Logger } from "../observability/logging.js";
 import { RuntimeMetrics } from "../observability/metrics.js";
 import { type Clock, systemClock } from "../queue/clock.js";
@@ -46,6 +47,13 @@ export interface ManagerOptions {
   readonly leaderElection?: LeaderElectionOptions;
   /** This replica, for leader election and shards. @default `<hostname>_<random>` */
   readonly identity?: string;
+  /**
+   * Serve `/metrics`, `/healthz` and `/readyz` on this port while running (0: any free port;
+   * `manager.healthUrl` says which). @default no server
+   */
+  readonly healthPort?: number;
+  /** The health server's address; "0.0.0.0" for probes from outside the host (a kubelet). @default "127.0.0.1" */
+  readonly healthHost?: string;
 }
 
 /**
@@ -79,6 +87,10 @@ export class Manager {
   private isLeading = false;
   /** The shard sets of sharded controllers, by controller name, while running. */
   readonly shardSets = new Map<string, ShardSet>();
+  private readonly health: { readonly port: number; readonly host: string } | undefined;
+  private healthServer: HealthServer | undefined;
+  /** Whether this term's caches are synced and its workers run. */
+  private synced = false;
 
   constructor(options: ManagerOptions) {
     const { shutdownTimeoutMs = 30_000 } = options;
@@ -92,6 +104,10 @@ export class Manager {
     this.readyPromise = new Promise((resolve) => {
       this.readyResolve = resolve;
     });
+    this.health =
+      options.healthPort === undefined
+        ? undefined
+        : { port: options.healthPort, host: options.healthHost ?? "127.0.0.1" };
     this.identity =
       options.identity ??
       options.leaderElection?.identity ??
@@ -104,6 +120,49 @@ export class Manager {
             ...options.leaderElection,
             clock: options.leaderElection.clock ?? this.clock,
           });
+  }
+
+  /** The health server's address while running with `healthPort`. */
+  get healthUrl(): string | undefined {
+    return this.healthServer?.url;
+  }
+
+  /**
+   * What `/healthz` checks: every informer's watcher has heard from its store within twice its
+   * watchdog (it restarts a silent stream after one), and no controller's queued keys have waited
+   * without any worker progress for longer than its reconcile timeout plus a minute.
+   */
+  healthChecks(): HealthCheck[] {
+    const checks: HealthCheck[] = [{ name: "running", ok: this.running }];
+    // A standby runs no watchers or workers: campaigning is all its loops do.
+    if (this.elector !== undefined && !this.isLeading) return checks;
+    for (const [id, informer] of this.informers) {
+      const silent = informer.watcher.silentFor();
+      const limit = 2 * informer.watcher.watchdogMs;
+      checks.push({
+        name: `watcher ${id}`,
+        ok: silent <= limit,
+        detail: `silent for ${Math.round(silent / 1000)} s (watchdog ${Math.round(informer.watcher.watchdogMs / 1000)} s)`,
+      });
+    }
+    for (const runner of this.runners) {
+      const stalled = runner.stalledFor();
+      const limit = (runner.controller.options.reconcileTimeoutMs ?? 300_000) + 60_000;
+      checks.push({
+        name: `workers ${runner.controller.name}`,
+        ok: stalled <= limit,
+        detail: `keys waiting with no worker progress for ${Math.round(stalled / 1000)} s`,
+      });
+    }
+    return checks;
+  }
+
+  /** What `/readyz` checks: caches synced and workers running — or standing by for the lease. */
+  readinessChecks(): HealthCheck[] {
+    if (!this.running)
+      return [{ name: "running", ok: false, detail: "the manager is not running" }];
+    if (this.elector !== undefined && !this.isLeading) return [{ name: "standby", ok: true }];
+    return [{ name: "caches synced", ok: this.synced, detail: "caches still syncing" }];
   }
 
   /** Whether the controllers run now: always without leader election, else while leading. */
@@ -146,6 +205,17 @@ export class Manager {
     // A running manager keeps its process alive: its own timers are unref'd, and while a store
     // reconnects (a PostgreSQL restart) no socket may hold the event loop open.
     const keepAlive = setInterval(() => {}, 1 << 30);
+    if (this.health !== undefined) {
+      this.healthServer = await serveHealth(
+        {
+          registry: this.metrics.registry,
+          healthChecks: () => this.healthChecks(),
+          readinessChecks: () => this.readinessChecks(),
+        },
+        this.health,
+      );
+      this.log.info({ url: this.healthServer.url }, "serving /metrics, /healthz and /readyz");
+    }
     try {
       const elector = this.elector;
       if (elector === undefined) {
@@ -179,6 +249,8 @@ export class Manager {
     } finally {
       clearInterval(keepAlive);
       this.running = false;
+      await this.healthServer?.close();
+      this.healthServer = undefined;
     }
   }
 
@@ -265,7 +337,9 @@ export class Manager {
     });
     const informerRuns = [...this.informers.values()].map((i) => i.run(informerStop.signal));
     const workerRuns = this.runners.map((runner) => runner.runWorkers());
+    this.synced = false;
     void Promise.all(this.runners.map((r) => this.readyOf(r))).then(() => {
+      this.synced = true;
       this.log.info({}, "all controllers running");
       this.readyResolve?.();
     });

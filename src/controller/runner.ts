@@ -119,6 +119,8 @@ export class ControllerRunner {
   private readonly items = new Map<string, unknown>();
   /** Reconciles in flight, oldest first. */
   private readonly inFlight = new Set<InFlight>();
+  /** When a worker last took a key or a reconcile last settled (clock time). */
+  private lastProgress = 0;
   /** Called whenever a reconcile in flight settles. */
   private readonly settledListeners = new Set<() => void>();
   private sweepTimer: Timer | undefined;
@@ -226,6 +228,7 @@ export class ControllerRunner {
       this.stopped.then(() => false),
     ]);
     if (!synced) return;
+    this.lastProgress = deps.clock.now();
     this.log.info(
       { workers: controller.options.concurrency ?? 1 },
       "caches synced; starting workers",
@@ -246,6 +249,16 @@ export class ControllerRunner {
   /** Aborts the signals of every reconcile in flight. */
   abortInFlight(reason: unknown): void {
     for (const entry of this.inFlight) entry.abort(reason);
+  }
+
+  /**
+   * How long keys have waited with no worker making progress (none taking a key, none
+   * finishing), in ms: 0 while the queue is empty or workers move. A pool whose every worker is
+   * stuck in a reconcile that ignores its signal shows here.
+   */
+  stalledFor(): number {
+    if (this.queue.length === 0 || this.lastProgress === 0) return 0;
+    return this.deps.clock.now() - this.lastProgress;
   }
 
   /** Enqueues every known key that `matches` (a shard this replica just took). */
@@ -348,6 +361,7 @@ export class ControllerRunner {
     for (;;) {
       const key = await this.queue.get();
       if (key === undefined) return;
+      this.lastProgress = this.deps.clock.now();
       this.deps.metrics.activeWorkers(1);
       try {
         await this.process(key);
@@ -529,6 +543,7 @@ export class ControllerRunner {
   ): void {
     const { queue, deps } = this;
     this.inFlight.delete(entry);
+    this.lastProgress = this.deps.clock.now();
     for (const listener of this.settledListeners) listener();
     const seconds = (deps.clock.now() - started) / 1000;
     let result: ResultLabel;
