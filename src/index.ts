@@ -167,6 +167,7 @@ export {
 } from "./observability/health.js";
 export { defaultLogger, type Logger, silentLogger } from "./observability/logging.js";
 export { type ControllerMetrics, RuntimeMetrics } from "./observability/metrics.js";
+export { TracedBackend, tracer } from "./observability/tracing.js";
 export { type Clock, systemClock, type Timer } from "./queue/clock.js";
 export {
   ExponentialBackoff,

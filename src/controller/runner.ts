@@ -15,19 +15,21 @@
  * An error overrides a requested requeue: the retry comes from the error path.
  */
 import { randomUUID } from "node:crypto";
+import type { Span } from "@opentelemetry/api";
 import type { StoredObject } from "../backend/backend.js";
-import type { Client } from "../backend/client.js";
+import { Client } from "../backend/client.js";
 import type { ControlPlane } from "../backend/control-plane.js";
 import type { CacheChange, CacheReader } from "../cache/cache.js";
 import type { Informer } from "../cache/informer.js";
 import { deepEqual } from "../model/json.js";
-import type { AnyKind } from "../model/kind.js";
+import { type AnyKind, kindId } from "../model/kind.js";
 import { keyString } from "../model/resource.js";
 import type { Logger } from "../observability/logging.js";
 import type {
   ControllerMetrics,
   ReconcileResult as ResultLabel,
 } from "../observability/metrics.js";
+import { endReconcileSpan, reconcileSpan, TracedBackend } from "../observability/tracing.js";
 import type { Clock, Timer } from "../queue/clock.js";
 import { WorkQueue } from "../queue/work-queue.js";
 import { type Action, TerminalError, toAction } from "./action.js";
@@ -159,7 +161,10 @@ export class ControllerRunner {
         this.log,
       );
     }
-    this.client = controller.kind === undefined ? undefined : deps.plane.resources(controller.kind);
+    this.client =
+      controller.kind === undefined
+        ? undefined
+        : new Client(new TracedBackend(deps.plane.backend), controller.kind);
   }
 
   /** Enqueues every key the controller knows of, now. */
@@ -422,7 +427,14 @@ export class ControllerRunner {
         return recorder;
       },
     };
-    const run = this.invoke(target, context);
+    // One span per reconcile; calls through ctx.client run inside it, as its children.
+    const span = reconcileSpan({
+      controller: controller.name,
+      kind: controller.kind === undefined ? undefined : kindId(controller.kind),
+      key,
+      reason,
+    });
+    const run = span.run(() => this.invoke(target, context));
 
     // A reconcile that outlives its timeout and ignores its aborted signal is abandoned after a
     // grace period: the worker moves on, and the key stays busy (never run twice at once) until
@@ -447,11 +459,12 @@ export class ControllerRunner {
           context,
           target,
           entry,
+          span.span,
         ),
       );
       return;
     }
-    this.finish(key, outcome.error, outcome.action, started, context, target, entry);
+    this.finish(key, outcome.error, outcome.action, started, context, target, entry, span.span);
   }
 
   private armSweep(at: number): void {
@@ -540,6 +553,7 @@ export class ControllerRunner {
     context: Record<string, unknown>,
     target: unknown,
     entry: InFlight,
+    span: Span,
   ): void {
     const { queue, deps } = this;
     this.inFlight.delete(entry);
@@ -585,6 +599,7 @@ export class ControllerRunner {
       }
     }
     deps.metrics.reconciled(result, seconds);
+    endReconcileSpan(span, result, error);
     queue.done(key);
   }
 }
