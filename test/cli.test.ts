@@ -4,9 +4,11 @@ import { request } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { App } from "../examples/nocontrol.js";
 import { createControlPlane } from "../src/index.js";
 import { serveKubernetesApi } from "../src/kubernetes/apiserver/server.js";
+import { connectPostgres } from "../src/postgres/index.js";
 import { eventually } from "../src/testing/eventually.js";
 
 const exec = promisify(execFile);
@@ -47,7 +49,12 @@ afterAll(async () => {
 
 describe("setpoint --help", () => {
   it("lists the commands, and each command's help shows examples", async () => {
-    expect((await setpoint("--help")).stdout).toMatch(/setpoint serve[\s\S]*setpoint crd/);
+    expect((await setpoint("--help")).stdout).toMatch(
+      /setpoint run[\s\S]*setpoint serve[\s\S]*setpoint crd/,
+    );
+    expect((await setpoint("run", "--help")).stdout).toMatch(
+      /Examples:\n\s+setpoint run examples\/nocontrol.ts --memory/,
+    );
     expect((await setpoint("serve", "--help")).stdout).toMatch(
       /Examples:\n\s+setpoint serve --kubeconfig/,
     );
@@ -182,4 +189,124 @@ describe.runIf(hasKubectl)("setpoint crd and setpoint serve with kubectl", () =>
     expect(await exited).toBe(0);
     expect(stderr).toContain("setpoint serve: stopped");
   });
+});
+
+describe("setpoint run", () => {
+  it("runs a module's controllers on memory, tells people what runs, serves metrics, and stops on SIGTERM", async () => {
+    const child = spawn(
+      process.execPath,
+      [...cli, "run", "examples/nocontrol.ts", "--memory", "--metrics-port", "0"],
+      {
+        cwd: root,
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
+    let out = "";
+    child.stdout!.on("data", (chunk: Buffer) => {
+      out += chunk.toString();
+    });
+    child.stderr!.on("data", (chunk: Buffer) => {
+      out += chunk.toString();
+    });
+    try {
+      await eventually(() => expect(out).toContain("all controllers running"), {
+        timeoutMs: 20_000,
+      });
+      expect(out).toContain("setpoint run: apps on memory (Ctrl-C to stop)");
+      const url = /"url":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(out)?.[1];
+      expect(url).toBeDefined();
+      expect((await fetch(`${url}/readyz`)).status).toBe(200);
+      expect(await (await fetch(`${url}/metrics`)).text()).toContain(
+        "controller_runtime_reconcile_total",
+      );
+    } finally {
+      child.kill("SIGTERM");
+    }
+    const code = await new Promise((resolve) => child.once("exit", resolve));
+    expect(code).toBe(0);
+    expect(out).toContain("manager stopped");
+  });
+
+  it("writes JSON logs with --log-format json, and refuses bad options by name", async () => {
+    await expect(
+      setpoint("run", "examples/nocontrol.ts", "--memory", "--data", "x"),
+    ).rejects.toMatchObject({
+      stderr: expect.stringContaining(
+        "choose one store: --memory, --data, --postgres or --kubeconfig",
+      ),
+    });
+    await expect(setpoint("run", "examples/nocontrol.ts", "--shards", "0")).rejects.toMatchObject({
+      stderr: expect.stringContaining("--shards 0: expected a positive whole number"),
+    });
+    await expect(setpoint("run", "examples/workload.ts")).rejects.toMatchObject({
+      stderr: expect.stringContaining("exports no controller"),
+    });
+    const child = spawn(
+      process.execPath,
+      [...cli, "run", "examples/nocontrol.ts", "--log-format", "json"],
+      {
+        cwd: root,
+        stdio: ["ignore", "pipe", "inherit"],
+      },
+    );
+    let out = "";
+    child.stdout!.on("data", (chunk: Buffer) => {
+      out += chunk.toString();
+    });
+    try {
+      await eventually(() => expect(out).toContain("all controllers running"), {
+        timeoutMs: 20_000,
+      });
+      for (const line of out.trim().split("\n")) expect(JSON.parse(line)).toHaveProperty("msg");
+    } finally {
+      child.kill("SIGTERM");
+      await new Promise((resolve) => child.once("exit", resolve));
+    }
+  });
+
+  it.runIf(inject("postgresUrl") !== "")(
+    "runs them on PostgreSQL, leader-elected and sharded, reconciling what is there",
+    async () => {
+      const url = inject("postgresUrl");
+      const schema = `cli_${Date.now().toString(36)}`;
+      const backend = await connectPostgres({ postgres: url, schema });
+      await backend.create(App, {
+        metadata: { name: "my-app", namespace: "default" },
+        spec: { replicas: 3 },
+      });
+      const child = spawn(
+        process.execPath,
+        [
+          ...cli,
+          "run",
+          "examples/nocontrol.ts",
+          "--postgres",
+          url,
+          "--schema",
+          schema,
+          "--leader-elect",
+          "--shards",
+          "4",
+        ],
+        { cwd: root, stdio: ["ignore", "pipe", "pipe"] },
+      );
+      let out = "";
+      const collect = (chunk: Buffer) => {
+        out += chunk.toString();
+      };
+      child.stdout!.on("data", collect);
+      child.stderr!.on("data", collect);
+      try {
+        await eventually(() => expect(out).toContain("reconciling my-app"), { timeoutMs: 20_000 });
+        expect(out).toContain(
+          `setpoint run: apps on PostgreSQL (schema ${schema}), leader-elected, 4 shards`,
+        );
+        expect(out).toContain("took a shard");
+      } finally {
+        child.kill("SIGTERM");
+        await new Promise((resolve) => child.once("exit", resolve));
+        await backend.close();
+      }
+    },
+  );
 });

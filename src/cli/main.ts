@@ -2,12 +2,17 @@
 /**
  * The `setpoint` command: a thin layer over the public API.
  *
+ *   setpoint run <module…> [options]     run the controllers modules export
  *   setpoint serve [module…] [options]   serve a control plane over the Kubernetes REST API
  *   setpoint crd <module>                print the CRDs of the kinds a module exports
  */
 import { writeFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
+import { pino } from "pino";
+import pretty from "pino-pretty";
 import { createControlPlane } from "../backend/control-plane.js";
+import type { Controller } from "../controller/controller.js";
+import { Manager } from "../controller/manager.js";
 import { serveKubernetesApi } from "../kubernetes/apiserver/server.js";
 import { crdYamlOf } from "../kubernetes/crd.js";
 import { kindsOf, loadModule } from "./load-module.js";
@@ -15,10 +20,45 @@ import { kindsOf, loadModule } from "./load-module.js";
 const usage = `setpoint — Kubernetes-style controllers for everything
 
 Usage:
+  setpoint run <module…> [options]     Run the controllers modules export, on a store of your choice
   setpoint serve [module…] [options]   Serve a control plane over the Kubernetes REST API
   setpoint crd <module…>               Print the CustomResourceDefinitions of the kinds modules export
 
 Run 'setpoint <command> --help' for a command's options and examples.
+
+Examples:
+  setpoint run examples/nocontrol.ts --memory
+  setpoint run ./controllers.ts --postgres postgres://localhost/app --leader-elect --metrics-port 8081
+  setpoint serve examples/workload.ts --kubeconfig ./kubeconfig
+`;
+
+const runUsage = `Usage: setpoint run <module…> [options]
+
+Runs every controller the modules export (values made by controller()) until Ctrl-C or SIGTERM,
+then shuts down gracefully. The store is one of:
+
+  --memory              in memory (the default)
+  --data <dir>          the embedded durable store in <dir> (needs better-sqlite3)
+  --postgres <url>      PostgreSQL (needs pg); --schema <name> picks the schema (default setpoint)
+  --kubeconfig <file>   a Kubernetes cluster, the kubeconfig's current context
+                        (needs @kubernetes/client-node)
+
+Options:
+  --metrics-port <n>    serve /metrics, /healthz and /readyz on this port (0: any free port)
+  --metrics-host <addr> the address for them (default 127.0.0.1)
+  --leader-elect        run the controllers only while holding the Lease (--lease-name, default
+                        setpoint-controllers)
+  --shards <n>          split each controller's keys into n shards shared by the live replicas
+  --identity <id>       this replica's name for leases (default hostname-random)
+  --log-format <f>      pretty (default, for people) or json (for machines)
+  -h, --help            show this help
+
+Examples:
+  setpoint run examples/nocontrol.ts --memory
+  setpoint run ./controllers.ts --data ./state
+  setpoint run ./controllers.ts --postgres postgres://localhost/app --leader-elect --metrics-port 8081
+  setpoint run ./controllers.ts --postgres postgres://localhost/app --shards 12
+  setpoint run ./controllers.ts --kubeconfig ~/.kube/config --log-format json
 `;
 
 const serveUsage = `Usage: setpoint serve [module…] [options]
@@ -136,9 +176,134 @@ async function crd(args: string[]): Promise<void> {
   process.stdout.write(documents.join("---\n"));
 }
 
+/** Whether a value is a controller made by `controller()` (checked by shape: modules may load their own copy). */
+function isController(value: unknown): value is Controller<never> {
+  if (value === null || typeof value !== "object") return false;
+  const v = value as { name?: unknown; options?: { reconcile?: unknown }; owned?: unknown };
+  return (
+    typeof v.name === "string" &&
+    typeof v.options?.reconcile === "function" &&
+    Array.isArray(v.owned)
+  );
+}
+
+async function run(args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      memory: { type: "boolean" },
+      data: { type: "string" },
+      postgres: { type: "string" },
+      schema: { type: "string" },
+      kubeconfig: { type: "string" },
+      "metrics-port": { type: "string" },
+      "metrics-host": { type: "string", default: "127.0.0.1" },
+      "leader-elect": { type: "boolean" },
+      "lease-name": { type: "string", default: "setpoint-controllers" },
+      shards: { type: "string" },
+      identity: { type: "string" },
+      "log-format": { type: "string", default: "pretty" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help || positionals.length === 0) {
+    process.stdout.write(runUsage);
+    if (!values.help) process.exitCode = 2;
+    return;
+  }
+  const stores = [values.memory, values.data, values.postgres, values.kubeconfig].filter(
+    (store) => store !== undefined,
+  );
+  if (stores.length > 1)
+    throw new Error("choose one store: --memory, --data, --postgres or --kubeconfig");
+  const format = values["log-format"];
+  if (format !== "pretty" && format !== "json")
+    throw new Error(`--log-format ${format}: expected pretty or json`);
+  const metricsPort =
+    values["metrics-port"] === undefined ? undefined : Number(values["metrics-port"]);
+  if (
+    metricsPort !== undefined &&
+    (!Number.isInteger(metricsPort) || metricsPort < 0 || metricsPort > 65535)
+  )
+    throw new Error(`--metrics-port ${values["metrics-port"]}: expected a port number`);
+  const shards = values.shards === undefined ? undefined : Number(values.shards);
+  if (shards !== undefined && (!Number.isInteger(shards) || shards < 1))
+    throw new Error(`--shards ${values.shards}: expected a positive whole number`);
+
+  const controllers: Controller<never>[] = [];
+  const kinds = [];
+  for (const path of positionals) {
+    const module = await loadModule(path);
+    const found = Object.values(module).filter(isController);
+    if (found.length === 0)
+      throw new Error(`${path} exports no controller (a value made by controller())`);
+    controllers.push(...found);
+    kinds.push(...kindsOf(module));
+  }
+
+  const logger =
+    format === "json"
+      ? pino({ name: "setpoint", level: process.env.SETPOINT_LOG_LEVEL ?? "info" })
+      : pino(
+          { level: process.env.SETPOINT_LOG_LEVEL ?? "info" },
+          pretty({
+            ignore: "pid,hostname,name,instance",
+            translateTime: "HH:MM:ss",
+            singleLine: true,
+          }),
+        );
+  const where = values.kubeconfig
+    ? `the cluster of ${values.kubeconfig}`
+    : values.postgres
+      ? `PostgreSQL (schema ${values.schema ?? "setpoint"})`
+      : values.data
+        ? `the durable store in ${values.data}`
+        : "memory";
+  const plane = values.kubeconfig
+    ? createControlPlane({
+        backend: await (await import("../kubernetes/index.js")).connectKubernetes({
+          kubeconfig: values.kubeconfig,
+        }),
+      })
+    : values.postgres
+      ? createControlPlane({
+          postgres: values.postgres,
+          ...(values.schema === undefined ? {} : { schema: values.schema }),
+        })
+      : values.data
+        ? createControlPlane({ dataDir: values.data })
+        : createControlPlane();
+  await plane.ready();
+  plane.register(...kinds);
+  const manager = new Manager({
+    plane,
+    logger,
+    ...(values.identity === undefined ? {} : { identity: values.identity }),
+    ...(metricsPort === undefined
+      ? {}
+      : { healthPort: metricsPort, healthHost: values["metrics-host"] }),
+    ...(values["leader-elect"] ? { leaderElection: { name: values["lease-name"] } } : {}),
+    ...(shards === undefined ? {} : { shards: { count: shards } }),
+  });
+  manager.add(...controllers);
+  logger.info(
+    {},
+    `setpoint run: ${controllers.map((c) => c.name).join(", ")} on ${where}${values["leader-elect"] ? ", leader-elected" : ""}${shards ? `, ${shards} shards` : ""} (Ctrl-C to stop)`,
+  );
+  const stop = new AbortController();
+  process.once("SIGINT", () => stop.abort());
+  process.once("SIGTERM", () => stop.abort());
+  await manager.run({ signal: stop.signal });
+  await plane.close();
+}
+
 const [command, ...rest] = process.argv.slice(2);
 try {
   switch (command) {
+    case "run":
+      await run(rest);
+      break;
     case "serve":
       await serve(rest);
       break;

@@ -45,7 +45,7 @@ export interface ManagerOptions {
    * takes over within one retry period. @default no election: the controllers always run
    */
   readonly leaderElection?: LeaderElectionOptions;
-  /** This replica, for leader election and shards. @default `<hostname>_<random>` */
+  /** This replica, for leader election and shards. @default `<hostname>-<random>` */
   readonly identity?: string;
   /**
    * Serve `/metrics`, `/healthz` and `/readyz` on this port while running (0: any free port;
@@ -54,6 +54,11 @@ export interface ManagerOptions {
   readonly healthPort?: number;
   /** The health server's address; "0.0.0.0" for probes from outside the host (a kubelet). @default "127.0.0.1" */
   readonly healthHost?: string;
+  /**
+   * Shard every controller of a kind that does not say otherwise (`setpoint run --shards`);
+   * see `ControllerOptions.shards`. @default none sharded
+   */
+  readonly shards?: { readonly count: number };
 }
 
 /**
@@ -88,6 +93,7 @@ export class Manager {
   /** The shard sets of sharded controllers, by controller name, while running. */
   readonly shardSets = new Map<string, ShardSet>();
   private readonly health: { readonly port: number; readonly host: string } | undefined;
+  private readonly defaultShards: { readonly count: number } | undefined;
   private healthServer: HealthServer | undefined;
   /** Whether this term's caches are synced and its workers run. */
   private synced = false;
@@ -104,6 +110,7 @@ export class Manager {
     this.readyPromise = new Promise((resolve) => {
       this.readyResolve = resolve;
     });
+    this.defaultShards = options.shards;
     this.health =
       options.healthPort === undefined
         ? undefined
@@ -111,7 +118,7 @@ export class Manager {
     this.identity =
       options.identity ??
       options.leaderElection?.identity ??
-      `${hostname()}_${randomUUID().slice(0, 8)}`;
+      `${hostname()}-${randomUUID().slice(0, 8)}`;
     this.elector =
       options.leaderElection === undefined
         ? undefined
@@ -291,7 +298,9 @@ export class Manager {
     };
     this.shardSets.clear();
     for (const controller of this.controllers) {
-      const shards = (controller.options as { shards?: { count: number } }).shards;
+      const shards =
+        (controller.options as { shards?: { count: number } }).shards ??
+        (controller.kind === undefined ? undefined : this.defaultShards);
       if (shards === undefined) continue;
       this.shardSets.set(
         controller.name,
@@ -333,6 +342,11 @@ export class Manager {
           this.log.info({ controller: runner.controller.name, shard }, "gave up a shard");
           return runner.settleMatching(inShard(shard), new Error(`shard ${shard} moved`));
         },
+        failed: (err) =>
+          this.log.warn(
+            { controller: runner.controller.name, err },
+            `shard round failed (${(err as Error)?.message ?? err}); retrying`,
+          ),
       });
     });
     const informerRuns = [...this.informers.values()].map((i) => i.run(informerStop.signal));

@@ -31,7 +31,7 @@ export interface LeaderElectionOptions {
   readonly name: string;
   /** The Lease's namespace. @default "default" */
   readonly namespace?: string;
-  /** Who this candidate is; unique among candidates. @default `<hostname>_<random>` */
+  /** Who this candidate is; unique among candidates. @default `<hostname>-<random>` */
   readonly identity?: string;
   /** How long a holder's silence makes its Lease free to take. @default 15_000 */
   readonly leaseDurationMs?: number;
@@ -104,7 +104,7 @@ export class LeaderElector {
   ) {
     const settings = {
       name: options.name,
-      identity: options.identity ?? `${hostname()}_${randomUUID().slice(0, 8)}`,
+      identity: options.identity ?? `${hostname()}-${randomUUID().slice(0, 8)}`,
       leaseDurationMs: options.leaseDurationMs ?? 15_000,
       renewDeadlineMs: options.renewDeadlineMs ?? 10_000,
       retryPeriodMs: options.retryPeriodMs ?? 2_000,

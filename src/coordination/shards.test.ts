@@ -88,3 +88,24 @@ describe("shards", () => {
     await Promise.all(runs.slice(0, 2));
   });
 });
+
+describe("shard members", () => {
+  it("take part whatever their identity looks like: names are made valid", async () => {
+    const clock = new FakeClock();
+    const store = new MemoryBackend({ clock });
+    const set = new ShardSet(store, {
+      name: "widgets",
+      count: 2,
+      identity: "Host_A:1",
+      clock,
+      ...timing,
+    });
+    const stop = new AbortController();
+    const running = set.run(stop.signal, { acquired: () => {}, released: async () => {} });
+    await clock.advance(100);
+    expect(set.shards).toEqual([0, 1]);
+    stop.abort();
+    await clock.advance(5_000);
+    await running;
+  });
+});

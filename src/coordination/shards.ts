@@ -30,7 +30,7 @@ export interface ShardSetOptions {
   readonly count: number;
   /** The Leases' namespace. @default "default" */
   readonly namespace?: string;
-  /** This replica; unique among replicas. @default `<hostname>_<random>` */
+  /** This replica; unique among replicas. @default `<hostname>-<random>` */
   readonly identity?: string;
   /** @default 15_000 */
   readonly leaseDurationMs?: number;
@@ -48,6 +48,22 @@ export interface ShardHooks {
   acquired(shard: number): void;
   /** `shard` is no longer this replica's: abort its keys' reconciles and resolve once settled. */
   released(shard: number): Promise<void>;
+  /** A round failed (the store unreachable…); the next round tries again. */
+  failed?(error: unknown): void;
+}
+
+/**
+ * An identity as part of an object name (lower-case letters, digits, '-' and '.'): identities
+ * are free-form, names are not. A changed identity gets its hash appended, so two identities
+ * that differ only in forbidden characters keep distinct names.
+ */
+function nameOf(identity: string): string {
+  const slug = identity
+    .toLowerCase()
+    .replace(/[^a-z0-9.-]+/g, "-")
+    .replace(/^[^a-z0-9]+|[^a-z0-9]+$/g, "")
+    .slice(0, 180);
+  return slug === identity ? slug : `${slug || "member"}-${hashKey(identity).toString(36)}`;
 }
 
 /** FNV-1a, 32 bits: stable across processes, versions and platforms. */
@@ -89,7 +105,7 @@ export class ShardSet {
   ) {
     if (!Number.isSafeInteger(options.count) || options.count < 1)
       throw new RangeError(`shard count (${options.count}) must be a positive integer`);
-    this.identity = options.identity ?? `${hostname()}_${randomUUID().slice(0, 8)}`;
+    this.identity = options.identity ?? `${hostname()}-${randomUUID().slice(0, 8)}`;
     this.count = options.count;
     this.namespace = options.namespace ?? "default";
     this.clock = options.clock ?? systemClock;
@@ -115,7 +131,10 @@ export class ShardSet {
           ...timing,
         }),
     );
-    this.member = { namespace: this.namespace, name: `${options.name}-member-${this.identity}` };
+    this.member = {
+      namespace: this.namespace,
+      name: `${options.name}-member-${nameOf(this.identity)}`,
+    };
   }
 
   /** The shard of `key`. */
@@ -136,7 +155,7 @@ export class ShardSet {
   /** Takes part until `signal` aborts; then settles and hands back every shard held. */
   async run(signal: AbortSignal, hooks: ShardHooks): Promise<void> {
     while (!signal.aborted) {
-      await this.round(hooks).catch(() => {});
+      await this.round(hooks).catch((error: unknown) => hooks.failed?.(error));
       await this.pause(this.retryPeriodMs, signal);
     }
     await Promise.all(this.shards.map((shard) => this.handBack(shard, hooks)));

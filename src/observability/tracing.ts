@@ -29,13 +29,14 @@ export function reconcileSpan(attributes: {
   key: string;
   reason: string;
 }): { span: Span; run<T>(body: () => T): T } {
-  const span = tracer.startSpan(`reconcile ${attributes.controller}`, {
-    attributes: {
-      "setpoint.controller": attributes.controller,
-      ...(attributes.kind === undefined ? {} : { "setpoint.kind": attributes.kind }),
-      "setpoint.key": attributes.key,
-      "setpoint.reason": attributes.reason,
-    },
+  const span = tracer.startSpan(`reconcile ${attributes.controller}`);
+  // Without an SDK the span records nothing: skip the attributes and the context switch.
+  if (!span.isRecording()) return { span, run: (body) => body() };
+  span.setAttributes({
+    "setpoint.controller": attributes.controller,
+    ...(attributes.kind === undefined ? {} : { "setpoint.kind": attributes.kind }),
+    "setpoint.key": attributes.key,
+    "setpoint.reason": attributes.reason,
   });
   const active = trace.setSpan(context.active(), span);
   return { span, run: (body) => context.with(active, body) };
@@ -43,6 +44,10 @@ export function reconcileSpan(attributes: {
 
 /** Ends a reconcile's span with its result (`success`, `error`, `requeue`, `requeue_after`…). */
 export function endReconcileSpan(span: Span, result: string, error: unknown): void {
+  if (!span.isRecording()) {
+    span.end();
+    return;
+  }
   span.setAttribute("setpoint.result", result);
   if (error !== undefined) {
     span.recordException(error instanceof Error ? error : String(error));
@@ -60,21 +65,21 @@ async function traced<T>(
   key: string | undefined,
   call: () => Promise<T>,
 ): Promise<T> {
-  return tracer.startActiveSpan(
-    `setpoint ${operation}`,
-    { attributes: { "setpoint.kind": kindId(kind), ...(key ? { "setpoint.key": key } : {}) } },
-    async (span) => {
-      try {
-        return await call();
-      } catch (error) {
-        span.recordException(error as Error);
-        span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
-        throw error;
-      } finally {
-        span.end();
-      }
-    },
-  );
+  const span = tracer.startSpan(`setpoint ${operation}`);
+  if (!span.isRecording()) {
+    span.end();
+    return call();
+  }
+  span.setAttributes({ "setpoint.kind": kindId(kind), ...(key ? { "setpoint.key": key } : {}) });
+  try {
+    return await context.with(trace.setSpan(context.active(), span), call);
+  } catch (error) {
+    span.recordException(error as Error);
+    span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
+    throw error;
+  } finally {
+    span.end();
+  }
 }
 
 const keyOf = (key: ObjectKey) => (key.namespace ? `${key.namespace}/${key.name}` : key.name);
