@@ -47,6 +47,17 @@ export {
 } from "./cache/watcher-state.js";
 export { type Action, done, requeueAfter, TerminalError } from "./controller/action.js";
 export {
+  type ChildKind,
+  type CompositeOptions,
+  composite,
+  type DesiredChild,
+  isSuperset,
+  type ObservedChildren,
+  parentLabel,
+  type SyncResult,
+  type UpdateStrategy,
+} from "./controller/composite.js";
+export {
   type BaseContext,
   Controller,
   type ControllerOptions,
