@@ -14,7 +14,8 @@
  *   `Recreate` (delete; the next sync creates it once gone), `InPlace` (update the object to
  *   the desired labels, annotations and body), `Apply` (merge the desired fields into it).
  * - The parent's status is `sync`'s, with `observedGeneration` stamped and a `Ready` condition
- *   (kstatus), written only when it changed.
+ *   (kstatus), written only when it changed. The parent kind's status schema must keep
+ *   `observedGeneration` and `conditions` (a schema that strips unknown keys drops them).
  * - A `sync` that throws, or returns something malformed (an undeclared kind, a duplicate name,
  *   a child in another namespace, a status that is not an object), touches no child: the error
  *   becomes `Ready=False` with its message, and an Event, and the parent is retried with backoff.
