@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: every benchmark, in one run, each beside its peers. Figures vary with the
- * machine's load; compare ratios from the same run. `BENCH=store,durable,postgres,replicas,queue,controller,kubernetes` picks some.
+ * machine's load; compare ratios from the same run. `BENCH=store,durable,postgres,replicas,queue,controller,composite,kubernetes` picks some.
  */
+import { compositeBenchmarks } from "./composite.bench.js";
 import { controllerBenchmarks } from "./controller.bench.js";
 import { durableBenchmarks } from "./durable.bench.js";
 import { kubernetesBenchmarks } from "./k8s.bench.js";
@@ -12,7 +13,9 @@ import { storeBenchmarks } from "./store.bench.js";
 
 const objects = Number(process.env.BENCH_OBJECTS ?? 100_000);
 const only = new Set(
-  (process.env.BENCH ?? "store,durable,postgres,replicas,queue,controller,kubernetes").split(","),
+  (
+    process.env.BENCH ?? "store,durable,postgres,replicas,queue,controller,composite,kubernetes"
+  ).split(","),
 );
 console.log(`setpoint benchmarks — node ${process.version}, ${new Date().toISOString()}`);
 if (only.has("store")) await storeBenchmarks(objects);
@@ -21,4 +24,5 @@ if (only.has("postgres")) await postgresBenchmarks();
 if (only.has("replicas")) await replicaBenchmarks();
 if (only.has("queue")) await queueBenchmarks();
 if (only.has("controller")) await controllerBenchmarks(objects);
+if (only.has("composite")) await compositeBenchmarks();
 if (only.has("kubernetes")) await kubernetesBenchmarks();

@@ -149,20 +149,12 @@ export function composite<P extends AnyKind>(
   ): Promise<Map<AnyKind, StoredObject[]>> {
     const observed = new Map<AnyKind, StoredObject[]>();
     for (const { kind } of options.children) {
-      const { items } = await ctx.plane.backend.list(kind, {
-        ...(kind.scope === "Namespaced" && parent.metadata.namespace !== undefined
-          ? { namespace: parent.metadata.namespace }
-          : {}),
-        labelSelector: { matchLabels: { [parentLabel]: parent.metadata.uid } },
-      });
-      // Ours only: a controlling reference to this parent, not just the label.
+      // From the shared cache of the child kind, by owner: no store round trip per sync.
+      const items = ctx.cacheOf(kind).byOwner(parent.metadata.uid) as StoredObject[];
+      // Ours only: a controlling reference to this parent, not just any reference.
       observed.set(
         kind,
-        items.filter((item) =>
-          item.metadata.ownerReferences?.some(
-            (ref) => ref.controller === true && ref.uid === parent.metadata.uid,
-          ),
-        ),
+        items.filter((item) => isOurs(item, parent.metadata.uid)),
       );
     }
     return observed;
@@ -237,20 +229,25 @@ export function composite<P extends AnyKind>(
 
   async function apply(
     ctx: ReconcileContext<P>,
+    parentUid: string,
     desired: ReturnType<typeof prepare>,
     observed: Map<AnyKind, StoredObject[]>,
   ): Promise<number> {
     const backend = ctx.plane.backend;
     let writes = 0;
     const wanted = new Set<StoredObject>();
-    // First, every name a new child needs must be free: nothing is applied when one is not.
+    // First, every name a new child needs must be free (or ours, and the cache behind): nothing
+    // is applied when one is taken by someone else.
     for (const { declared, key } of desired) {
-      if (observed.get(declared.kind)!.some((o) => o.metadata.name === key.name)) continue;
+      const ours = observed.get(declared.kind)!;
+      if (ours.some((o) => o.metadata.name === key.name)) continue;
       const taken = await backend.get(declared.kind, key as never).catch(() => undefined);
-      if (taken !== undefined)
+      if (taken === undefined) continue;
+      if (!isOurs(taken, parentUid))
         throw new BadSync(
           `${declared.kind.kind} ${key.name} exists and was not created by this ${parentKind.kind}: it is left alone`,
         );
+      ours.push(taken);
     }
     for (const { declared, object, key } of desired) {
       const current = observed.get(declared.kind)!.find((o) => o.metadata.name === key.name);
@@ -322,10 +319,15 @@ export function composite<P extends AnyKind>(
           !wanted.has(child) &&
           !desired.some((d) => d.declared.kind === kind && d.key.name === child.metadata.name)
         ) {
-          await backend.delete(kind, child.metadata as never, {
-            preconditions: { uid: child.metadata.uid },
-          });
-          writes++;
+          try {
+            await backend.delete(kind, child.metadata as never, {
+              preconditions: { uid: child.metadata.uid },
+            });
+            writes++;
+          } catch (error) {
+            // Already gone (the cache was behind): what was wanted.
+            if ((error as { reason?: string }).reason !== "NotFound") throw error;
+          }
         }
     return writes;
   }
@@ -377,7 +379,7 @@ export function composite<P extends AnyKind>(
       try {
         result = await options.sync({ parent, children: view(observed), signal: ctx.signal });
         desired = prepare(parent, result);
-        await apply(ctx, desired, observed);
+        await apply(ctx, parent.metadata.uid, desired, observed);
       } catch (error) {
         const message = (error as Error)?.message ?? String(error);
         await writeParentStatus(ctx.client, parent, statusWithoutRuntimeFields(parent), {
@@ -402,6 +404,14 @@ export function composite<P extends AnyKind>(
   });
   for (const child of options.children) built.owns(child.kind);
   return built;
+}
+
+/** Whether `object` has a controlling reference to the parent with `uid`. */
+function isOurs(object: StoredObject, uid: string): boolean {
+  return (
+    object.metadata.ownerReferences?.some((ref) => ref.controller === true && ref.uid === uid) ??
+    false
+  );
 }
 
 /** The parent's current status without what the runtime stamps. */

@@ -54,6 +54,11 @@ export interface ReconcileContext<K extends AnyKind> extends BaseContext {
   readonly client: Client<K>;
   /** The controller's cache of its kind. */
   readonly cache: CacheReader<ResourceOf<K>>;
+  /**
+   * The shared cache of another kind — one the controller owns or watches is already synced;
+   * any other starts being watched on first use. Read children with `byOwner(uid)`.
+   */
+  cacheOf<C extends AnyKind>(kind: C): CacheReader<ResourceOf<C>>;
   /** Records Events about the object being reconciled. */
   readonly events: EventRecorder;
 }

@@ -422,6 +422,7 @@ export class ControllerRunner {
       },
       client: this.client,
       cache: this.cache,
+      cacheOf: (kind: AnyKind) => deps.informer(kind).cache,
       get events() {
         recorder ??= events?.about(target as StoredObject) ?? noEvents;
         return recorder;
