@@ -309,4 +309,39 @@ describe("setpoint run", () => {
       }
     },
   );
+
+  it("runs them against a cluster through --kubeconfig (here, setpoint serve)", async () => {
+    const served = createControlPlane({ kinds: [App] });
+    const server = await serveKubernetesApi(served);
+    const kubeconfig = join(dir, "run-kubeconfig");
+    await writeFile(kubeconfig, server.kubeconfig());
+    await served.resources(App, { namespace: "default" }).create({
+      metadata: { name: "in-cluster" },
+      spec: { replicas: 1 },
+    });
+    const child = spawn(
+      process.execPath,
+      [...cli, "run", "examples/nocontrol.ts", "--kubeconfig", kubeconfig],
+      {
+        cwd: root,
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
+    let out = "";
+    const collect = (chunk: Buffer) => {
+      out += chunk.toString();
+    };
+    child.stdout!.on("data", collect);
+    child.stderr!.on("data", collect);
+    try {
+      await eventually(() => expect(out).toContain("reconciling in-cluster"), {
+        timeoutMs: 20_000,
+      });
+      expect(out).toContain(`setpoint run: apps on the cluster of ${kubeconfig}`);
+    } finally {
+      child.kill("SIGTERM");
+      await new Promise((resolve) => child.once("exit", resolve));
+      await server.close();
+    }
+  });
 });
