@@ -199,3 +199,29 @@ describe.skipIf(!url)("a control plane on PostgreSQL", () => {
     await plane.close();
   });
 });
+
+describe.skipIf(!url)("the PostgreSQL backend while the server is down", () => {
+  it("tries to listen again calmly, backing off — not a retry per failure", async () => {
+    const server = await startTestPostgres();
+    const backend = await connectPostgres({ postgres: server.url });
+    const watch = backend.watch(Widget, {});
+    const connect = pg.Client.prototype.connect;
+    let attempts = 0;
+    const counting = function (this: pg.Client, ...args: unknown[]) {
+      attempts++;
+      return (connect as unknown as (...a: unknown[]) => unknown).apply(this, args);
+    };
+    pg.Client.prototype.connect = counting as unknown as typeof connect;
+    try {
+      await server.stopServer();
+      // Backing off from 0.5 s: about three attempts in the first few seconds.
+      await eventually(() => expect(attempts).toBeGreaterThanOrEqual(3), { timeoutMs: 10_000 });
+      expect(attempts).toBeLessThanOrEqual(5);
+    } finally {
+      pg.Client.prototype.connect = connect;
+      watch.close();
+      await backend.close();
+      await server.stop();
+    }
+  });
+});

@@ -217,7 +217,6 @@ export class PostgresBackend implements Backend {
   /** Watches still reading the revision they start from (see `settled`). */
   private readonly starting = new Set<Promise<unknown>>();
   private listener: PgClient | undefined;
-  private listening: Promise<void> | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
   private pruneTimer: NodeJS.Timeout | undefined;
 
@@ -252,42 +251,58 @@ export class PostgresBackend implements Backend {
     this.pruneTimer.unref();
   }
 
-  /** (Re)connects the listener; on a dropped connection, tries again and catches every watch up. */
-  private listen(): Promise<void> {
-    if (this.listening !== undefined) return this.listening;
-    const attempt = async (): Promise<void> => {
-      const client = new this.pg.Client(this.pool.options);
-      client.on("notification", (message) => {
-        for (const watch of this.watches) if (watch.kindId === message.payload) watch.poke();
-      });
-      client.on("error", () => {});
-      client.on("end", () => {
-        if (this.listener === client) this.listener = undefined;
-        if (this.closed) return;
-        // The connection dropped: listen again, and catch up on whatever was missed meanwhile.
-        const retry = () => {
-          if (this.closed) return;
-          this.listen().then(
-            () => {
-              for (const watch of this.watches) watch.poke();
-            },
-            () => setTimeout(retry, 500).unref(),
-          );
-        };
-        setTimeout(retry, 100).unref();
-      });
+  /**
+   * Connects the LISTEN connection. When an established one drops, one reconnect loop tries
+   * again (backing off from 0.5 s to 5 s) and, once listening, catches every watch up. A failed
+   * attempt only fails: the loop that made it decides what next (one loop, never a retry per
+   * failure — those would multiply while the server is down).
+   */
+  private async listen(): Promise<void> {
+    const client = new this.pg.Client(this.pool.options);
+    client.on("notification", (message) => {
+      for (const watch of this.watches) if (watch.kindId === message.payload) watch.poke();
+    });
+    client.on("error", () => {});
+    client.on("end", () => {
+      if (this.listener !== client) return; // an attempt that failed, or an old connection
+      this.listener = undefined;
+      void this.reconnect();
+    });
+    try {
       await client.connect();
       await client.query(`LISTEN "${this.channel}"`);
-      if (this.closed) {
-        await client.end();
-        return;
+    } catch (error) {
+      await client.end().catch(() => {});
+      throw error;
+    }
+    if (this.closed) {
+      await client.end().catch(() => {});
+      return;
+    }
+    this.listener = client;
+  }
+
+  private reconnecting = false;
+
+  private async reconnect(): Promise<void> {
+    if (this.reconnecting || this.closed) return;
+    this.reconnecting = true;
+    try {
+      for (let delay = 500; !this.closed; delay = Math.min(delay * 2, 5_000)) {
+        await new Promise((resolve) => setTimeout(resolve, delay).unref());
+        if (this.closed) return;
+        try {
+          await this.listen();
+          // Listening again: read whatever was missed meanwhile.
+          for (const watch of this.watches) watch.poke();
+          return;
+        } catch {
+          // Still down: wait longer.
+        }
       }
-      this.listener = client;
-    };
-    this.listening = attempt().finally(() => {
-      this.listening = undefined;
-    });
-    return this.listening;
+    } finally {
+      this.reconnecting = false;
+    }
   }
 
   // --- reads ---------------------------------------------------------------------------------
@@ -735,8 +750,9 @@ export class PostgresBackend implements Backend {
     clearInterval(this.pollTimer);
     clearInterval(this.pruneTimer);
     for (const watch of [...this.watches]) watch.close();
-    await this.listening?.catch(() => {});
-    await this.listener?.end().catch(() => {});
+    const listener = this.listener;
+    this.listener = undefined;
+    await listener?.end().catch(() => {});
     if (this.ownsPool) await this.pool.end().catch(() => {});
   }
 }
