@@ -1,10 +1,23 @@
-import { execFile, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, execFile, spawn, spawnSync } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { request } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+
+/** Every child process a test started, killed after the file so that none outlives a timed-out test. */
+const children = new Set<ChildProcess>();
+const spawnTracked = ((...args: never[]) => {
+  const child = (spawn as (...a: never[]) => ChildProcess)(...args);
+  children.add(child);
+  child.once("exit", () => children.delete(child));
+  return child;
+}) as typeof spawn;
+afterAll(() => {
+  for (const child of children) child.kill("SIGKILL");
+});
+
 import { App } from "../examples/nocontrol.js";
 import { createControlPlane } from "../src/index.js";
 import { serveKubernetesApi } from "../src/kubernetes/apiserver/server.js";
@@ -153,7 +166,7 @@ describe.runIf(hasKubectl)("setpoint crd and setpoint serve with kubectl", () =>
       "--kubeconfig",
       kubeconfig,
     ];
-    const child = spawn(process.execPath, [...cli, ...args], { cwd: root });
+    const child = spawnTracked(process.execPath, [...cli, ...args], { cwd: root });
     let stderr = "";
     child.stderr.on("data", (chunk: Buffer) => {
       stderr += chunk.toString();
@@ -193,7 +206,7 @@ describe.runIf(hasKubectl)("setpoint crd and setpoint serve with kubectl", () =>
 
 describe("setpoint run", () => {
   it("runs a module's controllers on memory, tells people what runs, serves metrics, and stops on SIGTERM", async () => {
-    const child = spawn(
+    const child = spawnTracked(
       process.execPath,
       [...cli, "run", "examples/nocontrol.ts", "--memory", "--metrics-port", "0"],
       {
@@ -241,7 +254,7 @@ describe("setpoint run", () => {
     await expect(setpoint("run", "examples/workload.ts")).rejects.toMatchObject({
       stderr: expect.stringContaining("exports no controller"),
     });
-    const child = spawn(
+    const child = spawnTracked(
       process.execPath,
       [...cli, "run", "examples/nocontrol.ts", "--log-format", "json"],
       {
@@ -274,7 +287,7 @@ describe("setpoint run", () => {
         metadata: { name: "my-app", namespace: "default" },
         spec: { replicas: 3 },
       });
-      const child = spawn(
+      const child = spawnTracked(
         process.execPath,
         [
           ...cli,
@@ -319,7 +332,7 @@ describe("setpoint run", () => {
       metadata: { name: "in-cluster" },
       spec: { replicas: 1 },
     });
-    const child = spawn(
+    const child = spawnTracked(
       process.execPath,
       [...cli, "run", "examples/nocontrol.ts", "--kubeconfig", kubeconfig],
       {

@@ -8,7 +8,20 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
-import { describe, expect, inject, it } from "vitest";
+import { afterAll, describe, expect, inject, it } from "vitest";
+
+/** Every child process a test started, killed after the file so that none outlives a timed-out test. */
+const children = new Set<ChildProcess>();
+const spawnTracked = ((...args: never[]) => {
+  const child = (spawn as (...a: never[]) => ChildProcess)(...args);
+  children.add(child);
+  child.once("exit", () => children.delete(child));
+  return child;
+}) as typeof spawn;
+afterAll(() => {
+  for (const child of children) child.kill("SIGKILL");
+});
+
 import { connectPostgres } from "../src/postgres/index.js";
 import { eventually } from "../src/testing/eventually.js";
 import { startTestPostgres } from "../src/testing/postgres.js";
@@ -28,7 +41,7 @@ async function startReplicas(
   const replicas = new Map<string, ChildProcess>();
   for (let i = 0; i < count; i++) {
     const identity = `replica-${i}`;
-    const child = spawn(
+    const child = spawnTracked(
       process.execPath,
       [
         "--conditions=source",
