@@ -77,6 +77,29 @@ async function leaderOf(db: pg.Client, schema: string): Promise<string | undefin
   return rows[0]?.holder || undefined;
 }
 
+/** The leader, once it holds the Lease and one of its reconciles has started and not ended. */
+async function leaderMidReconcile(db: pg.Client, schema: string): Promise<string> {
+  const leader = await eventually(
+    async () => {
+      const holder = await leaderOf(db, schema);
+      expect(holder).toBeDefined();
+      return holder!;
+    },
+    { timeoutMs: 15_000 },
+  );
+  await eventually(
+    async () => {
+      const { rows } = await db.query(
+        `SELECT count(*)::int AS n FROM "${schema}".reconciles WHERE replica = $1 AND ended IS NULL`,
+        [leader],
+      );
+      expect(rows[0].n).toBeGreaterThan(0);
+    },
+    { timeoutMs: 15_000 },
+  );
+  return leader;
+}
+
 /** Reconciles of one key by different replicas whose times overlap. */
 async function overlaps(db: pg.Client, schema: string, deadAt: Map<string, Date>) {
   const { rows } = await db.query(
@@ -118,25 +141,7 @@ describe.skipIf(!url)("three leader-elected replicas on PostgreSQL", () => {
           metadata: { name: `w${i}`, namespace: "shop" },
           spec: { n: i },
         });
-      const leader = await eventually(
-        async () => {
-          const holder = await leaderOf(db, schema);
-          expect(holder).toBeDefined();
-          return holder!;
-        },
-        { timeoutMs: 15_000 },
-      );
-      // Mid-reconcile: one of the leader's reconciles has started and not ended.
-      await eventually(
-        async () => {
-          const { rows } = await db.query(
-            `SELECT count(*)::int AS n FROM "${schema}".reconciles WHERE replica = $1 AND ended IS NULL`,
-            [leader],
-          );
-          expect(rows[0].n).toBeGreaterThan(0);
-        },
-        { timeoutMs: 15_000 },
-      );
+      const leader = await leaderMidReconcile(db, schema);
       replicas.get(leader)!.kill("SIGKILL");
       const killedAt = new Date((await db.query("SELECT clock_timestamp() AS t")).rows[0].t);
       deadAt.set(leader, killedAt);
@@ -196,24 +201,7 @@ describe.skipIf(!url)("three leader-elected replicas on PostgreSQL", () => {
           metadata: { name: `w${i}`, namespace: "shop" },
           spec: { n: i },
         });
-      const leader = await eventually(
-        async () => {
-          const holder = await leaderOf(db, schema);
-          expect(holder).toBeDefined();
-          return holder!;
-        },
-        { timeoutMs: 15_000 },
-      );
-      await eventually(
-        async () => {
-          const { rows } = await db.query(
-            `SELECT count(*)::int AS n FROM "${schema}".reconciles WHERE replica = $1 AND ended IS NULL`,
-            [leader],
-          );
-          expect(rows[0].n).toBeGreaterThan(0);
-        },
-        { timeoutMs: 15_000 },
-      );
+      const leader = await leaderMidReconcile(db, schema);
       const frozen = replicas.get(leader)!;
       frozen.kill("SIGSTOP");
       // Past its lease: another replica leads and writes.

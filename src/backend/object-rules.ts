@@ -860,3 +860,38 @@ export function checkFence(lease: StoredObject | undefined, fence: Fence): void 
     `fenced: the write belongs to ${fence.holder}'s term ${fence.transitions} of Lease ${fence.lease.namespace ?? ""}/${fence.lease.name}, which is over (now held by ${spec?.holderIdentity || "nobody"}, term ${spec?.leaseTransitions ?? 0})`,
   );
 }
+
+/**
+ * Where a paginated list goes on: the revision of its first page's snapshot and the last key
+ * handed out (`ns` absent for cluster-scoped objects). Opaque to callers, base64url JSON.
+ */
+export interface ContinueToken {
+  readonly rv: number;
+  readonly ns?: string;
+  readonly name: string;
+}
+
+export function encodeContinue(token: ContinueToken): string {
+  return Buffer.from(JSON.stringify(token)).toString("base64url");
+}
+
+/** The token in a `continue` value; `BadRequest` for a garbled one. */
+export function decodeContinue(value: string): ContinueToken {
+  try {
+    const token = JSON.parse(Buffer.from(value, "base64url").toString());
+    if (
+      Number.isSafeInteger(token.rv) &&
+      typeof token.name === "string" &&
+      (token.ns === undefined || typeof token.ns === "string")
+    )
+      return token;
+  } catch {}
+  throw badRequest(`invalid continue token "${value}"`);
+}
+
+/** A store revision as `resourceVersion` gives it; `BadRequest` unless a decimal number. */
+export function parseRevision(value: string): number {
+  if (!/^[0-9]+$/.test(value))
+    throw badRequest(`invalid resourceVersion "${value}": must be a decimal revision`);
+  return Number(value);
+}

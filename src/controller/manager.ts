@@ -20,10 +20,9 @@ import { type AnyKind, kindId } from "../model/kind.js";
 import { type HealthCheck, type HealthServer, serveHealth } from "../observability/health.js";
 import { defaultLogger, type Logger } from "../observability/logging.js";
 import { RuntimeMetrics } from "../observability/metrics.js";
-import { type Clock, systemClock } from "../queue/clock.js";
+import { type Clock, sleep, systemClock } from "../queue/clock.js";
 import type { Controller } from "./controller.js";
 import { ControllerRunner } from "./runner.js";
-import { sleep } from "./source.js";
 
 /** Options of {@link Manager}. */
 export interface ManagerOptions {

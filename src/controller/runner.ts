@@ -22,7 +22,7 @@ import type { ControlPlane } from "../backend/control-plane.js";
 import type { CacheChange, CacheReader } from "../cache/cache.js";
 import type { Informer } from "../cache/informer.js";
 import { deepEqual } from "../model/json.js";
-import { type AnyKind, kindId } from "../model/kind.js";
+import { type AnyKind, groupOf, kindId } from "../model/kind.js";
 import { keyString } from "../model/resource.js";
 import type { Logger } from "../observability/logging.js";
 import type {
@@ -104,11 +104,6 @@ export function isMeaningfulChange(previous: StoredObject, next: StoredObject): 
     !same(a.finalizers, b.finalizers) ||
     !same(a.ownerReferences, b.ownerReferences)
   );
-}
-
-function groupOf(apiVersion: string): string {
-  const slash = apiVersion.indexOf("/");
-  return slash < 0 ? "" : apiVersion.slice(0, slash);
 }
 
 /** Runs one controller. */

@@ -5,7 +5,7 @@
  */
 
 import type { Logger } from "../observability/logging.js";
-import type { Clock } from "../queue/clock.js";
+import { type Clock, sleep } from "../queue/clock.js";
 
 /** What a source feeds into. */
 export interface Feed<T> {
@@ -150,18 +150,5 @@ export function fromAsyncIterable<T>(
   };
 }
 
-/** Resolves after `ms` on `clock`, or at once when `signal` aborts. */
-export function sleep(clock: Clock, ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = clock.setTimer(ms, () => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    });
-    const onAbort = () => {
-      timer.cancel();
-      resolve();
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
-}
+/** Re-exported from the clock module, where it lives. */
+export { sleep };

@@ -22,7 +22,7 @@ import { hostname } from "node:os";
 import type { Backend, Fence, StoredObject } from "../backend/backend.js";
 import { ApiError } from "../model/api-error.js";
 import type { ObjectKey } from "../model/resource.js";
-import { type Clock, systemClock } from "../queue/clock.js";
+import { type Clock, sleep, systemClock } from "../queue/clock.js";
 import { Lease } from "./lease.js";
 
 /** Options of {@link LeaderElector}. */
@@ -127,7 +127,11 @@ export class LeaderElector {
       if (signal.aborted) return undefined;
       const term = await this.tryAcquireOrRenew(undefined).catch(() => undefined);
       if (term !== undefined) return this.lead(term);
-      await this.pause(this.retryPeriodMs * (1 + Math.random() * (jitterFactor - 1)), signal);
+      await sleep(
+        this.clock,
+        this.retryPeriodMs * (1 + Math.random() * (jitterFactor - 1)),
+        signal,
+      );
     }
   }
 
@@ -170,7 +174,7 @@ export class LeaderElector {
     let stopped = false;
     const renewLoop = (async () => {
       while (!stopped) {
-        await this.pause(this.retryPeriodMs, lost.signal);
+        await sleep(this.clock, this.retryPeriodMs, lost.signal);
         if (stopped || lost.signal.aborted) return;
         const term = await this.tryAcquireOrRenew(transitions).catch(() => undefined);
         if (term === transitions) renewedAt = this.clock.now();
@@ -276,19 +280,6 @@ export class LeaderElector {
         leaseDurationSeconds: 1,
         renewTime: new Date(this.clock.wallNow()).toISOString(),
       },
-    });
-  }
-
-  private pause(ms: number, signal: AbortSignal): Promise<void> {
-    return new Promise((resolve) => {
-      if (signal.aborted) return resolve();
-      const timer = this.clock.setTimer(ms, done);
-      function done() {
-        timer.cancel();
-        signal.removeEventListener("abort", done);
-        resolve();
-      }
-      signal.addEventListener("abort", done, { once: true });
     });
   }
 }

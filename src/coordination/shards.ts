@@ -18,7 +18,7 @@ import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import type { Backend } from "../backend/backend.js";
 import { ApiError } from "../model/api-error.js";
-import { type Clock, systemClock } from "../queue/clock.js";
+import { type Clock, sleep, systemClock } from "../queue/clock.js";
 import { LeaderElector, type Leadership } from "./leader-election.js";
 import { Lease } from "./lease.js";
 
@@ -156,7 +156,7 @@ export class ShardSet {
   async run(signal: AbortSignal, hooks: ShardHooks): Promise<void> {
     while (!signal.aborted) {
       await this.round(hooks).catch((error: unknown) => hooks.failed?.(error));
-      await this.pause(this.retryPeriodMs, signal);
+      await sleep(this.clock, this.retryPeriodMs, signal);
     }
     await Promise.all(this.shards.map((shard) => this.handBack(shard, hooks)));
     await this.backend.delete(Lease, this.member).catch(() => {});
@@ -244,18 +244,5 @@ export class ShardSet {
       if (now - at < this.leaseDurationMs) live++;
     }
     return live;
-  }
-
-  private pause(ms: number, signal: AbortSignal): Promise<void> {
-    return new Promise((resolve) => {
-      if (signal.aborted) return resolve();
-      const timer = this.clock.setTimer(ms, done);
-      function done() {
-        timer.cancel();
-        signal.removeEventListener("abort", done);
-        resolve();
-      }
-      signal.addEventListener("abort", done, { once: true });
-    });
   }
 }

@@ -37,7 +37,7 @@ import { ApiError, type StatusReason, statusCodes } from "../model/api-error.js"
 import type { AnyKind } from "../model/kind.js";
 import { deepFreeze, type Frozen, type ObjectKey, type ResourceInput } from "../model/resource.js";
 import { type FieldSelector, LabelSelector, toLabelSelector } from "../model/selector.js";
-import { systemClock } from "../queue/clock.js";
+import { sleep, systemClock } from "../queue/clock.js";
 
 /** Options of {@link connectKubernetes}. */
 export interface KubernetesOptions {
@@ -379,7 +379,7 @@ class KubernetesBackend implements Backend {
         );
       } catch {
         if (signal.aborted) return;
-        await pause(backoff.next(), signal);
+        await sleep(systemClock, backoff.next(), signal);
         continue;
       }
       const code = response.statusCode ?? 0;
@@ -387,7 +387,8 @@ class KubernetesBackend implements Backend {
         const text = await readBody(response);
         const error = errorOf(code, text, response.headers);
         if (code === 429 || code >= 500) {
-          await pause(
+          await sleep(
+            systemClock,
             error.details?.retryAfterSeconds !== undefined
               ? error.details.retryAfterSeconds * 1000
               : backoff.next(),
@@ -469,7 +470,7 @@ class KubernetesBackend implements Backend {
       if (signal.aborted) return;
       if (failure !== undefined) {
         if (failure.code === 429 || failure.code >= 500) {
-          await pause(backoff.next(), signal);
+          await sleep(systemClock, backoff.next(), signal);
           continue;
         }
         throw failure;
@@ -762,18 +763,5 @@ function readBody(response: IncomingMessage, peek?: (start: string) => boolean):
       if (!response.complete)
         reject(new ApiError("ServiceUnavailable", "the connection closed mid-response"));
     });
-  });
-}
-
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
   });
 }

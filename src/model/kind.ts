@@ -260,3 +260,9 @@ export function jsonSchemaOf(
 export function kindId(kind: { readonly group: string; readonly kind: string }): string {
   return `${kind.group}/${kind.kind}`;
 }
+
+/** The API group of an `apiVersion` ("" for the core group's "v1"). */
+export function groupOf(apiVersion: string): string {
+  const slash = apiVersion.indexOf("/");
+  return slash < 0 ? "" : apiVersion.slice(0, slash);
+}

@@ -40,9 +40,12 @@ import { eventFor, type WatchFilter } from "../backend/memory/memory-watch.js";
 import {
   applyBody,
   checkFence,
+  decodeContinue,
   defaultMaxObjectBytes,
+  encodeContinue,
   leaseKindId,
   type PreparedWrite,
+  parseRevision,
   planCreate,
   planDelete,
   planUpdate,
@@ -56,7 +59,7 @@ import {
 } from "../backend/object-rules.js";
 import { ApiError, badRequest, conflict, expired, notFound } from "../model/api-error.js";
 import { deepEqual } from "../model/json.js";
-import { type AnyKind, kindId } from "../model/kind.js";
+import { type AnyKind, groupOf, kindId } from "../model/kind.js";
 import { deepFreeze, type Frozen, type ObjectKey, type ResourceInput } from "../model/resource.js";
 import { toFieldSelector, toLabelSelector } from "../model/selector.js";
 import { type Clock, systemClock } from "../queue/clock.js";
@@ -166,40 +169,6 @@ interface Settings {
   readonly maxObjectBytes: number;
   readonly pollIntervalMs: number;
   readonly clock: Clock;
-}
-
-interface ContinueToken {
-  readonly rv: number;
-  readonly ns: string;
-  readonly name: string;
-}
-
-function encodeContinue(token: ContinueToken): string {
-  return Buffer.from(JSON.stringify(token)).toString("base64url");
-}
-
-function decodeContinue(value: string): ContinueToken {
-  try {
-    const token = JSON.parse(Buffer.from(value, "base64url").toString());
-    if (
-      Number.isSafeInteger(token.rv) &&
-      typeof token.name === "string" &&
-      typeof token.ns === "string"
-    )
-      return token;
-  } catch {}
-  throw badRequest(`invalid continue token "${value}"`);
-}
-
-function parseRevision(value: string): number {
-  if (!/^[0-9]+$/.test(value))
-    throw badRequest(`invalid resourceVersion "${value}": must be a decimal revision`);
-  return Number(value);
-}
-
-function groupOf(apiVersion: string): string {
-  const slash = apiVersion.indexOf("/");
-  return slash < 0 ? "" : apiVersion.slice(0, slash);
 }
 
 /** A row's object, as stores hand objects out: frozen. */
@@ -358,7 +327,7 @@ export class PostgresBackend implements Backend {
             "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.",
           );
         const items: StoredObject[] = [];
-        let after = token === undefined ? undefined : { ns: token.ns, name: token.name };
+        let after = token === undefined ? undefined : { ns: token.ns ?? "", name: token.name };
         if (after === undefined && namespace !== undefined) after = { ns: namespace, name: "" };
         const batch = limit > 0 ? Math.min(limit + 1, 500) : 500;
         let more = false;
@@ -486,7 +455,7 @@ export class PostgresBackend implements Backend {
   /** @internal the watch's read: changes of a kind after `revision`, and where history starts. */
   async changesAfter(
     id: string,
-    revision: number | undefined,
+    revision: number,
     namespace: string | undefined,
   ): Promise<{
     current: number;
@@ -499,12 +468,12 @@ export class PostgresBackend implements Backend {
          FROM ${this.t.revision} r
          LEFT JOIN LATERAL (
            SELECT revision, type, object, previous_labels FROM ${this.t.changes}
-            WHERE $2::bigint IS NOT NULL AND kind = $1 AND revision > $2
+            WHERE kind = $1 AND revision > $2
               AND ($3::text IS NULL OR namespace = $3)
             ORDER BY revision LIMIT 500
          ) c ON true
         WHERE r.id = 1`,
-      [id, revision ?? null, namespace ?? null],
+      [id, revision, namespace ?? null],
     );
     const first = rows[0];
     return {
@@ -1048,13 +1017,14 @@ class PostgresWatch implements Watch {
   private async read(): Promise<void> {
     await this.ready;
     try {
-      for (;;) {
+      // Unset only when reading the starting revision failed: the watch has failed then.
+      while (this.cursor !== undefined) {
         const { current, compacted, changes } = await this.backend.changesAfter(
           this.kindId,
           this.cursor,
           this.filter.namespace,
         );
-        if (this.closed || this.cursor === undefined) return;
+        if (this.closed) return;
         if (this.cursor < compacted)
           throw expired(`too old resource version: ${this.cursor} (${compacted})`);
         for (const change of changes) {

@@ -2,7 +2,7 @@ import { createRequire } from "node:module";
 import type sortedBtree from "sorted-btree";
 import { ApiError, badRequest, conflict, notFound } from "../../model/api-error.js";
 import { deepEqual } from "../../model/json.js";
-import { type AnyKind, kindId } from "../../model/kind.js";
+import { type AnyKind, groupOf, kindId } from "../../model/kind.js";
 import type { Frozen, ObjectKey, OwnerReference, ResourceInput } from "../../model/resource.js";
 import {
   type FieldSelector,
@@ -26,10 +26,14 @@ import type {
 } from "../backend.js";
 import {
   applyBody,
+  type ContinueToken,
   checkFence,
+  decodeContinue,
   defaultMaxObjectBytes,
+  encodeContinue,
   leaseKindId,
   type PreparedWrite,
+  parseRevision,
   planCreate,
   planDelete,
   planUpdate,
@@ -126,35 +130,6 @@ class Table implements WatchSource {
   currentRevision(): number {
     return this.backend.visibleRevision;
   }
-}
-
-interface ContinueToken {
-  readonly rv: number;
-  readonly ns?: string;
-  readonly name: string;
-}
-
-function encodeContinue(token: ContinueToken): string {
-  return Buffer.from(JSON.stringify(token)).toString("base64url");
-}
-
-function decodeContinue(value: string): ContinueToken {
-  try {
-    const token = JSON.parse(Buffer.from(value, "base64url").toString());
-    if (Number.isSafeInteger(token.rv) && typeof token.name === "string") return token;
-  } catch {}
-  throw badRequest(`invalid continue token "${value}"`);
-}
-
-function parseRevision(value: string): number {
-  if (!/^[0-9]+$/.test(value))
-    throw badRequest(`invalid resourceVersion "${value}": must be a decimal revision`);
-  return Number(value);
-}
-
-function groupOf(apiVersion: string): string {
-  const slash = apiVersion.indexOf("/");
-  return slash < 0 ? "" : apiVersion.slice(0, slash);
 }
 
 /** A watch whose first `next()` rejects: how a watch that cannot start reports it. */
