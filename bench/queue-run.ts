@@ -209,6 +209,43 @@ if (scenario === "cycles") {
   result.ms = performance.now() - started;
   result.processed = r.processed();
   r.stop();
+} else if (scenario === "starvation") {
+  // An initial list of 10,000 keys in the low lane (FIFO for a queue without lanes) while 100
+  // hot keys, requeued the moment they finish, keep 16 workers saturated: how long until the
+  // last listed key is handed out, and how fast keys move meanwhile.
+  const listed = 10_000;
+  const q: QueueLike & { add(k: string, o?: { low?: boolean }): void } =
+    implementation === "setpoint"
+      ? Object.assign(new WorkQueue<string>(), { idle: () => false })
+      : new MiniQueue();
+  for (let i = 0; i < listed; i++) q.add(`listed-${i}`, { low: true });
+  for (let i = 0; i < 100; i++) q.add(`hot-${i}`);
+  const started = performance.now();
+  let served = 0;
+  let handouts = 0;
+  let lastServedAt = 0;
+  let resolveDone!: () => void;
+  const done = new Promise<void>((resolve) => {
+    resolveDone = resolve;
+  });
+  for (let w = 0; w < workers; w++) {
+    void (async () => {
+      for (;;) {
+        const key = await q.get();
+        if (key === undefined || served === listed) return;
+        handouts++;
+        q.done?.(key);
+        if (key.startsWith("hot")) q.add(key);
+        else if (++served === listed) {
+          lastServedAt = performance.now();
+          resolveDone();
+        }
+      }
+    })();
+  }
+  await done;
+  result.ms = lastServedAt - started;
+  result.processed = handouts;
 } else if (scenario === "delays") {
   // 100,000 keys requeued with random delays up to 1 s: memory held per key, and lateness.
   // Keys and due times exist before the measurement starts, for both implementations.

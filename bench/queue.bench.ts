@@ -78,6 +78,20 @@ export async function queueBenchmarks(): Promise<void> {
     }),
   );
 
+  const starvation = new Map<string, Result>();
+  for (const impl of ["setpoint", "client-go-style"])
+    starvation.set(impl, await measure("starvation", impl));
+  table(
+    "Saturated: 10,000 keys of an initial list (low lane) behind 100 keys requeued at once, 16 workers (median of 3)",
+    ["implementation", "max wait of a listed key", "handouts meanwhile", "handouts/s"],
+    [...starvation].map(([impl, r]) => [
+      impl === "setpoint" ? "setpoint (low lane: 1 handout in 5)" : "client-go-style (one FIFO)",
+      `${fmt(r.ms, 1)} ms`,
+      fmt(r.processed),
+      fmt((r.processed / r.ms) * 1000),
+    ]),
+  );
+
   const delays = new Map<string, Result>();
   for (const impl of ["setpoint", "setTimeout"]) delays.set(impl, await measure("delays", impl));
   table(

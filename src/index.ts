@@ -122,6 +122,8 @@ export {
   applyMergePatch,
   deepEqual,
   type JsonPatchOperation,
+  maxJsonPatchCopyBytes,
+  maxJsonPatchOperations,
 } from "./model/json.js";
 export {
   type AnyKind,
@@ -170,6 +172,7 @@ export {
   parseFieldSelector,
   parseLabelSelector,
 } from "./model/selector.js";
+export { maxNestingDepth } from "./model/validation.js";
 export {
   type HealthCheck,
   type HealthServer,

@@ -22,7 +22,7 @@ import { App } from "../examples/nocontrol.js";
 import { createControlPlane } from "../src/index.js";
 import { serveKubernetesApi } from "../src/kubernetes/apiserver/server.js";
 import { connectPostgres } from "../src/postgres/index.js";
-import { eventually } from "../src/testing/eventually.js";
+import { eventually, withDeadline } from "../src/testing/eventually.js";
 
 const exec = promisify(execFile);
 const root = new URL("..", import.meta.url);
@@ -237,6 +237,55 @@ describe("setpoint run", () => {
     }
     const code = await new Promise((resolve) => child.once("exit", resolve));
     expect(code).toBe(0);
+    expect(out).toContain("manager stopped");
+  });
+
+  it("answers its probes while a reconcile asks to run again at once, and exits on SIGTERM within its shutdown timeout though a reconcile ignores its signal (requeueAfter(0) froze the process; shutdown waited for the reconcile timeout)", async () => {
+    const child = spawnTracked(
+      process.execPath,
+      [
+        ...cli,
+        "run",
+        "test/fixtures/hot-loop.ts",
+        "--metrics-port",
+        "0",
+        "--shutdown-timeout",
+        "1",
+        "--log-format",
+        "json",
+      ],
+      { cwd: root, stdio: ["ignore", "pipe", "pipe"] },
+    );
+    let out = "";
+    child.stdout!.on("data", (chunk: Buffer) => {
+      out += chunk.toString();
+    });
+    child.stderr!.on("data", (chunk: Buffer) => {
+      out += chunk.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+    try {
+      await eventually(() => expect(out).toContain("all controllers running"), {
+        timeoutMs: 20_000,
+      });
+      const url = /"url":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(out)?.[1];
+      expect(url).toBeDefined();
+      // The hot loop spins: the probe is answered all the same.
+      await eventually(
+        async () =>
+          expect(await (await fetch(`${url}/metrics`)).text()).toMatch(
+            /controller_runtime_reconcile_total\{controller="hot",result="requeue_after"\} [1-9]\d{2,}/,
+          ),
+        { timeoutMs: 10_000 },
+      );
+      expect((await fetch(`${url}/healthz`)).status).toBe(200);
+    } finally {
+      child.kill("SIGTERM");
+    }
+    // Without the fixes the process never sees SIGTERM, or waits out the reconcile's 5 minutes.
+    const code = await withDeadline(exited, 15_000, "the process to exit after SIGTERM");
+    expect(code).toBe(0);
+    expect(out).toContain("abandoned");
     expect(out).toContain("manager stopped");
   });
 

@@ -134,4 +134,48 @@ describe("a leader-elected manager", () => {
     stop.abort();
     await running;
   });
+
+  it("ends its term a second after losing its lease though a reconcile ignores its signal, and leads again (the term waited for the reconcile timeout)", async () => {
+    const plane = createControlPlane();
+    let started!: () => void;
+    const inReconcile = new Promise<void>((resolve) => {
+      started = resolve;
+    });
+    const manager = new Manager({
+      plane,
+      logger: silentLogger(),
+      leaderElection: { name: "widgets", identity: "a", ...timing },
+      shutdownTimeoutMs: 100,
+    });
+    manager.add(
+      controller(Widget, {
+        name: "widgets",
+        reconcile: (widget) => {
+          if (widget.metadata.name !== "stuck") return;
+          started();
+          return new Promise<void>(() => {}); // ignores its signal, never settles
+        },
+      }),
+    );
+    const stop = new AbortController();
+    const running = manager.run({ signal: stop.signal });
+    await eventually(() => expect(manager.leading).toBe(true));
+    await plane.resources(Widget, { namespace: "shop" }).create({
+      metadata: { name: "stuck" },
+      spec: { replicas: 1 },
+    });
+    await inReconcile;
+    const leases = plane.resources(Lease, { namespace: "default" });
+    const lease = await leases.get("widgets");
+    await leases.update({
+      ...lease,
+      spec: { ...lease.spec, holderIdentity: "intruder", leaseTransitions: 1 },
+    });
+    await eventually(() => expect(manager.leading).toBe(false));
+    // The intruder never renews: once its lease runs out, this manager leads again, which it
+    // can only do once the old term is over.
+    await eventually(() => expect(manager.leading).toBe(true), { timeoutMs: 10_000 });
+    stop.abort();
+    await running;
+  });
 });

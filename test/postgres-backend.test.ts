@@ -33,10 +33,35 @@ describe.skipIf(!url)("PostgreSQL", () => {
     () => connectPostgres({ postgres: url, schema: freshSchema(), pollIntervalMs: 200 }),
     {
       compact: (backend) => (backend as PostgresBackend).compact(),
+      failCommits: (backend) => failCommits((backend as PostgresBackend).schema),
       cleanup: dropSchemas,
     },
   );
 });
+
+/**
+ * Makes every write transaction of the store in `schema` fail at COMMIT — a deferred constraint
+ * trigger that raises, checked only then — and resolves to what lifts it.
+ */
+async function failCommits(schema: string): Promise<() => Promise<void>> {
+  const sql = async (text: string) => {
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      await client.query(text);
+    } finally {
+      await client.end();
+    }
+  };
+  await sql(`
+    CREATE FUNCTION "${schema}".refuse_commit() RETURNS trigger LANGUAGE plpgsql AS
+      $$ BEGIN RAISE EXCEPTION 'commit refused (test)'; END $$;
+    CREATE CONSTRAINT TRIGGER refuse_commit AFTER INSERT OR UPDATE OR DELETE ON "${schema}".changes
+      DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION "${schema}".refuse_commit();`);
+  return () =>
+    sql(`DROP TRIGGER refuse_commit ON "${schema}".changes;
+         DROP FUNCTION "${schema}".refuse_commit();`);
+}
 
 const Widget = defineKind({
   group: "example.setpoint.dev",
@@ -99,6 +124,77 @@ describe.skipIf(!url)("the PostgreSQL backend", () => {
     await a.close();
     await b.close();
     await dropSchemas();
+  });
+
+  it("keeps nothing of a write whose COMMIT fails: not its revision, not the dependents it collected, not its event", async () => {
+    const schema = freshSchema();
+    const backend = await connectPostgres({ postgres: url, schema, pollIntervalMs: 100 });
+    try {
+      const owner = await backend.create(Widget, widget("owner"));
+      const child = await backend.create(Widget, {
+        metadata: {
+          name: "child",
+          namespace: "shop",
+          ownerReferences: [
+            {
+              apiVersion: Widget.apiVersion,
+              kind: "Widget",
+              name: "owner",
+              uid: owner.metadata.uid,
+            },
+          ],
+        },
+        spec: { replicas: 1 },
+      });
+      const watch = backend.watch(Widget, { resourceVersion: child.metadata.resourceVersion });
+      const restore = await failCommits(schema);
+      await expect(backend.delete(Widget, { namespace: "shop", name: "owner" })).rejects.toThrow(
+        /commit refused \(test\)/,
+      );
+      expect(await backend.get(Widget, { namespace: "shop", name: "owner" })).toEqual(owner);
+      expect(await backend.get(Widget, { namespace: "shop", name: "child" })).toEqual(child);
+      await restore();
+      const after = await backend.create(Widget, widget("after"));
+      // The failed write's revisions (the delete's and its collection's) were rolled back.
+      expect(Number(after.metadata.resourceVersion)).toBe(
+        Number(child.metadata.resourceVersion) + 1,
+      );
+      const next = await withDeadline(watch.next(), 5_000, "the next event");
+      expect(next.value).toEqual({ type: "ADDED", object: after });
+      watch.close();
+    } finally {
+      await backend.close();
+      await dropSchemas();
+    }
+  });
+
+  it("reads a long history one batch ahead of its consumer, not all of it into memory at once", async () => {
+    const schema = freshSchema();
+    const backend = await connectPostgres({ postgres: url, schema });
+    try {
+      const start = await backend.create(Widget, widget("start"));
+      for (let i = 0; i < 1_200; i += 100)
+        await Promise.all(
+          Array.from({ length: 100 }, (_, j) => backend.create(Widget, widget(`w${i + j}`))),
+        );
+      const watch = backend.watch(Widget, { resourceVersion: start.metadata.resourceVersion });
+      expect((await watch.next()).value).toMatchObject({ type: "ADDED" });
+      // What the watch has not read by now is gone: it can deliver only what it read ahead.
+      await backend.compact();
+      let delivered = 1;
+      let error: unknown;
+      try {
+        // 1,200 changes after `start`: a watch that read them all delivers them all, then waits.
+        while (delivered < 1_200 && !(await watch.next()).done) delivered++;
+      } catch (caught) {
+        error = caught;
+      }
+      expect(delivered).toBe(500);
+      expect(error).toMatchObject({ reason: "Expired" });
+    } finally {
+      await backend.close();
+      await dropSchemas();
+    }
   });
 
   it("delivers a change whose notification was lost, on its catch-up read", async () => {

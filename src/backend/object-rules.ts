@@ -17,7 +17,7 @@ import {
   invalid,
   notFound,
 } from "../model/api-error.js";
-import { applyJsonPatch, applyMergePatch, deepEqual } from "../model/json.js";
+import { applyJsonPatch, applyMergePatch, deepEqual, setOwn } from "../model/json.js";
 import type { AnyKind } from "../model/kind.js";
 import {
   deepFreeze,
@@ -33,6 +33,7 @@ import {
   checkDns1123Label,
   checkDns1123Subdomain,
   checkLabels,
+  checkNestingDepth,
   checkQualifiedName,
   FieldErrors,
   isPlainObject,
@@ -50,7 +51,8 @@ const envelopeFields = new Set(["apiVersion", "kind", "metadata", "status"]);
 /** The fields of an object besides its envelope: what a flat kind's `spec` schema validates. */
 function bodyOf(object: Readonly<Record<string, unknown>>): Record<string, unknown> {
   const body: Record<string, unknown> = {};
-  for (const key in object) if (!envelopeFields.has(key)) body[key] = object[key];
+  // setOwn: a body key `__proto__` (JSON.parse makes it an own key) must stay data, not a prototype.
+  for (const key in object) if (!envelopeFields.has(key)) setOwn(body, key, object[key]);
   return body;
 }
 
@@ -113,6 +115,7 @@ export function prepareWrite(
   const name =
     isPlainObject(metadata) && typeof metadata.name === "string" ? metadata.name : undefined;
   const subject = subjectOf(kind, name);
+  checkNestingDepth(subject, input);
 
   for (const field of kind.layout === "flat" ? [] : Object.keys(input)) {
     if (!topLevelFields.has(field))
@@ -258,14 +261,23 @@ export interface WriteContext {
   readonly maxObjectBytes: number;
 }
 
-/** The result of planning a write against the stored object. */
+/**
+ * The result of planning a write against the stored object. `bytes`, where there is a change,
+ * is about the JSON size of `object`, as counted against the size limit (what a store's history
+ * keeps of the change).
+ */
 export type WritePlan =
   /** Nothing changes: no revision, no event; hand back the stored object. */
   | { readonly action: "none"; readonly object: StoredObject }
   /** Store `object` (a new revision): ADDED if `created`, MODIFIED otherwise. */
-  | { readonly action: "put"; readonly object: StoredObject; readonly created: boolean }
+  | {
+      readonly action: "put";
+      readonly object: StoredObject;
+      readonly created: boolean;
+      readonly bytes: number;
+    }
   /** The object goes (last finalizer gone, or deleted without finalizers): DELETED. */
-  | { readonly action: "remove"; readonly object: StoredObject };
+  | { readonly action: "remove"; readonly object: StoredObject; readonly bytes: number };
 
 let lastSecond = Number.NaN;
 let lastTimestamp = "";
@@ -405,19 +417,105 @@ function buildMetadata(draft: ObjectMeta): ObjectMeta {
   return build(draft);
 }
 
+/**
+ * The JSON length of each large part of a stored object (spec, status, owner references,
+ * finalizers, label and annotation maps), so that a version sharing it with the version before
+ * counts it without writing it as JSON again. A part not remembered is smaller than
+ * `rememberedPartBytes`: `seal` remembers every larger part it makes, and a store remembers the
+ * parts of objects it did not get from `seal` ({@link rememberPartSizes}). Small parts are not
+ * remembered: an entry per stored object would cost more memory and time than it saves.
+ */
+const partSizes = new WeakMap<object, number>();
+const rememberedPartBytes = 1024;
+
+function remember(part: object, bytes: number): void {
+  if (bytes >= rememberedPartBytes) partSizes.set(part, bytes);
+}
+
+/** The JSON length of a stored part, remembered or measured (and remembered, if large). */
+function sizeOfPart(value: unknown): number {
+  if (value === undefined) return 0;
+  if (value === null || typeof value !== "object") return JSON.stringify(value).length;
+  let bytes = partSizes.get(value);
+  if (bytes === undefined) {
+    bytes = JSON.stringify(value).length;
+    remember(value, bytes);
+  }
+  return bytes;
+}
+
+/**
+ * Remembers the size of the large parts of an object that did not come from `seal` — read from
+ * a store's disk or database — before it is written again: a write that shares those parts then
+ * counts them against the size limit. Costs a `JSON.stringify` of each part not yet measured.
+ */
+export function rememberPartSizes(object: StoredObject): void {
+  const meta = object.metadata;
+  for (const part of [
+    object.spec,
+    object.status,
+    meta.ownerReferences,
+    meta.finalizers,
+    meta.labels,
+    meta.annotations,
+  ])
+    if (part !== null && typeof part === "object") sizeOfPart(part);
+}
+
+function sizeOfMap(map: Readonly<Record<string, string>> | undefined): number {
+  let bytes = 0;
+  for (const key in map) bytes += key.length + map[key]!.length + 6;
+  return bytes;
+}
+
+/** What `seal` counts for the envelope and metadata besides the maps: an estimate. */
+function envelopeBytes(kind: AnyKind, name: string): number {
+  return 200 + kind.apiVersion.length + kind.kind.length + name.length * 2;
+}
+
+/** About the JSON size of a stored object, counted as `seal` counts it. */
+function storedBytes(kind: AnyKind, object: StoredObject): number {
+  if (kind.layout === "flat") return JSON.stringify(object).length;
+  const meta = object.metadata;
+  return (
+    envelopeBytes(kind, meta.name) +
+    sizeOfPart(object.spec) +
+    sizeOfPart(object.status) +
+    sizeOfPart(meta.ownerReferences) +
+    sizeOfPart(meta.finalizers) +
+    sizeOfMap(meta.labels) +
+    sizeOfMap(meta.annotations)
+  );
+}
+
+/** What `seal` counts: the bytes it saw, and the small parts shared unmeasured. */
+interface Size {
+  readonly kind: AnyKind;
+  readonly name: string;
+  bytes: number;
+  unmeasured: number;
+}
+
+/** Counts a part taken unchanged from the previous version: already sealed, it still counts. */
+function countShared(size: Size, part: unknown): void {
+  const bytes = typeof part === "object" && part !== null ? partSizes.get(part) : undefined;
+  if (bytes === undefined) size.unmeasured++;
+  else size.bytes += bytes;
+}
+
 /** One part of an object, sealed: `old` itself when equal to it, else a frozen JSON copy. */
-function sealPart<T>(
-  size: { kind: AnyKind; name: string; bytes: number },
-  field: string,
-  value: T | undefined,
-  old: unknown,
-): T | undefined {
+function sealPart<T>(size: Size, field: string, value: T | undefined, old: unknown): T | undefined {
   if (value === undefined) return undefined;
-  if (value === old) return value; // taken unchanged from the previous version: already sealed
+  if (value === old) {
+    countShared(size, value);
+    return value;
+  }
   const json = toJson(size.kind, size.name, field, value);
   size.bytes += json.length;
   if (old !== undefined && deepEqual(value, old)) return old as T;
-  return deepFreeze(JSON.parse(json)) as T;
+  const sealed = deepFreeze(JSON.parse(json)) as T;
+  if (sealed !== null && typeof sealed === "object") remember(sealed, json.length);
+  return sealed;
 }
 
 /**
@@ -425,31 +523,43 @@ function sealPart<T>(
  * were checked to be strings, so a plain copy is enough, and cheaper than JSON for small maps.
  */
 function sealStringMap(
-  size: { bytes: number },
+  size: Size,
   value: Readonly<Record<string, string>> | undefined,
   old: Readonly<Record<string, string>> | undefined,
 ): Readonly<Record<string, string>> | undefined {
-  if (value === undefined || value === old) return value;
+  if (value === undefined) return value;
+  if (value === old) {
+    countShared(size, value);
+    return value;
+  }
   if (old !== undefined && deepEqual(value, old)) {
-    for (const key in value) size.bytes += key.length + value[key]!.length + 6;
+    size.bytes += sizeOfMap(value);
     return old;
   }
   let count = 0;
+  let bytes = 0;
   for (const key in value) {
-    size.bytes += key.length + value[key]!.length + 6;
+    bytes += key.length + value[key]!.length + 6;
     count++;
   }
+  size.bytes += bytes;
   // An empty literal holds four fields in-object; larger maps come compact from JSON.
-  if (count > 4) return Object.freeze(JSON.parse(JSON.stringify(value)));
-  const copy: Record<string, string> = {};
-  for (const key in value) copy[key] = value[key]!;
+  let copy: Record<string, string>;
+  if (count > 4) copy = JSON.parse(JSON.stringify(value));
+  else {
+    copy = {};
+    for (const key in value) copy[key] = value[key]!;
+  }
+  remember(copy, bytes);
   return Object.freeze(copy);
 }
 
 /**
  * Copies `object` into a compact, deeply frozen snapshot that shares nothing mutable with the
- * writer's values, checking the size limit on the way. Values JSON cannot hold (cycles, BigInt)
- * are `Invalid`.
+ * writer's values, checking the size limit on the way: the whole object counts, parts shared
+ * with `previous` too. Returns it with its size as counted — about its bytes of JSON, less the
+ * small parts (under 1 KiB each) shared with `previous`, which are not measured again. Values
+ * JSON cannot hold (cycles, BigInt) are `Invalid`.
  *
  * What an object costs in memory is what makes it different: `apiVersion`, `kind`, namespaces
  * and timestamps are shared strings; a `spec`, `status`, label or annotation map equal to the
@@ -461,14 +571,10 @@ export function seal(
   object: Resource,
   maxObjectBytes: number,
   previous?: StoredObject,
-): StoredObject {
+): { readonly object: StoredObject; readonly bytes: number } {
   const source = object.metadata;
   const name = source.name;
-  const size = {
-    kind,
-    name,
-    bytes: 200 + kind.apiVersion.length + kind.kind.length + name.length * 2,
-  };
+  const size: Size = { kind, name, bytes: envelopeBytes(kind, name), unmeasured: 0 };
   const isFlat = kind.layout === "flat";
   const spec = sealPart(size, "spec", object.spec, isFlat ? undefined : previous?.spec) ?? {};
   const status = sealPart(size, "status", object.status, previous?.status);
@@ -488,8 +594,9 @@ export function seal(
   );
   const bytes = size.bytes;
 
-  // Characters are 1 to 3 UTF-8 bytes; count exactly only near the limit.
-  if (bytes * 3 > maxObjectBytes) {
+  // Characters are 1 to 3 UTF-8 bytes, and a shared part not measured is under 1 KiB: count
+  // exactly only near the limit.
+  if ((bytes + size.unmeasured * rememberedPartBytes) * 3 > maxObjectBytes) {
     const exact = Buffer.byteLength(JSON.stringify(object));
     if (exact > maxObjectBytes) {
       throw invalid(subjectOf(kind, name), [
@@ -530,13 +637,13 @@ export function seal(
       ...(spec as object),
       ...(status === undefined ? {} : { status }),
     };
-    return Object.freeze(sealed) as unknown as StoredObject;
+    return { object: Object.freeze(sealed) as unknown as StoredObject, bytes };
   }
   const sealed: Resource =
     status === undefined
       ? { apiVersion: kind.apiVersion, kind: kind.kind, metadata, spec }
       : { apiVersion: kind.apiVersion, kind: kind.kind, metadata, spec, status };
-  return Object.freeze(sealed) as StoredObject;
+  return { object: Object.freeze(sealed) as StoredObject, bytes };
 }
 
 /** A copy of a stored object at a new revision (the DELETED form), sharing spec and status. */
@@ -587,7 +694,8 @@ export function planCreate(
     ),
     spec: write.spec,
   };
-  return { action: "put", object: seal(kind, object, context.maxObjectBytes), created: true };
+  const sealed = seal(kind, object, context.maxObjectBytes);
+  return { action: "put", object: sealed.object, created: true, bytes: sealed.bytes };
 }
 
 function checkPreconditions(
@@ -617,15 +725,15 @@ function finish(
   next: Resource,
   context: WriteContext,
 ): WritePlan {
-  const sealed = seal(kind, next, context.maxObjectBytes, existing);
+  const { object: sealed, bytes } = seal(kind, next, context.maxObjectBytes, existing);
   const { metadata } = sealed;
   // A terminating object whose last finalizer went is gone.
   if (metadata.deletionTimestamp !== undefined && metadata.finalizers === undefined) {
-    return { action: "remove", object: sealed };
+    return { action: "remove", object: sealed, bytes };
   }
   return sameContent(kind, sealed, existing)
     ? { action: "none", object: existing }
-    : { action: "put", object: sealed, created: false };
+    : { action: "put", object: sealed, created: false, bytes };
 }
 
 /**
@@ -728,7 +836,11 @@ export function planDelete(
   checkPreconditions(kind, existing, preconditions?.uid, preconditions?.resourceVersion);
   const meta = existing.metadata;
   if (meta.finalizers === undefined) {
-    return { action: "remove", object: atRevision(existing, context.resourceVersion) };
+    return {
+      action: "remove",
+      object: atRevision(existing, context.resourceVersion),
+      bytes: storedBytes(kind, existing),
+    };
   }
   if (meta.deletionTimestamp !== undefined) return { action: "none", object: existing };
   const next = {
@@ -740,11 +852,8 @@ export function planDelete(
     ),
     spec: specOf(kind, existing),
   } as Resource;
-  return {
-    action: "put",
-    object: seal(kind, next, context.maxObjectBytes, existing),
-    created: false,
-  };
+  const sealed = seal(kind, next, context.maxObjectBytes, existing);
+  return { action: "put", object: sealed.object, created: false, bytes: sealed.bytes };
 }
 
 /** The object an apply creates when none exists: the body, at the key being patched. */

@@ -1,12 +1,17 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { z } from "zod";
+import { createControlPlane } from "../backend/control-plane.js";
+import { Lease } from "../coordination/lease.js";
 import { defineKind, type ResourceOf } from "../model/kind.js";
+import { silentLogger } from "../observability/logging.js";
 import { eventually } from "../testing/eventually.js";
+import { FakeClock } from "../testing/fake-clock.js";
 import { createTestEnv, type TestEnv } from "../testing/test-env.js";
 import { done, requeueAfter, TerminalError } from "./action.js";
 import { controller } from "./controller.js";
 import { Event } from "./events.js";
-import { fromAsyncIterable, poll } from "./source.js";
+import { Manager } from "./manager.js";
+import { fromAsyncIterable, poll, sleep } from "./source.js";
 import { getCondition, setCondition, writeStatus } from "./status.js";
 
 const Widget = defineKind({
@@ -374,6 +379,68 @@ describe("controller", () => {
     });
   });
 
+  it("abandons a reconcile that ignores its aborted signal a second after the shutdown deadline (shutdown waited for the reconcile timeout)", async () => {
+    env = createTestEnv({ shutdownTimeoutMs: 5_000 });
+    await env.start(
+      controller(Widget, {
+        name: "widgets",
+        reconcileTimeoutMs: 90_000,
+        reconcile: () => new Promise<void>(() => {}), // ignores its signal, never settles
+      }),
+    );
+    await env.plane.resources(Widget).create(widget("stuck"));
+    await eventually(() => expect(env!.manager.runner("widgets")!.queue.processing).toBe(1));
+    const before = env.clock.now();
+    await env.stop();
+    // The test env steps its clock a second at a time while the manager shuts down.
+    expect(env.clock.now() - before).toBeLessThanOrEqual(5_000 + 1_000 + 1_000);
+    env = undefined;
+  });
+
+  it("hands its shards back on shutdown though a reconcile ignores its signal (a shard waited for it forever)", async () => {
+    const clock = new FakeClock({ wallNow: Date.now() });
+    const plane = createControlPlane({ clock });
+    await plane.resources(Widget).create(widget("stuck"));
+    const manager = new Manager({
+      plane,
+      clock,
+      logger: silentLogger(),
+      shutdownTimeoutMs: 1_000,
+      shards: { count: 2 },
+    });
+    let started = false;
+    manager.add(
+      controller(Widget, {
+        name: "widgets",
+        reconcile: () => {
+          started = true;
+          return new Promise<void>(() => {}); // ignores its signal, never settles
+        },
+      }),
+    );
+    const stop = new AbortController();
+    let stopped = false;
+    const running = manager.run({ signal: stop.signal }).then(() => {
+      stopped = true;
+    });
+    for (let i = 0; i < 100 && !started; i++) await clock.advance(1_000);
+    expect(started).toBe(true);
+    stop.abort();
+    const before = clock.now();
+    for (let i = 0; i < 100 && !stopped; i++) await clock.advance(500);
+    expect(stopped).toBe(true);
+    expect(clock.now() - before).toBeLessThanOrEqual(1_000 + 1_000 + 500);
+    await running;
+    // Handed back: no shard Lease has a holder any more.
+    const { items } = await plane.resources(Lease).list();
+    const shardHolders = items
+      .filter((l) => l.metadata.name.startsWith("widgets-shard-"))
+      .map((l) => l.spec.holderIdentity ?? "");
+    expect(shardHolders).toHaveLength(2);
+    expect(shardHolders.filter((h) => h !== "")).toEqual([]);
+    await plane.close();
+  });
+
   it("shuts down gracefully: waits for reconciles in flight, then aborts their signals at the deadline", async () => {
     env = createTestEnv({ shutdownTimeoutMs: 5_000 });
     let aborted = false;
@@ -393,6 +460,105 @@ describe("controller", () => {
     await env.stop();
     expect(aborted).toBe(true);
     env = undefined;
+  });
+});
+
+describe("fairness", () => {
+  it("reconciles every object of the initial list while requeues keep all workers busy (only 6 of 12 were ever reconciled)", async () => {
+    env = createTestEnv();
+    const widgets = env.plane.resources(Widget);
+    for (let i = 0; i < 12; i++) await widgets.create(widget(`w${i}`));
+    const reconciled = new Set<string>();
+    const clock = env.clock;
+    await env.start(
+      controller(Widget, {
+        name: "widgets",
+        concurrency: 3,
+        async reconcile(w, { signal }) {
+          reconciled.add(w.metadata.name);
+          await sleep(clock, 150, signal);
+          return requeueAfter(100);
+        },
+      }),
+    );
+    for (let t = 0; t < 10_000 && reconciled.size < 12; t += 50) await env.advance(50);
+    expect(reconciled.size).toBe(12);
+  });
+});
+
+describe("the event loop", () => {
+  // A reconcile that is ready again at once runs on microtasks; without a yield, no timer,
+  // socket or signal handler would ever run again. Each test lets a real timer fire and caps
+  // the reconciles, so that a broken runner fails instead of hanging.
+  const cap = 200_000;
+  async function reconcilesUntilATimerFires(
+    make: (state: { timerFired: boolean; runs: number }) => Parameters<TestEnv["start"]>[0],
+  ): Promise<{ timerFired: boolean; runs: number }> {
+    env = createTestEnv();
+    const state = { timerFired: false, runs: 0 };
+    await env.plane.resources(Widget).create(widget("hot"));
+    // The timer is set by the first reconcile, once the loop spins.
+    let timerSet = false;
+    const setTimer = () => {
+      if (timerSet) return;
+      timerSet = true;
+      setTimeout(() => {
+        state.timerFired = true;
+      }, 0);
+    };
+    const counted = new Proxy(state, {
+      get: (target, property) => {
+        if (property === "runs") setTimer();
+        return target[property as keyof typeof target];
+      },
+    });
+    await env.start(make(counted));
+    await eventually(() => expect(state.timerFired || state.runs >= cap).toBe(true));
+    // The loop stops counting once the timer fired: reaching the cap means it never got a turn.
+    expect(state.runs).toBeLessThan(cap);
+    return state;
+  }
+
+  it("runs timers while a reconcile returns requeueAfter(0) (requeueAfter(0) froze the process)", async () => {
+    const state = await reconcilesUntilATimerFires((state) =>
+      controller(Widget, {
+        name: "widgets",
+        reconcile: () => (state.timerFired || ++state.runs >= cap ? done() : requeueAfter(0)),
+      }),
+    );
+    expect(state.timerFired).toBe(true);
+    expect(state.runs).toBeGreaterThan(0);
+  });
+
+  it("runs timers while an errorPolicy answers requeueAfter(0)", async () => {
+    const state = await reconcilesUntilATimerFires((state) =>
+      controller(Widget, {
+        name: "widgets",
+        reconcile: () => {
+          if (state.timerFired || ++state.runs >= cap) return done();
+          throw new Error("again");
+        },
+        errorPolicy: () => requeueAfter(0),
+      }),
+    );
+    expect(state.timerFired).toBe(true);
+  });
+
+  it("runs timers while a reconcile keeps changing its own object in the memory store", async () => {
+    const state = await reconcilesUntilATimerFires((state) =>
+      controller(Widget, {
+        name: "widgets",
+        async reconcile(w, ctx) {
+          if (state.timerFired || ++state.runs >= cap) return;
+          await ctx.client.patch(w.metadata.name, {
+            type: "merge",
+            patch: { metadata: { labels: { run: String(state.runs) } } },
+          });
+        },
+      }),
+    );
+    expect(state.timerFired).toBe(true);
+    expect(state.runs).toBeGreaterThan(1);
   });
 });
 

@@ -6,7 +6,10 @@
  * `run({signal})` starts the informers and the controllers' triggers, starts each controller's
  * workers once the caches it reads are synced, and resolves after a graceful shutdown when
  * `signal` aborts: sources and triggers stop, the queues stop handing out keys, reconciles in
- * flight get `shutdownTimeoutMs` to finish, then their signals abort; then the informers stop.
+ * flight get `shutdownTimeoutMs` to finish, then their signals abort, and a reconcile that
+ * ignores its signal is abandoned a second later (logged; its promise is left to settle); then
+ * the informers stop. So `run` resolves at most `shutdownTimeoutMs` + 1 s after `signal`
+ * aborts, whatever the reconciles do. Losing the Lease aborts at once, with the same second.
  */
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
@@ -34,7 +37,11 @@ export interface ManagerOptions {
   readonly logger?: Logger;
   /** Where metrics are registered. @default a new prom-client Registry */
   readonly registry?: Registry;
-  /** How long reconciles in flight get to finish on shutdown before their signals abort. @default 30_000 */
+  /**
+   * How long reconciles in flight get to finish on shutdown before their signals abort; one that
+   * ignores its signal is abandoned a second later, so shutdown is bounded by this plus 1 s.
+   * @default 30_000
+   */
   readonly shutdownTimeoutMs?: number;
   /**
    * Run the controllers only while this process holds the Lease (client-go's algorithm; see
@@ -373,15 +380,12 @@ export class Manager {
         runner.queue.shutDown();
         runner.abortInFlight(lost.reason ?? new Error("lost the lease"));
       }
-      const grace = new AbortController();
-      await Promise.race([
-        Promise.all(this.runners.map((r) => r.queue.drain())),
-        sleep(this.clock, 5_000, grace.signal),
-      ]);
-      grace.abort();
+      // Workers return once every reconcile settled or was abandoned (a second after the abort).
+      await Promise.all(workerRuns);
+      this.reportAbandoned();
       shardStop.abort();
       informerStop.abort();
-      await Promise.all([...informerRuns, ...workerRuns, ...shardRuns]);
+      await Promise.all([...informerRuns, ...shardRuns]);
       return;
     }
 
@@ -406,16 +410,28 @@ export class Manager {
       this.log.warn({}, "shutdown deadline passed; aborting reconciles in flight");
       for (const runner of this.runners)
         runner.abortInFlight(new Error("the manager is shutting down"));
-      const grace = new AbortController();
-      await Promise.race([drained, sleep(this.clock, 5_000, grace.signal)]);
-      grace.abort();
     }
+    // Workers return once every reconcile settled or, past the deadline, was abandoned (a second
+    // after its signal aborted): shutdown takes shutdownTimeoutMs plus that second at most.
+    await Promise.all(workerRuns);
+    this.reportAbandoned();
     // Hand the shards back (their work is done) so that other replicas take them at once.
     shardStop.abort();
     await Promise.all(shardRuns);
     informerStop.abort();
-    await Promise.all([...informerRuns, ...workerRuns]);
+    await Promise.all(informerRuns);
     this.log.info({}, "manager stopped");
+  }
+
+  /** Logs reconciles that ignored their aborted signal and still run after their workers left. */
+  private reportAbandoned(): void {
+    for (const runner of this.runners) {
+      if (runner.inFlightCount > 0)
+        this.log.error(
+          { controller: runner.controller.name, reconciles: runner.inFlightCount },
+          "reconciles ignored their aborted signal and were abandoned; they may still be running",
+        );
+    }
   }
 
   private async readyOf(runner: ControllerRunner): Promise<void> {

@@ -55,7 +55,7 @@ export interface RunnerDependencies {
 const noEvents: EventRecorder = { record: async () => {} };
 
 /** How long after its signal aborts a reconcile that ignores it is abandoned. */
-const abandonAfterMs = 1_000;
+export const abandonAfterMs = 1_000;
 
 /**
  * One reconcile in flight. Its AbortController is made only if the reconcile reads its signal:
@@ -65,12 +65,15 @@ class InFlight {
   private controller: AbortController | undefined;
   private reason: unknown;
   aborted = false;
+  /** The worker stopped waiting for it: it ignored its aborted signal. */
+  abandoned = false;
   /** Set while the worker waits for the reconcile; called to stop waiting. */
   abandon: (() => void) | undefined;
 
   constructor(
     readonly deadline: number,
-    readonly abandonAt: number,
+    /** When the worker stops waiting for it, if it ignores its aborted signal. */
+    public abandonAt: number,
     readonly key: string,
     readonly timeoutMs: number,
   ) {}
@@ -246,9 +249,26 @@ export class ControllerRunner {
     for (const unsubscribe of this.unsubscribe.splice(0)) unsubscribe();
   }
 
-  /** Aborts the signals of every reconcile in flight. */
-  abortInFlight(reason: unknown): void {
-    for (const entry of this.inFlight) entry.abort(reason);
+  /**
+   * Aborts the signals of every reconcile in flight (shutdown past its deadline, a lost Lease),
+   * and abandons those that ignore it {@link abandonAfterMs} later, as a timed-out reconcile is:
+   * workers stop waiting for them, so a shutdown never waits for a reconcile's own timeout. An
+   * abandoned reconcile's key stays busy in this runner until the call settles.
+   */
+  abortInFlight(reason: unknown, matches: (key: string) => boolean = () => true): void {
+    const abandonAt = this.deps.clock.now() + abandonAfterMs;
+    for (const entry of this.inFlight) {
+      if (!matches(entry.key)) continue;
+      entry.abort(reason);
+      entry.abandonAt = Math.min(entry.abandonAt, abandonAt);
+    }
+    this.sweepTimer?.cancel();
+    this.sweep();
+  }
+
+  /** Reconciles still running, abandoned ones included. */
+  get inFlightCount(): number {
+    return this.inFlight.size;
   }
 
   /**
@@ -269,11 +289,12 @@ export class ControllerRunner {
 
   /**
    * Aborts the reconciles in flight whose key `matches` (a shard this replica gives up), and
-   * resolves once none is left.
+   * resolves once each has settled or, ignoring its signal, was abandoned a second later — so a
+   * shard is never held forever by a reconcile that does not stop.
    */
   async settleMatching(matches: (key: string) => boolean, reason: unknown): Promise<void> {
-    const busy = () => [...this.inFlight].some((entry) => matches(entry.key));
-    for (const entry of this.inFlight) if (matches(entry.key)) entry.abort(reason);
+    const busy = () => [...this.inFlight].some((entry) => !entry.abandoned && matches(entry.key));
+    this.abortInFlight(reason, matches);
     while (busy())
       await new Promise<void>((resolve) => {
         const listener = () => {
@@ -482,7 +503,9 @@ export class ControllerRunner {
         if (entry.abandonAt <= now) {
           const abandon = entry.abandon;
           entry.abandon = undefined;
+          entry.abandoned = true;
           abandon();
+          for (const listener of this.settledListeners) listener();
         } else next = Math.min(next, entry.abandonAt);
       }
     }

@@ -12,6 +12,11 @@
  * ⌈shards ÷ live members⌉: it takes free or expired shards up to that, and hands back shards over
  * it only after the work of their keys has settled. So when a replica joins, dies or leaves,
  * shards move, and no two replicas reconcile one key at the same time.
+ *
+ * Caveat: "settled" assumes reconciles stop when their signal aborts. One that ignores it is
+ * abandoned a second after the abort (as a timed-out reconcile is), and its shard is handed back
+ * then, so that a stubborn reconcile cannot hold a shard, or a shutdown, forever; its late writes
+ * may then overlap the new holder's.
  */
 
 import { randomUUID } from "node:crypto";

@@ -6,6 +6,8 @@
 import { z } from "zod";
 import { Event } from "../controller/events.js";
 import { defineKind } from "../model/kind.js";
+import { compileCrdSchema } from "./crd.js";
+import { crdSpecIssues } from "./crd-validation.js";
 
 export const Namespace = defineKind({
   group: "",
@@ -47,19 +49,41 @@ export const CustomResourceDefinition = defineKind({
   kind: "CustomResourceDefinition",
   scope: "Cluster",
   shortNames: ["crd", "crds"],
-  spec: z.object({
-    group: z.string(),
-    names: z.object({
-      plural: z.string(),
-      singular: z.string().optional(),
-      kind: z.string(),
-      listKind: z.string().optional(),
-      shortNames: z.array(z.string()).optional(),
-      categories: z.array(z.string()).optional(),
+  spec: z
+    .object({
+      group: z.string(),
+      names: z.object({
+        plural: z.string(),
+        singular: z.string().optional(),
+        kind: z.string(),
+        listKind: z.string().optional(),
+        shortNames: z.array(z.string()).optional(),
+        categories: z.array(z.string()).optional(),
+      }),
+      scope: z.enum(["Namespaced", "Cluster"]),
+      versions: z.array(crdVersion).min(1),
+    })
+    // Kubernetes' rules for a CRD on its own, on every write to any store; what needs the name
+    // or the kinds a server serves, `setpoint serve` checks (crdServingIssues).
+    .superRefine((spec, ctx) => {
+      const issues = crdSpecIssues(spec);
+      for (const issue of issues)
+        ctx.addIssue({ code: "custom", path: [...issue.path], message: issue.message });
+      if (issues.length > 0) return;
+      // What ajv, which runs the schemas, cannot compile (a `minimum` that is not a number…).
+      spec.versions.forEach((version, i) => {
+        if (version.schema === undefined) return;
+        try {
+          compileCrdSchema(version.schema.openAPIV3Schema);
+        } catch (err) {
+          ctx.addIssue({
+            code: "custom",
+            path: ["versions", i, "schema", "openAPIV3Schema"],
+            message: `Invalid value: not a valid schema: ${(err as Error).message}`,
+          });
+        }
+      });
     }),
-    scope: z.enum(["Namespaced", "Cluster"]),
-    versions: z.array(crdVersion).min(1),
-  }),
   status: z.record(z.string(), z.unknown()),
 });
 

@@ -5,10 +5,12 @@
  * are pruned (unless `x-kubernetes-preserve-unknown-fields`), defaults applied, the rest validated.
  */
 import type { StandardSchemaV1 } from "@standard-schema/spec";
-import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
+import { Ajv, type CodeOptions, type ErrorObject, type ValidateFunction } from "ajv";
 import { stringify } from "yaml";
 import type { StoredObject } from "../backend/backend.js";
+import { setOwn } from "../model/json.js";
 import { type AnyKind, defineKind, jsonSchemaOf, type PrinterColumn } from "../model/kind.js";
+import { compilePattern } from "./crd-validation.js";
 
 type Schema = Record<string, unknown>;
 
@@ -122,7 +124,89 @@ export function crdYamlOf(kind: AnyKind): string {
   return stringify(crdOf(kind));
 }
 
-const ajv = new Ajv({ strict: false, allErrors: true, useDefaults: true, validateFormats: false });
+/**
+ * Schema patterns run on RE2 (linear time, as Kubernetes runs them), never on JavaScript's
+ * backtracking RegExp: `^(a+)+$` against 30 characters would block the process for seconds.
+ */
+const re2: NonNullable<CodeOptions["regExp"]> = Object.assign(
+  (pattern: string) => compilePattern(pattern),
+  {
+    code: "re2js",
+  },
+);
+
+const ajv = new Ajv({
+  strict: false,
+  allErrors: true,
+  useDefaults: true,
+  validateFormats: false,
+  code: { regExp: re2 },
+});
+
+/** The keywords of Kubernetes' `JSONSchemaProps` that validate; ajv sees only these. */
+const validatingKeywords = new Set([
+  "type",
+  "format",
+  "default",
+  "maximum",
+  "minimum",
+  "maxLength",
+  "minLength",
+  "pattern",
+  "maxItems",
+  "minItems",
+  "multipleOf",
+  "enum",
+  "maxProperties",
+  "minProperties",
+  "required",
+  "items",
+  "allOf",
+  "oneOf",
+  "anyOf",
+  "not",
+  "properties",
+  "additionalProperties",
+  "nullable",
+  "x-kubernetes-preserve-unknown-fields",
+  "x-kubernetes-int-or-string",
+]);
+
+/**
+ * A CRD schema as ajv should run it: only the keywords Kubernetes knows (so that no `$ref`,
+ * `unevaluatedProperties` or other JSON Schema feature Kubernetes lacks reaches ajv), OpenAPI
+ * 3.0's boolean `exclusiveMaximum`/`exclusiveMinimum` in JSON Schema's numeric form, and
+ * int-or-string as `anyOf` integer or string.
+ */
+function forAjv(schema: unknown): unknown {
+  if (schema === null || typeof schema !== "object" || Array.isArray(schema)) return schema;
+  const input = schema as Schema;
+  const out: Schema = {};
+  for (const [key, value] of Object.entries(input)) {
+    if (!validatingKeywords.has(key)) continue;
+    if (key === "properties" && value !== null && typeof value === "object") {
+      const properties: Schema = {};
+      for (const [name, child] of Object.entries(value)) setOwn(properties, name, forAjv(child));
+      out.properties = properties;
+    } else if (key === "items" || key === "not" || key === "additionalProperties")
+      out[key] = forAjv(value);
+    else if (key === "allOf" || key === "anyOf" || key === "oneOf")
+      out[key] = Array.isArray(value) ? value.map(forAjv) : value;
+    else out[key] = value;
+  }
+  for (const [flag, bound] of [
+    ["exclusiveMaximum", "maximum"],
+    ["exclusiveMinimum", "minimum"],
+  ] as const) {
+    if (input[flag] === true && typeof input[bound] === "number") {
+      out[flag] = input[bound];
+      delete out[bound];
+    }
+  }
+  if (input["x-kubernetes-int-or-string"] === true && out.anyOf === undefined)
+    out.anyOf = [{ type: "integer" }, { type: "string" }];
+  return out;
+}
 
 /** Drops fields a structural schema does not name, as the Kubernetes API server prunes them. */
 function prune(value: unknown, schema: Schema | undefined): unknown {
@@ -134,9 +218,14 @@ function prune(value: unknown, schema: Schema | undefined): unknown {
   const additional = schema.additionalProperties;
   const out: Record<string, unknown> = {};
   for (const [key, item] of Object.entries(value)) {
-    if (properties?.[key] !== undefined) out[key] = prune(item, properties[key]);
+    const known = properties !== undefined && Object.hasOwn(properties, key);
+    if (known) setOwn(out, key, prune(item, properties[key]));
     else if (additional !== undefined && additional !== false)
-      out[key] = prune(item, typeof additional === "object" ? (additional as Schema) : undefined);
+      setOwn(
+        out,
+        key,
+        prune(item, typeof additional === "object" ? (additional as Schema) : undefined),
+      );
   }
   return out;
 }
@@ -151,16 +240,32 @@ function pathOf(error: ErrorObject): PropertyKey[] {
   return path;
 }
 
-/** A Standard Schema validator from a CRD's OpenAPI v3 schema: prune, default, validate. */
+/**
+ * Compiles a CRD schema (as {@link forAjv} makes it) into a validator; throws when ajv cannot.
+ * The compiled schema is not kept in ajv's cache, which would otherwise grow with every version
+ * of every CRD ever served.
+ */
+export function compileCrdSchema(schema: Schema): ValidateFunction {
+  const prepared = forAjv(schema) as Schema;
+  try {
+    return ajv.compile(prepared);
+  } finally {
+    ajv.removeSchema(prepared);
+  }
+}
+
+/**
+ * A Standard Schema validator from a CRD's OpenAPI v3 schema: prune, default, validate. The
+ * schema is compiled now, so a schema that cannot be compiled fails here, not on a write.
+ */
 function validatorOf(schema: Schema | undefined): StandardSchemaV1 {
-  let validate: ValidateFunction | undefined;
+  const validate = schema === undefined ? undefined : compileCrdSchema(schema);
   return {
     "~standard": {
       version: 1,
       vendor: "setpoint-crd",
       validate(value) {
-        if (schema === undefined) return { value };
-        validate ??= ajv.compile(schema);
+        if (schema === undefined || validate === undefined) return { value };
         const pruned = structuredClone(prune(value, schema));
         if (validate(pruned)) return { value: pruned };
         return {

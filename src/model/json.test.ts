@@ -61,3 +61,62 @@ describe("deepEqual", () => {
     expect(deepEqual(null, {})).toBe(false);
   });
 });
+
+describe("patches from outside (issue 10)", () => {
+  const deep = (depth: number) => JSON.parse(`${'{"a":'.repeat(depth)}1${"}".repeat(depth)}`);
+
+  it("keeps __proto__ in a merge patch an ordinary key, never a prototype", () => {
+    const result = applyMergePatch(
+      { spec: {} },
+      JSON.parse('{"spec":{"__proto__":{"polluted":1}},"constructor":{"prototype":{"x":1}}}'),
+    ) as Record<string, Record<string, unknown>>;
+    expect(Object.getPrototypeOf(result.spec)).toBe(Object.prototype);
+    expect(Object.keys(result.spec!)).toEqual(["__proto__"]);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect(({} as Record<string, unknown>).x).toBeUndefined();
+  });
+
+  it("refuses a merge patch nested deeper than objects may be as Invalid, without overflowing the stack", () => {
+    expect(() => applyMergePatch({}, deep(100_000))).toThrow(
+      expect.objectContaining({ reason: "Invalid" }),
+    );
+    expect(applyMergePatch({}, deep(50))).toEqual(deep(50));
+  });
+
+  it("refuses JSON patch operations that cannot apply as Invalid: prototype paths, a move into its own child, inherited members", () => {
+    for (const operations of [
+      [{ op: "add", path: "/__proto__/polluted", value: 1 }],
+      [{ op: "add", path: "/a/constructor/prototype/polluted", value: 1 }],
+      [{ op: "move", from: "/a", path: "/a/b" }],
+      [{ op: "copy", from: "/a/constructor", path: "/b" }],
+      [{ op: "move", from: "/a/hasOwnProperty", path: "/b" }],
+      [{ op: "add", path: "/x", value: deep(200) }],
+    ] as const) {
+      expect(
+        () => applyJsonPatch({ a: {} }, operations as never),
+        JSON.stringify(operations).slice(0, 80),
+      ).toThrow(expect.objectContaining({ reason: "Invalid" }));
+    }
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
+  it("bounds what copies may add and how many operations a patch has, as Kubernetes does", () => {
+    // Each copy doubles the document: thirty of them would need gigabytes.
+    const doubling = Array.from({ length: 30 }, (_, i) => ({
+      op: "copy" as const,
+      from: "/a",
+      path: `/a/c${i}`,
+    }));
+    expect(() => applyJsonPatch({ a: { pad: "x".repeat(100) } }, doubling)).toThrow(
+      expect.objectContaining({ reason: "Invalid" }),
+    );
+    const many = Array.from({ length: 10_001 }, () => ({
+      op: "test" as const,
+      path: "/a",
+      value: 1,
+    }));
+    expect(() => applyJsonPatch({ a: 1 }, many)).toThrow(
+      expect.objectContaining({ reason: "RequestEntityTooLarge" }),
+    );
+  });
+});

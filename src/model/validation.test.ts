@@ -4,8 +4,11 @@ import {
   checkDns1123Label,
   checkDns1123Subdomain,
   checkLabels,
+  checkNestingDepth,
   checkQualifiedName,
   FieldErrors,
+  maxNestingDepth,
+  tooDeepAt,
 } from "./validation.js";
 
 function faults(check: (errors: FieldErrors) => void): string[] {
@@ -84,5 +87,33 @@ describe("labels and annotations", () => {
     expect(
       faults((e) => checkAnnotations(e, "metadata.annotations", { a: "€".repeat(90_000) }))[0],
     ).toContain("Too long");
+  });
+});
+
+describe("nesting depth (issue 10)", () => {
+  const deep = (depth: number): unknown => {
+    let value: unknown = 1;
+    for (let i = 0; i < depth; i++) value = i % 2 === 0 ? { a: value } : [value];
+    return value;
+  };
+
+  it("finds the first object or array nested deeper than the limit, and its path", () => {
+    expect(tooDeepAt(deep(maxNestingDepth))).toBeUndefined();
+    expect(tooDeepAt(deep(maxNestingDepth + 1))).toHaveLength(maxNestingDepth);
+    expect(tooDeepAt({ a: 1, b: [{ c: { d: {} } }] }, 3)).toEqual(["b", 0, "c"]);
+    expect(tooDeepAt("scalar", 0)).toBeUndefined();
+  });
+
+  it("walks a cycle or a million levels without overflowing the stack", () => {
+    const cycle: Record<string, unknown> = {};
+    cycle.self = cycle;
+    expect(tooDeepAt(cycle)).toBeDefined();
+    expect(tooDeepAt(JSON.parse(`${"[".repeat(1_000_000)}${"]".repeat(1_000_000)}`))).toBeDefined();
+  });
+
+  it("refuses an object nested too deep as Invalid naming the field", () => {
+    expect(() =>
+      checkNestingDepth({ group: "g", kind: "K", name: "n" }, { spec: deep(maxNestingDepth) }),
+    ).toThrow(expect.objectContaining({ reason: "Invalid" }));
   });
 });

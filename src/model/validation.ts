@@ -4,7 +4,7 @@
  * with its field path.
  */
 import type { StandardSchemaV1 } from "@standard-schema/spec";
-import type { StatusCause } from "./api-error.js";
+import { type ErrorSubject, invalid, type StatusCause } from "./api-error.js";
 
 const dns1123LabelPattern = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const dns1123SubdomainPattern = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -236,4 +236,70 @@ export function validateWith(
   };
   const result = schema["~standard"].validate(value);
   return result instanceof Promise ? result.then(settle) : settle(result);
+}
+
+/**
+ * The deepest an object may nest objects and arrays, the object itself counting as the first
+ * level. Kubernetes' JSON decoder stops at 10,000 levels; setpoint stops far earlier, so that no
+ * stored object is too deep for the recursive code that reads it later (`JSON.stringify`,
+ * validators, patches, deep freezing): an object accepted once can always be served again.
+ * A CustomResourceDefinition nests its schema about two levels per field level, so this leaves
+ * room for schemas some 45 fields deep.
+ */
+export const maxNestingDepth = 100;
+
+/**
+ * The path (segments from the root) of the first object or array in `value` that is nested
+ * deeper than `limit` levels, or `undefined` when none is. The walk stops at `limit + 1` levels,
+ * so it is safe on any input, cycles included (a cycle is infinitely deep).
+ */
+export function tooDeepAt(
+  value: unknown,
+  limit: number = maxNestingDepth,
+): (string | number)[] | undefined {
+  return deeper(value, 1, limit);
+}
+
+function deeper(value: unknown, depth: number, limit: number): (string | number)[] | undefined {
+  if (value === null || typeof value !== "object") return undefined;
+  if (depth > limit) return [];
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const item = value[i];
+      if (item === null || typeof item !== "object") continue;
+      const path = deeper(item, depth + 1, limit);
+      if (path !== undefined) {
+        path.unshift(i);
+        return path;
+      }
+    }
+    return undefined;
+  }
+  for (const key of Object.keys(value)) {
+    const item = (value as Record<string, unknown>)[key];
+    if (item === null || typeof item !== "object") continue;
+    const path = deeper(item, depth + 1, limit);
+    if (path !== undefined) {
+      path.unshift(key);
+      return path;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Refuses an object nested deeper than {@link maxNestingDepth}: `Invalid` naming the first
+ * field too deep. Every store calls it on what a writer sends before anything else reads it
+ * recursively, so nothing it stores can break a later read.
+ */
+export function checkNestingDepth(subject: ErrorSubject, value: unknown): void {
+  const path = tooDeepAt(value);
+  if (path === undefined) return;
+  throw invalid(subject, [
+    {
+      field: fieldPath("", path) || "<root>",
+      reason: "FieldValueInvalid",
+      message: `Invalid value: objects may nest at most ${maxNestingDepth} levels deep`,
+    },
+  ]);
 }

@@ -14,7 +14,8 @@
  * Watches read the `changes` table after their last revision: woken by `LISTEN/NOTIFY` (the
  * notification only says which kind changed; the table is the truth), with a periodic catch-up
  * read in case a notification is lost, and re-`LISTEN` after a dropped connection. History is
- * kept for `historyLimit` revisions; a watch resuming from before that gets `Expired` (410).
+ * kept for `historyLimit` revisions; a watch resuming from before that gets `Expired` (410). A
+ * watch reads one batch ahead of its consumer, never the whole history into memory.
  *
  * Lists read one snapshot; a `continue` page reads the state at its first page's revision by
  * combining current objects with the latest change at or below that revision of each key that
@@ -52,6 +53,7 @@ import {
   planUpdateStatus,
   preparePatch,
   prepareWrite,
+  rememberPartSizes,
   subjectOf,
   type WriteContext,
   type WriteKind,
@@ -60,7 +62,13 @@ import {
 import { ApiError, badRequest, conflict, expired, notFound } from "../model/api-error.js";
 import { deepEqual } from "../model/json.js";
 import { type AnyKind, groupOf, kindId } from "../model/kind.js";
-import { deepFreeze, type Frozen, type ObjectKey, type ResourceInput } from "../model/resource.js";
+import {
+  deepFreeze,
+  type Frozen,
+  type ObjectKey,
+  type OwnerReference,
+  type ResourceInput,
+} from "../model/resource.js";
 import { toFieldSelector, toLabelSelector } from "../model/selector.js";
 import { type Clock, systemClock } from "../queue/clock.js";
 import { migrate } from "./migrate.js";
@@ -73,7 +81,10 @@ export interface PostgresOptions {
   readonly schema?: string;
   /**
    * How many revisions of history are kept for watches to resume from; a watch resuming from
-   * further back gets `Expired` (410) and relists. @default 100_000
+   * further back gets `Expired` (410) and relists. The history is on disk (PostgreSQL compresses
+   * large values), pruned every minute, so it is bounded by count alone, unlike the memory
+   * store's (`historyBytes`): what a process holds in memory of it is a watch's read-ahead, a
+   * batch or so of 500 changes. @default 100_000
    */
   readonly historyLimit?: number;
   /** The largest object accepted, in bytes of JSON. @default 1_572_864 (1.5 MiB, as etcd) */
@@ -86,6 +97,9 @@ export interface PostgresOptions {
 
 type Queryable = Pick<PoolClient, "query">;
 type PgModule = typeof import("pg");
+
+/** How many changes a watch reads at once; it holds a batch and a half unread at most. */
+const batchSize = 500;
 
 async function loadDriver(): Promise<PgModule> {
   try {
@@ -470,7 +484,7 @@ export class PostgresBackend implements Backend {
            SELECT revision, type, object, previous_labels FROM ${this.t.changes}
             WHERE kind = $1 AND revision > $2
               AND ($3::text IS NULL OR namespace = $3)
-            ORDER BY revision LIMIT 500
+            ORDER BY revision LIMIT ${batchSize}
          ) c ON true
         WHERE r.id = 1`,
       [id, revision, namespace ?? null],
@@ -767,12 +781,17 @@ class WriteTransaction {
     this.revision = revision;
   }
 
+  /** The stored object, as the write's previous version: its parts' sizes remembered. */
   async read(kind: AnyKind, key: ObjectKey): Promise<StoredObject | undefined> {
     const { rows } = await this.client.query(
       `SELECT object FROM ${this.backend.tables.objects} WHERE kind = $1 AND namespace = $2 AND name = $3`,
       [kindId(kind), key.namespace ?? "", key.name],
     );
-    return rows.length === 0 ? undefined : frozen(rows[0].object);
+    if (rows.length === 0) return undefined;
+    const object = frozen(rows[0].object);
+    // Not made by `seal`: a write sharing its parts must still count them against the limit.
+    rememberPartSizes(object);
+    return object;
   }
 
   async namesStartingWith(
@@ -806,6 +825,7 @@ class WriteTransaction {
     if (plan.action === "none" || options.dryRun) return plan.object;
     await this.apply(kind, plan, previous);
     if (plan.action === "remove") await this.collectDependentsOf(plan.object.metadata.uid);
+    else await this.collectIfOrphaned(kind, plan.object, previous);
     return plan.object;
   }
 
@@ -906,7 +926,7 @@ class WriteTransaction {
         if (dependent === undefined) continue;
         let ownedElsewhere = false;
         for (const ref of dependent.metadata.ownerReferences ?? [])
-          if (ref.uid !== ownerUid && (await this.ownerExists(ref.apiVersion, ref.kind, ref.uid)))
+          if (ref.uid !== ownerUid && (await this.ownerExists(ref, dependent)))
             ownedElsewhere = true;
         if (ownedElsewhere) continue;
         const plan = planDelete(kind, key, dependent, undefined, await this.nextContext());
@@ -917,13 +937,53 @@ class WriteTransaction {
     }
   }
 
-  /** An owner of a kind this store has never held counts as present, as in the memory store. */
-  private async ownerExists(apiVersion: string, kind: string, uid: string): Promise<boolean> {
+  /**
+   * Kubernetes' collector also deletes a dependent written after its owners went: an object
+   * whose `ownerReferences` this write set or changed, and none of whose owners exists, is
+   * deleted (or, with finalizers, marked) at the next revision of this transaction. Under the
+   * revision lock, an owner's delete and this write are serialized: whichever commits second
+   * sees the other — the delete collects this dependent, or this write finds the owner gone.
+   */
+  private async collectIfOrphaned(
+    kind: AnyKind,
+    object: StoredObject,
+    previous: StoredObject | undefined,
+  ): Promise<void> {
+    const refs = object.metadata.ownerReferences;
+    // `seal` shares equal references with the previous version: a new array means a change.
+    if (refs === undefined || refs === previous?.metadata.ownerReferences) return;
+    for (const ref of refs) if (await this.ownerExists(ref, object)) return;
+    const { namespace, name } = object.metadata;
+    const key = namespace === undefined ? { name } : { namespace, name };
+    const plan = planDelete(kind, key, object, undefined, await this.nextContext());
+    if (plan.action === "none") return;
+    await this.apply(kind, plan, object);
+    if (plan.action === "remove") await this.collectDependentsOf(plan.object.metadata.uid);
+  }
+
+  /**
+   * Whether an object of the reference's kind, name and uid exists — in the dependent's
+   * namespace when the owner's kind is namespaced — as Kubernetes' collector looks an owner up.
+   * An owner of a kind this store has never held counts as present, as in the memory store.
+   */
+  private async ownerExists(
+    ref: Frozen<OwnerReference>,
+    dependent: StoredObject,
+  ): Promise<boolean> {
     const t = this.backend.tables;
     const { rows } = await this.client.query(
-      `SELECT EXISTS (SELECT 1 FROM ${t.objects} WHERE uid = $1) AS present,
-              EXISTS (SELECT 1 FROM ${t.kinds} WHERE id = $2) AS known`,
-      [uid, `${groupOf(apiVersion)}/${kind}`],
+      `SELECT k.id IS NOT NULL AS known, EXISTS (
+         SELECT 1 FROM ${t.objects} o
+          WHERE o.uid = $1 AND o.kind = $2 AND o.name = $3
+            AND o.namespace = CASE WHEN k.identity->>'scope' = 'Namespaced' THEN $4 ELSE '' END
+       ) AS present
+       FROM (SELECT 1) one LEFT JOIN ${t.kinds} k ON k.id = $2`,
+      [
+        ref.uid,
+        `${groupOf(ref.apiVersion)}/${ref.kind}`,
+        ref.name,
+        dependent.metadata.namespace ?? "",
+      ],
     );
     return rows[0].present || !rows[0].known;
   }
@@ -934,10 +994,17 @@ const done: IteratorReturnResult<undefined> = Object.freeze({ done: true, value:
 /**
  * A watch of one kind: reads the change log after its last revision whenever poked (a
  * notification, the catch-up timer), buffers what it read, and hands it out in order.
+ *
+ * It reads ahead of its consumer by about a batch: a batch is read only while fewer than half a
+ * batch of events wait in the buffer, and the consumer taking them starts the next. A watch
+ * resuming from far back in a long history (100,000 revisions by default, of objects up to
+ * 1.5 MiB) holds a batch and a half of events in memory at most, not the history.
  */
 class PostgresWatch implements Watch {
   private readonly buffer: WatchEvent[] = [];
   private cursor: number | undefined;
+  /** Set when reading stopped because the consumer has a batch to take first. */
+  private stalled = false;
   private reading = false;
   private again = false;
   private closed = false;
@@ -1019,6 +1086,10 @@ class PostgresWatch implements Watch {
     try {
       // Unset only when reading the starting revision failed: the watch has failed then.
       while (this.cursor !== undefined) {
+        if (this.buffer.length >= batchSize / 2) {
+          this.stalled = true; // `take()` reads on once the consumer took these
+          return;
+        }
         const { current, compacted, changes } = await this.backend.changesAfter(
           this.kindId,
           this.cursor,
@@ -1032,7 +1103,6 @@ class PostgresWatch implements Watch {
           const event = eventFor(
             {
               type: change.type as "ADDED" | "MODIFIED" | "DELETED",
-              revision: change.revision,
               object: change.object,
               previousLabels: change.previousLabels as Record<string, string> | undefined,
             },
@@ -1040,7 +1110,7 @@ class PostgresWatch implements Watch {
           );
           if (event !== undefined) this.deliver(event);
         }
-        if (changes.length < 500) {
+        if (changes.length < batchSize) {
           // Everything up to the snapshot's revision is read: a bookmark may carry it.
           this.cursor = Math.max(this.cursor, current);
           return;
@@ -1062,12 +1132,22 @@ class PostgresWatch implements Watch {
     } else this.buffer.push(event);
   }
 
+  /** The next buffered event; reading goes on once few are left. */
+  private take(): WatchEvent | undefined {
+    const event = this.buffer.shift();
+    if (this.stalled && this.buffer.length < batchSize / 2) {
+      this.stalled = false;
+      this.poke();
+    }
+    return event;
+  }
+
   poll(): WatchEvent | undefined {
-    return this.buffer.shift();
+    return this.take();
   }
 
   next(): Promise<IteratorResult<WatchEvent>> {
-    const event = this.buffer.shift();
+    const event = this.take();
     if (event !== undefined) return Promise.resolve({ done: false, value: event });
     if (this.error !== undefined) {
       const error = this.error;

@@ -1,7 +1,9 @@
 /**
  * The time source every timed part of setpoint takes, so that tests step time instead of
  * sleeping. Queue, scheduler, lease, watcher and store code never calls `Date.now()`,
- * `performance.now()` or `setTimeout` directly.
+ * `performance.now()` or `setTimeout` directly for what it schedules. The one exception is the
+ * work queue's turn budget, which measures how long it has held the event loop: that is real
+ * CPU time, which no fake clock models (a fake clock stands still while code spins).
  */
 
 /** A pending timer; `cancel()` is idempotent. */

@@ -12,10 +12,26 @@
  *   default); `forget(key)` resets it.
  * - `ensure(key)` — for polling feeders: does nothing if the key is queued, scheduled or being
  *   processed, so a poll never pulls a requested requeue forward.
- * - **Priorities**: adds marked `low` (initial lists, resyncs, polls) wait in a second lane that
- *   is served only when the normal lane is empty, so a resync storm never delays a real change.
- *   A normal add of a key waiting in the low lane moves it up.
+ * - **Priorities**: adds marked `low` (initial lists, resyncs, polls) wait in a second lane. While
+ *   both lanes hold keys, the low lane gets one handout in {@link LOW_LANE_EVERY} (the normal lane
+ *   the other four); an empty lane gives its turns to the other. A normal add of a key waiting
+ *   in the low lane moves it up.
+ * - **Bounded wait** (no starvation): a key is handed out within a number of handouts that
+ *   depends only on how many keys were ahead of it in its lane when it entered, never on keys
+ *   that arrive later. One that enters the normal lane behind `n` keys is handed out within
+ *   `n + 2 + ⌊n / 4⌋` handouts (a resync storm delays a real change by a quarter at most); one
+ *   that enters the low lane behind `n` keys, within `5 × (n + 1)` handouts, however busy the
+ *   normal lane is (requeues falling due cannot starve an initial list). In time: those counts
+ *   divided by the workers' throughput.
  * - **Time**: one timer for every delayed key (a binary heap), from an injected {@link Clock}.
+ *   `addAfter(key, 0)` (and a rate limiter that answers 0) is `add(key)`.
+ * - **The event loop is never starved**: workers that take keys which are ready at once (a
+ *   reconcile that asks to run again at once, or changes its own object in an in-memory store)
+ *   would otherwise run on microtasks alone, and timers, I/O and signals would never run. So
+ *   once handing out keys has held the event loop for {@link TURN_BUDGET_MS} without a break,
+ *   `get` resolves only after the event loop's next turn (one `setImmediate` for all waiting
+ *   workers). This is measured in real time (`performance.now()`), not on the injected clock: it
+ *   is about how long this process holds its CPU, which no fake clock models.
  * - **Shutdown**: `shutDown()` stops handing out keys (waiting `get`s resolve `undefined`) and
  *   ignores later adds; `drain()` resolves once every key handed out is `done`.
  * - Many producers, many consumers; no locks are needed on one event loop.
@@ -53,9 +69,24 @@ export interface AddOptions {
   readonly low?: boolean;
 }
 
-// Per-key state; a key with no state is idle.
+/**
+ * While both lanes hold keys, one handout in this many goes to the low lane.
+ * Four normal keys, then one low key: a resync storm slows real changes by a quarter at most,
+ * and an initial list still gets a fifth of the workers' throughput under saturation.
+ */
+export const LOW_LANE_EVERY = 5;
+
+/**
+ * How long (ms) handing out ready keys may hold the event loop before `get` waits for its next
+ * turn. Short enough that timers, health probes and signals stay prompt; long enough that the
+ * yield (one `setImmediate` per turn) costs nothing measurable.
+ */
+export const TURN_BUDGET_MS = 5;
+
+// Per-key state; a key with no state is idle. A key waiting in the low lane has a negative
+// state, minus the ticket of its entry there: entries left behind by keys that moved up (or
+// that moved up and came back) are told apart from the live one, so the lane stays exact FIFO.
 const QUEUED = 1; // waiting in the normal lane
-const QUEUED_LOW = 2; // waiting in the low lane
 const PROCESSING = 3; // handed out
 const PROCESSING_DIRTY = 4; // handed out, and added again since: queue after done
 const PROCESSING_DIRTY_LOW = 5; // the same, added only with `low`
@@ -109,7 +140,18 @@ export class WorkQueue<K = string> {
   private readonly state = new Map<K, number>();
   private readonly normal = new Lane<K>();
   private readonly low = new Lane<K>();
+  private readonly lowTickets = new Lane<number>();
+  private nextTicket = 1;
   private waiting = 0;
+  /** Keys waiting in the low lane (its stale entries not counted). */
+  private waitingLow = 0;
+  /** Normal-lane handouts since the low lane's last turn. */
+  private normalRun = 0;
+  /** When the current event-loop turn started handing out keys (performance.now()), or -1. */
+  private turnStart = -1;
+  private turnHandouts = 0;
+  /** The turn's budget is spent: hand out nothing until the next turn. */
+  private yielding = false;
   private processingCount = 0;
   private readonly getters: ((key: K | undefined) => void)[] = [];
   private readonly drainers: (() => void)[] = [];
@@ -165,17 +207,20 @@ export class WorkQueue<K = string> {
     this.metrics?.added();
     if (this.scheduled.size > 0) this.scheduled.delete(key);
     const state = this.state.get(key);
+    if (state === undefined) {
+      this.enqueue(key, low);
+      return;
+    }
+    if (state < 0) {
+      if (!low) {
+        // Move up: the low lane's entry goes stale and is skipped.
+        this.state.set(key, QUEUED);
+        this.normal.push(key);
+        this.waitingLow--;
+      }
+      return;
+    }
     switch (state) {
-      case undefined:
-        this.enqueue(key, low);
-        return;
-      case QUEUED_LOW:
-        if (!low) {
-          // Move up: the low lane's entry goes stale and is skipped.
-          this.state.set(key, QUEUED);
-          this.normal.push(key);
-        }
-        return;
       case PROCESSING:
         this.state.set(key, low ? PROCESSING_DIRTY_LOW : PROCESSING_DIRTY);
         return;
@@ -234,8 +279,10 @@ export class WorkQueue<K = string> {
    */
   get(): Promise<K | undefined> {
     if (this.stopped) return Promise.resolve(undefined);
-    const key = this.take();
-    if (key !== undefined) return Promise.resolve(key);
+    if (this.getters.length === 0) {
+      const key = this.take();
+      if (key !== undefined) return Promise.resolve(key);
+    }
     return new Promise((resolve) => this.getters.push(resolve));
   }
 
@@ -268,6 +315,9 @@ export class WorkQueue<K = string> {
     this.scheduled.clear();
     this.heapDue.length = 0;
     this.heapKey.length = 0;
+    this.normal.clear();
+    this.low.clear();
+    this.lowTickets.clear();
     for (const resolve of this.getters.splice(0)) resolve(undefined);
   }
 
@@ -278,8 +328,16 @@ export class WorkQueue<K = string> {
   }
 
   private enqueue(key: K, low: boolean): void {
-    this.state.set(key, low ? QUEUED_LOW : QUEUED);
-    (low ? this.low : this.normal).push(key);
+    if (low) {
+      const ticket = this.nextTicket++;
+      this.state.set(key, -ticket);
+      this.low.push(key);
+      this.lowTickets.push(ticket);
+      this.waitingLow++;
+    } else {
+      this.state.set(key, QUEUED);
+      this.normal.push(key);
+    }
     this.waiting++;
     this.readyAt?.set(key, this.clock.now());
     this.metrics?.depth(this.waiting);
@@ -303,22 +361,56 @@ export class WorkQueue<K = string> {
     }
   };
 
-  private take(): K | undefined {
-    if (this.waiting === 0) return undefined;
-    for (;;) {
-      let key = this.normal.shift();
-      let expected = QUEUED;
-      if (key === undefined) {
-        key = this.low.shift();
-        expected = QUEUED_LOW;
-        if (key === undefined) return undefined;
-      }
-      if (this.state.get(key) !== expected) continue; // stale: moved up to the normal lane
-      this.waiting--;
-      this.metrics?.depth(this.waiting);
-      this.start(key);
-      return key;
+  /** A new event-loop turn: the budget starts again, and workers held back get their keys. */
+  private readonly newTurn = (): void => {
+    this.turnStart = -1;
+    this.yielding = false;
+    if (!this.stopped) this.wakeGetters();
+  };
+
+  /**
+   * Whether this turn has handed out keys for longer than its budget (and starts the budget).
+   * The time is read every 32nd handout of a turn: reading it each time would cost a tenth of
+   * the queue's throughput.
+   */
+  private turnSpent(): boolean {
+    if (this.turnStart < 0) {
+      this.turnStart = performance.now();
+      this.turnHandouts = 0;
+      setImmediate(this.newTurn);
+      return false;
     }
+    if (this.yielding) return true;
+    if ((++this.turnHandouts & 31) === 0 && performance.now() - this.turnStart >= TURN_BUDGET_MS)
+      this.yielding = true;
+    return this.yielding;
+  }
+
+  /** The next key to hand out, by lane turns; undefined when none is waiting or the turn is spent. */
+  private take(): K | undefined {
+    if (this.waiting === 0 || this.turnSpent()) return undefined;
+    const low =
+      this.waitingLow > 0 &&
+      (this.waitingLow === this.waiting || this.normalRun >= LOW_LANE_EVERY - 1);
+    let key: K;
+    if (low) {
+      // Skip stale entries: keys moved up to the normal lane since.
+      let ticket: number;
+      do {
+        key = this.low.shift()!;
+        ticket = this.lowTickets.shift()!;
+      } while (this.state.get(key) !== -ticket);
+      this.waitingLow--;
+      this.normalRun = 0;
+    } else {
+      do key = this.normal.shift()!;
+      while (this.state.get(key) !== QUEUED);
+      this.normalRun++;
+    }
+    this.waiting--;
+    this.metrics?.depth(this.waiting);
+    this.start(key);
+    return key;
   }
 
   private start(key: K): void {

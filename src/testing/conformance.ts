@@ -13,7 +13,7 @@ import { type AnyKind, defineKind } from "../model/kind.js";
 import type { ObjectKey } from "../model/resource.js";
 import { eventually, withDeadline } from "./eventually.js";
 
-/** Hooks a backend may offer the suite; checks that need a missing hook are skipped. */
+/** Hooks a backend may offer the suite; checks that need a missing hook are left out. */
 export interface ConformanceOptions {
   /**
    * Drops the backend's kept history so that resuming from any earlier revision is `Expired`
@@ -26,6 +26,15 @@ export interface ConformanceOptions {
   readonly timeoutMs?: number;
   /** Whether the backend checks `WriteOptions.fence` (the Kubernetes backend cannot). @default true */
   readonly fencing?: boolean;
+  /**
+   * Makes the backend's commits fail from now on, after a write was checked and made — as a
+   * full disk does, or a constraint checked at `COMMIT` — and resolves to what undoes it (which
+   * may do nothing). The checks that a failed commit serves nothing are left out without it (a
+   * memory store has no commit that can fail). After a failed commit a backend either refuses
+   * every call with `ServiceUnavailable` (the durable store: its memory holds changes its disk
+   * does not) or, once commits succeed again, carries on without a trace of the failed write.
+   */
+  readonly failCommits?: (backend: Backend) => Promise<() => void | Promise<void>>;
 }
 
 const ledgerSpec = z.object({ entries: z.number().int().min(0) });
@@ -825,6 +834,123 @@ export function runBackendConformance(
         );
       });
 
+      it("collects a dependent created after its owner was deleted (a stale cache's write), showing it ADDED then DELETED", async () => {
+        const owner = await backend.create(Widget, widget("owner"));
+        await backend.delete(Widget, key("owner"));
+        const from = (await backend.list(Gadget)).resourceVersion;
+        const w = watch(Gadget, { resourceVersion: from });
+        const late = await backend.create(Gadget, {
+          metadata: { name: "late", namespace: ns, ownerReferences: [ownerRef(owner)] },
+          spec: { size: 1 },
+        });
+        expect(late.metadata.ownerReferences).toEqual([ownerRef(owner)]);
+        const events = await take(w, 2);
+        expect(
+          events.map((e) => (e.type === "BOOKMARK" ? e.type : [e.type, e.object.metadata.name])),
+        ).toEqual([
+          ["ADDED", "late"],
+          ["DELETED", "late"],
+        ]);
+        expect((await rejection(backend.get(Gadget, key("late")))).reason).toBe("NotFound");
+      });
+
+      it("collects every dependent created while its owner is deleted, whichever commits first", async () => {
+        const owner = await backend.create(Widget, widget("owner"));
+        const create = (i: number) =>
+          backend.create(Gadget, {
+            metadata: { name: `d${i}`, namespace: ns, ownerReferences: [ownerRef(owner)] },
+            spec: { size: i },
+          });
+        const before = Array.from({ length: 50 }, (_, i) => create(i));
+        const deleted = backend.delete(Widget, key("owner"));
+        const after = Array.from({ length: 50 }, (_, i) => create(50 + i));
+        await Promise.all([...before, deleted, ...after]);
+        await eventually(
+          async () => expect((await backend.list(Gadget)).items).toEqual([]),
+          within,
+        );
+      });
+
+      it("collects a dependent whose owner reference names a uid that no object of that kind and name has", async () => {
+        const v1 = await backend.create(Widget, widget("owner"));
+        await backend.delete(Widget, key("owner"));
+        // Recreated under the same name: a reference to the old uid names an owner that is gone.
+        const v2 = await backend.create(Widget, widget("owner"));
+        const other = await backend.create(Widget, widget("other"));
+        for (const [name, ref] of [
+          ["stale", ownerRef(v1)],
+          // The uid of a live object under another name is no owner either.
+          ["misnamed", { ...ownerRef(other), name: "owner" }],
+          ["current", ownerRef(v2)],
+        ] as const)
+          await backend.create(Gadget, {
+            metadata: { name, namespace: ns, ownerReferences: [ref] },
+            spec: { size: 1 },
+          });
+        await eventually(async () => {
+          expect((await backend.list(Gadget)).items.map((g) => g.metadata.name)).toEqual([
+            "current",
+          ]);
+        }, within);
+      });
+
+      it("collects an object updated to name only owners that are gone", async () => {
+        const owner = await backend.create(Widget, widget("owner"));
+        await backend.delete(Widget, key("owner"));
+        const free = await backend.create(Gadget, {
+          metadata: { name: "free", namespace: ns },
+          spec: { size: 1 },
+        });
+        await backend.update(Gadget, {
+          ...free,
+          metadata: { ...free.metadata, ownerReferences: [ownerRef(owner)] },
+        });
+        await eventually(
+          async () => expect((await backend.list(Gadget)).items).toEqual([]),
+          within,
+        );
+      });
+
+      it("marks a dependent with finalizers created after its owner was deleted", async () => {
+        const owner = await backend.create(Widget, widget("owner"));
+        await backend.delete(Widget, key("owner"));
+        await backend.create(Gadget, {
+          metadata: {
+            name: "held",
+            namespace: ns,
+            finalizers: ["example.com/hold"],
+            ownerReferences: [ownerRef(owner)],
+          },
+          spec: { size: 1 },
+        });
+        await eventually(async () => {
+          expect((await backend.get(Gadget, key("held"))).metadata.deletionTimestamp).toBeDefined();
+        }, within);
+      });
+
+      it("keeps a dependent whose owner is of a kind the store has never held", async () => {
+        const w = watch(Gadget);
+        await backend.create(Gadget, {
+          metadata: {
+            name: "kept",
+            namespace: ns,
+            ownerReferences: [
+              {
+                apiVersion: "elsewhere.example.com/v1",
+                kind: "Stranger",
+                name: "s",
+                uid: "00000000-0000-4000-8000-000000000000",
+              },
+            ],
+          },
+          spec: { size: 1 },
+        });
+        const [added] = await take(w, 1);
+        expect(added?.type).toBe("ADDED");
+        await expectNoMoreEvents(w, Gadget);
+        expect((await backend.get(Gadget, key("kept"))).metadata.deletionTimestamp).toBeUndefined();
+      });
+
       it("rejects two controller references", async () => {
         const a = await backend.create(Widget, widget("a"));
         const b = await backend.create(Widget, widget("b"));
@@ -1348,6 +1474,40 @@ export function runBackendConformance(
         );
       });
 
+      it("counts the whole object against the size limit, parts the write leaves alone too", async () => {
+        // 1.2 MiB and 0.4 MiB: each fits, together they are over 1.5 MiB.
+        const large = (c: string) => c.repeat(1.2 * 1024 * 1024);
+        const small = (c: string) => c.repeat(0.4 * 1024 * 1024);
+        // A large spec, then a status that takes the object over.
+        await backend.create(Widget, widget("a", { replicas: 1, blob: large("a") }));
+        await expectUnchanged(
+          () =>
+            backend.patch(
+              Widget,
+              key("a"),
+              { type: "merge", patch: { status: { phase: small("s") } } },
+              { subresource: "status" },
+            ),
+          "<root>",
+        );
+        // A large status, then a spec that takes the object over.
+        await backend.create(Widget, widget("b"));
+        await backend.patch(
+          Widget,
+          key("b"),
+          { type: "merge", patch: { status: { phase: large("s") } } },
+          { subresource: "status" },
+        );
+        await expectUnchanged(
+          () =>
+            backend.patch(Widget, key("b"), {
+              type: "merge",
+              patch: { spec: { blob: small("b") } },
+            }),
+          "<root>",
+        );
+      });
+
       it("rejects a bad update and keeps the stored object", async () => {
         const v1 = await backend.create(Widget, widget("a"));
         await expectUnchanged(
@@ -1550,5 +1710,98 @@ export function runBackendConformance(
         }
       });
     });
+
+    // Only for stores with a commit that can fail: a memory store's write is complete when it
+    // returns, so for it there is nothing to run or skip.
+    const failCommits = options.failCommits;
+    if (failCommits !== undefined)
+      describe("a failed commit", () => {
+        it("serves nothing of the write it failed: not to reads made meanwhile or after, not to watches", async () => {
+          const kept = await backend.create(Widget, widget("kept"));
+          const w = watch(Widget, { resourceVersion: kept.metadata.resourceVersion });
+          const restore = await failCommits!(backend);
+          // Large enough to need room that a full disk does not have.
+          const doomed = settle(
+            backend.create(Widget, widget("doomed", { replicas: 1, blob: "d".repeat(256 * 1024) })),
+          );
+          // Reads made while the commit is under way, and once it failed.
+          const during = [settle(backend.get(Widget, key("doomed"))), settle(backend.list(Widget))];
+          const failed = await doomed;
+          expect(failed.error).toBeInstanceOf(ApiError);
+          for (const read of [...(await Promise.all(during)), ...(await readDoomed())])
+            expectNoDoomed(read);
+          await restore();
+
+          const next = await settle(backend.create(Widget, widget("after")));
+          if (next.error === undefined) {
+            // Carries on: committed state only, and the watch goes on from it.
+            for (const read of await readDoomed()) expectNoDoomed(read);
+            expect((await backend.list(Widget)).items.map((o) => o.metadata.name)).toEqual([
+              "after",
+              "kept",
+            ]);
+            const [event] = await take(w, 1);
+            expect(event?.type === "BOOKMARK" ? event : event?.object.metadata.name).toBe("after");
+          } else {
+            // Refuses every call: writes, reads, new watches; an open watch ends with the error.
+            expect(next.error.reason).toBe("ServiceUnavailable");
+            for (const read of [
+              settle(backend.get(Widget, key("kept"))),
+              settle(backend.list(Widget)),
+              // A kind the failed write did not touch is refused as well.
+              settle(backend.list(Gadget)),
+              settle(backend.delete(Widget, key("kept"))),
+            ])
+              expect((await read).error?.reason).toBe("ServiceUnavailable");
+            const ended = await withDeadline(settle(nextEvent(w)), timeoutMs, "the watch to end");
+            expect(ended.error?.reason).toBe("ServiceUnavailable");
+            const fresh = await withDeadline(
+              settle(nextEvent(watch(Widget))),
+              timeoutMs,
+              "a new watch to be refused",
+            );
+            expect(fresh.error?.reason).toBe("ServiceUnavailable");
+          }
+
+          function readDoomed() {
+            return Promise.all([
+              settle(backend.get(Widget, key("doomed"))),
+              settle(backend.list(Widget)),
+            ]);
+          }
+        });
+
+        /** A read's answer must not hold the doomed object: NotFound, refused, or without it. */
+        function expectNoDoomed(read: Settled<unknown>): void {
+          if (read.error !== undefined) {
+            expect(["NotFound", "ServiceUnavailable"]).toContain(read.error.reason);
+            return;
+          }
+          const value = read.value as StoredObject | { items: StoredObject[] };
+          const names =
+            "items" in value ? value.items.map((o) => o.metadata.name) : [value.metadata.name];
+          expect(names).not.toContain("doomed");
+        }
+
+        async function nextEvent(w: Watch): Promise<WatchEvent | undefined> {
+          for (;;) {
+            const next = await w.next();
+            if (next.done) return undefined;
+            if (next.value.type !== "BOOKMARK") return next.value;
+          }
+        }
+      });
   });
+}
+
+/** How a call ended: its value, or the ApiError it failed with. */
+type Settled<T> = { value: T; error?: undefined } | { value?: undefined; error: ApiError };
+
+async function settle<T>(promise: Promise<T>): Promise<Settled<T>> {
+  try {
+    return { value: await promise };
+  } catch (error) {
+    if (error instanceof ApiError) return { error };
+    throw error;
+  }
 }

@@ -1,8 +1,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { StandardSchemaV1 } from "@standard-schema/spec";
 import { afterEach, describe, expect, it } from "vitest";
 import { z } from "zod";
+import { ApiError } from "../../model/api-error.js";
 import { defineKind } from "../../model/kind.js";
 import { runBackendConformance } from "../../testing/conformance.js";
 import { DurableBackend } from "./durable-backend.js";
@@ -16,6 +18,11 @@ function freshDir(): string {
 
 runBackendConformance("durable (SQLite)", () => new DurableBackend({ dataDir: freshDir() }), {
   compact: (backend) => (backend as DurableBackend).compact(),
+  failCommits: async (backend) => {
+    (backend as DurableBackend).fillDisk();
+    // Nothing to undo: the store refuses every call until it is reopened.
+    return () => {};
+  },
   cleanup: () => {
     for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
   },
@@ -35,6 +42,34 @@ const Owner = defineKind({
   scope: "Cluster",
   spec: z.object({}),
 });
+/** Validated a turn of the event loop later, as a remote check would be. */
+const slowSpec: StandardSchemaV1<{ replicas: number; blob?: string }> = {
+  "~standard": {
+    version: 1,
+    vendor: "setpoint-test",
+    validate: async (value) => {
+      await new Promise((resolve) => setImmediate(resolve));
+      return { value: value as { replicas: number; blob?: string } };
+    },
+  },
+};
+const Slow = defineKind({
+  group: "example.setpoint.dev",
+  version: "v1",
+  kind: "Slow",
+  scope: "Namespaced",
+  spec: slowSpec,
+});
+
+async function failure(promise: Promise<unknown>): Promise<ApiError | "resolved"> {
+  try {
+    await promise;
+    return "resolved";
+  } catch (error) {
+    if (error instanceof ApiError) return error;
+    throw error;
+  }
+}
 
 describe("the durable store", () => {
   afterEach(() => {
@@ -120,6 +155,138 @@ describe("the durable store", () => {
     const third = new DurableBackend({ dataDir });
     expect((await third.list(Widget)).items).toEqual([]);
     await third.close();
+  });
+
+  it("collects a dependent naming an owner deleted before a reopen, though no object of the owner's kind is left", async () => {
+    const dataDir = freshDir();
+    const first = new DurableBackend({ dataDir });
+    const owner = await first.create(Owner, { metadata: { name: "o" }, spec: {} });
+    await first.delete(Owner, { name: "o" });
+    await first.close();
+    // The owner's kind is known to the store though it holds none of its objects, and this
+    // process has not used it: the owner is gone, not of an unknown kind.
+    const second = new DurableBackend({ dataDir });
+    await second.create(Widget, {
+      metadata: {
+        name: "late",
+        namespace: "shop",
+        ownerReferences: [
+          { apiVersion: Owner.apiVersion, kind: "Owner", name: "o", uid: owner.metadata.uid },
+        ],
+      },
+      spec: { replicas: 1 },
+    });
+    await expect(second.get(Widget, { namespace: "shop", name: "late" })).rejects.toMatchObject({
+      reason: "NotFound",
+    });
+    await second.close();
+  });
+
+  it("answers a write it could not make durable (disk full) with 503, refuses every call until reopened, and reopens with what was acknowledged", async () => {
+    const dataDir = freshDir();
+    const backend = new DurableBackend({ dataDir });
+    const kept = await backend.create(Widget, {
+      metadata: { name: "kept", namespace: "shop" },
+      spec: { replicas: 1 },
+    });
+    const watch = backend.watch(Widget, { resourceVersion: kept.metadata.resourceVersion });
+    backend.fillDisk();
+    const doomed = await failure(
+      backend.create(Slow, {
+        metadata: { name: "doomed", namespace: "shop" },
+        spec: { replicas: 1, blob: "d".repeat(256 * 1024) },
+      }),
+    );
+    expect(doomed).toMatchObject({ reason: "ServiceUnavailable", code: 503 });
+    expect((doomed as ApiError).message).toMatch(
+      /could not be made durable: database or disk is full/,
+    );
+    for (const call of [
+      backend.get(Slow, { namespace: "shop", name: "doomed" }),
+      backend.get(Widget, { namespace: "shop", name: "kept" }),
+      backend.list(Widget),
+      backend.create(Widget, {
+        metadata: { name: "more", namespace: "shop" },
+        spec: { replicas: 1 },
+      }),
+    ])
+      expect(await failure(call)).toMatchObject({ reason: "ServiceUnavailable" });
+    await expect(watch.next()).rejects.toMatchObject({ reason: "ServiceUnavailable" });
+    await expect(backend.watch(Owner).next()).rejects.toMatchObject({
+      reason: "ServiceUnavailable",
+    });
+    await backend.close();
+
+    const reopened = new DurableBackend({ dataDir });
+    expect((await reopened.list(Widget)).items).toEqual([kept]);
+    expect((await reopened.list(Slow)).items).toEqual([]);
+    await reopened.create(Widget, {
+      metadata: { name: "more", namespace: "shop" },
+      spec: { replicas: 1 },
+    });
+    await reopened.close();
+  });
+
+  it("writes nothing more after a failed commit, not even a write validated meanwhile that builds on the lost change", async () => {
+    const dataDir = freshDir();
+    const backend = new DurableBackend({ dataDir });
+    const first = await backend.create(Slow, {
+      metadata: { name: "first", namespace: "shop" },
+      spec: { replicas: 1 },
+    });
+    backend.fillDisk();
+    // Made in memory a turn from now; its commit, a turn later, finds the disk full.
+    const doomed = failure(
+      backend.create(Slow, {
+        metadata: { name: "doomed", namespace: "shop" },
+        spec: { replicas: 1, blob: "d".repeat(256 * 1024) },
+      }),
+    );
+    // An update of the doomed object, validated while its commit fails: small enough to fit.
+    const update = new Promise<ApiError | "resolved">((resolve) =>
+      setImmediate(() =>
+        resolve(
+          failure(
+            backend.update(Slow, {
+              metadata: {
+                name: "doomed",
+                namespace: "shop",
+                resourceVersion: String(Number(first.metadata.resourceVersion) + 1),
+              },
+              spec: { replicas: 2 },
+            }),
+          ),
+        ),
+      ),
+    );
+    expect(await doomed).toMatchObject({ reason: "ServiceUnavailable" });
+    expect(await update).toMatchObject({ reason: "ServiceUnavailable" });
+    await backend.close();
+    const reopened = new DurableBackend({ dataDir });
+    expect((await reopened.list(Slow)).items.map((o) => o.metadata.name)).toEqual(["first"]);
+    await reopened.close();
+  });
+
+  it("counts a reopened object's parts against the size limit when a write shares them", async () => {
+    const dataDir = freshDir();
+    const first = new DurableBackend({ dataDir });
+    await first.create(Slow, {
+      metadata: { name: "big", namespace: "shop" },
+      spec: { replicas: 1, blob: "b".repeat(1.2 * 1024 * 1024) },
+    });
+    await first.close();
+    const second = new DurableBackend({ dataDir });
+    // 1.2 MiB of spec read from disk, 0.4 MiB of status: over 1.5 MiB together.
+    const err = await failure(
+      second.patch(
+        Slow,
+        { namespace: "shop", name: "big" },
+        { type: "merge", patch: { status: { note: "s".repeat(0.4 * 1024 * 1024) } } },
+        { subresource: "status" },
+      ),
+    );
+    expect(err).toMatchObject({ reason: "Invalid" });
+    await second.close();
   });
 
   it("groups concurrent writes into few transactions and acknowledges each once it is committed", async () => {

@@ -5,16 +5,17 @@
  * to SQLite, and a writer's promise resolves only once its change is committed. Concurrent
  * writes share one transaction (group commit): changes made in the same turn of the event loop
  * are flushed together on the next, so throughput does not collapse to one fsync per write.
- * Watches deliver a change only once it is durable. Reads (`get`, `list`) may see a change a
- * moment before it is durable — but no caller is told it succeeded before it is.
+ * Nothing is handed out before it is durable: watches deliver a change once it is, and a read
+ * (`get`, `list`) of a kind with a change still being committed answers once that commit is done.
  *
  * What is kept: the current objects and the store's revision. History is not: after a restart a
  * watch resuming from before it gets `Expired` (410) and relists, as after etcd's compaction.
  *
  * One process per data directory: the store holds SQLite's exclusive lock while open, and a
  * second opener is refused with a clear error. A commit that fails (disk full, I/O error) leaves
- * the store refusing every call, since memory then holds changes the disk does not; reopening
- * loads what was acknowledged.
+ * the store refusing every call — writes, reads and new watches, with `ServiceUnavailable` (503);
+ * open watches end with that error — since memory then holds changes the disk does not, and
+ * nothing more is written to the disk. Reopening loads what was acknowledged.
  */
 import { mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -81,6 +82,8 @@ class SqliteJournal implements Journal {
   private pending: JournalChange[] = [];
   private waiting: { resolve: () => void; reject: (error: unknown) => void }[] = [];
   private flushScheduled = false;
+  /** Set when a commit failed: every later sync fails with it, and nothing more is written. */
+  private failure: { readonly error: unknown } | undefined;
   private readonly knownKinds = new Set<string>();
   private readonly statements: {
     readonly put: BetterSqlite3.Statement;
@@ -161,14 +164,19 @@ class SqliteJournal implements Journal {
     return Number(row.value);
   }
 
-  /** Every stored object, with a stand-in for its kind. */
-  *load(): Generator<{ kind: AnyKind; object: StoredObject }> {
+  /** A stand-in for every kind the store has held, by id. */
+  kinds(): Map<string, AnyKind> {
     const kinds = new Map<string, AnyKind>();
     for (const row of this.db.prepare("SELECT id, identity FROM kinds").all() as {
       id: string;
       identity: string;
     }[])
       kinds.set(row.id, standIn(JSON.parse(row.identity)));
+    return kinds;
+  }
+
+  /** Every stored object, with its kind from `kinds`. */
+  *load(kinds: Map<string, AnyKind>): Generator<{ kind: AnyKind; object: StoredObject }> {
     for (const row of this.db.prepare("SELECT kind, object FROM objects").iterate() as Iterable<{
       kind: string;
       object: string;
@@ -185,6 +193,7 @@ class SqliteJournal implements Journal {
   }
 
   sync(): Promise<void> {
+    if (this.failure !== undefined) return Promise.reject(this.failure.error);
     return new Promise((resolve, reject) => {
       this.waiting.push({ resolve, reject });
       if (this.flushScheduled) return;
@@ -201,12 +210,22 @@ class SqliteJournal implements Journal {
     this.pending = [];
     this.waiting = [];
     try {
+      // After a failed commit the engine's memory holds changes the disk does not, and what is
+      // recorded since may build on them: none of it may reach the disk.
+      if (this.failure !== undefined) throw this.failure.error;
       if (changes.length > 0) this.commit(changes);
     } catch (error) {
+      this.failure ??= { error };
       for (const waiter of waiting) waiter.reject(error);
       return;
     }
     for (const waiter of waiting) waiter.resolve();
+  }
+
+  /** Caps the database at the pages it has: a commit needing more fails as on a full disk. */
+  fillDisk(): void {
+    const pages = this.db.pragma("page_count", { simple: true }) as number;
+    this.db.pragma(`max_page_count = ${pages}`);
   }
 
   private write(change: JournalChange): void {
@@ -264,13 +283,24 @@ export class DurableBackend extends MemoryBackend {
     const journal = new SqliteJournal(dataDir, durability);
     try {
       super(memoryOptions, journal);
-      this.restore(journal.load(), journal.revision);
+      const kinds = journal.kinds();
+      this.restore(kinds.values(), journal.load(kinds), journal.revision);
     } catch (error) {
       journal.close();
       throw error;
     }
     this.sqlite = journal;
     this.capabilities = { name: "durable", durable: true };
+  }
+
+  /**
+   * Makes the disk full for this store, as far as it can tell: SQLite may not grow the database
+   * past the pages it has now, so the next commit that needs room fails ("database or disk is
+   * full") and the store then refuses every call. A test hook for the failure path, as
+   * `compact()` is for history; reopening the store lifts it.
+   */
+  fillDisk(): void {
+    this.sqlite.fillDisk();
   }
 
   override async close(): Promise<void> {

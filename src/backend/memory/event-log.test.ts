@@ -3,11 +3,12 @@ import { ApiError } from "../../model/api-error.js";
 import type { StoredObject } from "../backend.js";
 import { EventLog } from "./event-log.js";
 
-const entry = (revision: number) => ({
+const entry = (revision: number, bytes = 0) => ({
   type: "ADDED" as const,
   revision,
   object: {} as StoredObject,
   previousLabels: undefined,
+  bytes,
 });
 
 describe("EventLog", () => {
@@ -33,6 +34,34 @@ describe("EventLog", () => {
     } catch (err) {
       expect((err as ApiError).reason).toBe("Expired");
     }
+  });
+
+  it("keeps no more than its byte budget, evicting the oldest entries first", () => {
+    const log = new EventLog(100, 250);
+    for (let revision = 1; revision <= 5; revision++) log.append(entry(revision, 100));
+    expect(log.start).toBe(3);
+    expect(log.bytes).toBe(200);
+    expect(() => log.seqAfter(2)).toThrow(/too old resource version: 2 \(3\)/);
+    expect(log.seqAfter(3)).toBe(3);
+  });
+
+  it("keeps the latest entry even when it alone is over the byte budget", () => {
+    const log = new EventLog(100, 250);
+    log.append(entry(1, 100));
+    log.append(entry(2, 1_000));
+    expect(log.start).toBe(1);
+    expect(log.at(1).revision).toBe(2);
+    expect(log.bytes).toBe(1_000);
+    log.append(entry(3, 10));
+    expect(log.start).toBe(2);
+    expect(log.bytes).toBe(10);
+  });
+
+  it("counts no bytes once compacted", () => {
+    const log = new EventLog(100, 250);
+    log.append(entry(1, 100));
+    log.compact(1);
+    expect(log.bytes).toBe(0);
   });
 
   it("after compaction expires every earlier resume point but the newest", () => {

@@ -8,14 +8,17 @@ export interface LogEntry {
   readonly object: StoredObject;
   /** The labels before the change, when they differ from `object`'s (for selector watches). */
   readonly previousLabels: Readonly<Record<string, string>> | undefined;
+  /** What the entry counts against the log's byte budget: about the JSON size of `object`. */
+  readonly bytes: number;
 }
 
 /**
  * The bounded history of one kind's changes, in revision order: a ring of at most `capacity`
- * entries addressed by a sequence number that only grows. Watches are cursors into it, so an
- * event is stored once however many watchers read it.
+ * entries, and of at most `maxBytes` bytes of objects, addressed by a sequence number that only
+ * grows. Watches are cursors into it, so an event is stored once however many watchers read it.
  *
- * Guarantee: every change with a revision above {@link compactedRevision} is in the log.
+ * Guarantees: every change with a revision above {@link compactedRevision} is in the log; the
+ * latest change is kept even if it alone is over `maxBytes`.
  */
 export class EventLog {
   private readonly ring: (LogEntry | undefined)[];
@@ -23,10 +26,15 @@ export class EventLog {
   private first = 0;
   /** Sequence number the next entry gets. */
   private next = 0;
+  /** The bytes of the entries kept. */
+  private kept = 0;
   /** Changes at or below this revision may be gone. */
   compactedRevision = 0;
 
-  constructor(readonly capacity: number) {
+  constructor(
+    readonly capacity: number,
+    readonly maxBytes = Number.POSITIVE_INFINITY,
+  ) {
     this.ring = new Array(capacity);
   }
 
@@ -34,11 +42,15 @@ export class EventLog {
     if (this.next - this.first === this.capacity) this.evictOldest();
     this.ring[this.next % this.capacity] = entry;
     this.next++;
+    this.kept += entry.bytes;
+    while (this.kept > this.maxBytes && this.next - this.first > 1) this.evictOldest();
   }
 
   private evictOldest(): void {
     const slot = this.first % this.capacity;
-    this.compactedRevision = this.ring[slot]!.revision;
+    const entry = this.ring[slot]!;
+    this.compactedRevision = entry.revision;
+    this.kept -= entry.bytes;
     this.ring[slot] = undefined;
     this.first++;
   }
@@ -55,6 +67,11 @@ export class EventLog {
 
   get start(): number {
     return this.first;
+  }
+
+  /** The bytes of the entries kept, as their `bytes` say. */
+  get bytes(): number {
+    return this.kept;
   }
 
   /** The entry at sequence number `seq`, which must be within [start, end). */

@@ -40,6 +40,7 @@ import {
   planUpdateStatus,
   preparePatch,
   prepareWrite,
+  rememberPartSizes,
   subjectOf,
   type WriteContext,
   type WriteKind,
@@ -55,6 +56,18 @@ export interface MemoryBackendOptions {
    * further back gets `Expired` (410) and must relist. @default 10_000
    */
   readonly historyLimit?: number;
+  /**
+   * How many bytes of each kind's changes are kept for watches to resume from, besides
+   * `historyLimit`; the oldest go first, the latest change is always kept, and a watch resuming
+   * from before what is kept gets `Expired` (410) and relists. Each change counts the JSON size
+   * of the object it carries, as estimated while checking `maxObjectBytes` (no extra
+   * serialization; parts under 1 KiB that a change shares with the version before are not
+   * counted again). It bounds what history holds in memory when objects are large (10,000
+   * changes of 50 KB objects would be 500 MB); with objects of 3 KB or less the count binds
+   * first. Per kind, like `historyLimit`, so a busy kind never cuts a quiet kind's history short.
+   * @default 33_554_432 (32 MiB)
+   */
+  readonly historyBytes?: number;
   /** The largest object accepted, in bytes of JSON. @default 1_572_864 (1.5 MiB, as etcd) */
   readonly maxObjectBytes?: number;
   /**
@@ -69,9 +82,11 @@ export interface MemoryBackendOptions {
 /**
  * Where a MemoryBackend makes its changes durable: the embedded durable store's log. Changes are
  * recorded in revision order as they are made; `sync()` resolves once every change recorded
- * before the call is durable. Until then the writer's promise waits and watches do not see the
- * change. A `sync()` that rejects leaves the store failed: every later call is refused, since
- * memory then holds changes the disk does not.
+ * before the call is durable. Until then the writer's promise waits, and neither watches nor
+ * reads hand the change out. A `sync()` that rejects leaves the store failed: every later call
+ * (reads and watches too) is refused and open watches end with an error, since memory then holds
+ * changes the disk does not. A journal whose commit failed must fail every later `sync()` too,
+ * and write nothing more.
  */
 export interface Journal {
   record(change: JournalChange): void;
@@ -119,12 +134,12 @@ class Table implements WatchSource {
 
   constructor(
     kind: AnyKind,
-    historyLimit: number,
+    history: { readonly limit: number; readonly bytes: number },
     private readonly backend: MemoryBackend,
     readonly clock: Clock,
   ) {
     this.kind = kind;
-    this.log = new EventLog(historyLimit);
+    this.log = new EventLog(history.limit, history.bytes);
   }
 
   currentRevision(): number {
@@ -161,10 +176,19 @@ function failedWatch(error: unknown): Watch {
  * watches read as cursors. Writes are atomic: a write's checks and its commit run without an
  * `await` between them.
  *
- * Garbage collection runs inside the delete that removes an owner: dependents whose every
- * owner is gone are deleted (or, with finalizers, marked) at the following revisions. An owner
- * of a kind this store has never held counts as present. Dangling references to owners that
- * are gone are not removed from dependents that still have a live owner.
+ * Garbage collection runs in the same atomic step as the write that makes it due: the delete
+ * that removes an owner deletes (or, with finalizers, marks) every dependent whose owners are
+ * all gone, at the following revisions; and a create or update whose `ownerReferences` name only
+ * owners that are gone — a controller acting on a stale cache — is followed at once by the
+ * deletion (or marking) of the object it wrote: the writer gets the object as written, watches see
+ * ADDED (or MODIFIED) and then DELETED, as Kubernetes' collector would do a moment later. An
+ * owner is present when an object of its kind, name and uid exists (in the dependent's namespace,
+ * for a namespaced owner); an owner of a kind this store has never held counts as present.
+ * Dangling references to owners that are gone are not removed from dependents that still have a
+ * live owner.
+ *
+ * A write is complete when its promise resolves (without a journal, when the call returns): there
+ * is no commit that can fail after the fact, so nothing written is ever taken back.
  *
  * @example
  * ```ts
@@ -193,7 +217,7 @@ export class MemoryBackend implements Backend {
   private historyStart = 0;
   /** Tables changed since the last sync, whose watches wake when it completes. */
   private readonly unsynced = new Set<Table>();
-  private readonly historyLimit: number;
+  private readonly history: { readonly limit: number; readonly bytes: number };
   private readonly maxObjectBytes: number;
   private readonly continueTtlMs: number;
   private readonly clock: Clock;
@@ -207,17 +231,20 @@ export class MemoryBackend implements Backend {
   ) {
     const {
       historyLimit = 10_000,
+      historyBytes = 32 * 1024 * 1024,
       maxObjectBytes = defaultMaxObjectBytes,
       continueTtlMs = 300_000,
     } = options;
     if (!Number.isSafeInteger(historyLimit) || historyLimit < 1) {
       throw new RangeError(`historyLimit (${historyLimit}) must be a positive integer`);
     }
+    if (!(historyBytes > 0))
+      throw new RangeError(`historyBytes (${historyBytes}) must be positive`);
     if (!(maxObjectBytes > 0))
       throw new RangeError(`maxObjectBytes (${maxObjectBytes}) must be positive`);
     if (!(continueTtlMs >= 0))
       throw new RangeError(`continueTtlMs (${continueTtlMs}) must not be negative`);
-    this.historyLimit = historyLimit;
+    this.history = { limit: historyLimit, bytes: historyBytes };
     this.maxObjectBytes = maxObjectBytes;
     this.continueTtlMs = continueTtlMs;
     this.clock = options.clock ?? systemClock;
@@ -234,11 +261,13 @@ export class MemoryBackend implements Backend {
   }
 
   /**
-   * Loads a stored state: `objects` become the contents, `revision` the current revision, and no
-   * history before it is kept (a watch resuming from earlier gets `Expired` and relists). Only
-   * on an empty store, before any other call.
+   * Loads a stored state: `kinds` are the kinds the store has held (with objects or not: an owner
+   * of one of them that is gone is known to be gone), `objects` become the contents, `revision`
+   * the current revision, and no history before it is kept (a watch resuming from earlier gets
+   * `Expired` and relists). Only on an empty store, before any other call.
    */
   protected restore(
+    kinds: Iterable<AnyKind>,
     objects: Iterable<{ kind: AnyKind; object: StoredObject }>,
     revision: number,
   ): void {
@@ -247,7 +276,10 @@ export class MemoryBackend implements Backend {
     this.currentRevision = revision;
     this.durableRevision = revision;
     this.historyStart = revision;
+    for (const kind of kinds) this.tableOf(kind, false);
     for (const { kind, object } of objects) {
+      // Not made by `seal`: a later write sharing its parts must still count them.
+      rememberPartSizes(object);
       const table = this.tableOf(kind, false);
       const key = object.metadata as Key;
       table.tree.set(key, object);
@@ -269,13 +301,26 @@ export class MemoryBackend implements Backend {
   }
 
   async get(kind: AnyKind, key: ObjectKey): Promise<StoredObject> {
-    const object = this.table(kind).tree.get(key);
+    this.checkHealthy();
+    const table = this.table(kind);
+    const object = table.tree.get(key);
+    if (this.journal !== undefined && table.lastChange > this.durableRevision)
+      await this.whenDurable();
     if (object === undefined) throw notFound(subjectOf(kind, key.name));
     return object;
   }
 
   async list(kind: AnyKind, options: ListOptions = {}): Promise<ObjectList> {
+    this.checkHealthy();
     const table = this.table(kind);
+    const page = this.readPage(table, options);
+    if (this.journal !== undefined && table.lastChange > this.durableRevision)
+      await this.whenDurable();
+    return page;
+  }
+
+  /** One page of a list, read at once (no await: the page is one snapshot). */
+  private readPage(table: Table, options: ListOptions): ObjectList {
     const labels =
       options.labelSelector === undefined ? undefined : toLabelSelector(options.labelSelector);
     const fields =
@@ -330,6 +375,7 @@ export class MemoryBackend implements Backend {
 
   watch(kind: AnyKind, options: WatchOptions = {}): Watch {
     try {
+      this.checkHealthy();
       const table = this.table(kind);
       const labels: LabelSelector | undefined =
         options.labelSelector === undefined ? undefined : toLabelSelector(options.labelSelector);
@@ -475,13 +521,21 @@ export class MemoryBackend implements Backend {
   }
 
   private checkOpen(): void {
-    if (this.failure !== undefined)
-      throw new ApiError(
-        "ServiceUnavailable",
-        `the store failed to make a change durable and refuses further calls; reopen it (${(this.failure as Error).message ?? this.failure})`,
-        { cause: this.failure },
-      );
+    this.checkHealthy();
     if (this.closed) throw new ApiError("ServiceUnavailable", "the memory backend is closed");
+  }
+
+  /** Refuses every call once the journal failed: memory then holds changes the disk does not. */
+  private checkHealthy(): void {
+    if (this.failure !== undefined) throw this.failedError();
+  }
+
+  private failedError(): ApiError {
+    return new ApiError(
+      "ServiceUnavailable",
+      `the store failed to make a change durable and refuses further calls; reopen it (${(this.failure as Error).message ?? this.failure})`,
+      { cause: this.failure },
+    );
   }
 
   private table(kind: AnyKind): Table {
@@ -493,7 +547,7 @@ export class MemoryBackend implements Backend {
     const id = kindId(kind);
     let table = this.tables.get(id);
     if (table === undefined) {
-      table = new Table(kind, this.historyLimit, this, this.clock);
+      table = new Table(kind, this.history, this, this.clock);
       if (this.historyStart > 0) table.log.compact(this.historyStart);
       this.tables.set(id, table);
     }
@@ -518,12 +572,18 @@ export class MemoryBackend implements Backend {
    */
   private acknowledge(object: StoredObject): Promise<StoredObject> {
     if (this.journal === undefined || this.unsynced.size === 0) return Promise.resolve(object);
+    return this.whenDurable().then(() => object);
+  }
+
+  /**
+   * Resolves once every change made so far is durable; a failed sync fails the store (and this
+   * promise, with ServiceUnavailable). Writers wait for it before they are answered, and reads
+   * that saw a change not yet durable before they answer: nothing that may yet be lost is served.
+   */
+  private whenDurable(): Promise<void> {
     const revision = this.currentRevision;
-    return this.journal.sync().then(
-      () => {
-        this.madeDurable(revision);
-        return object;
-      },
+    return this.journal!.sync().then(
+      () => this.madeDurable(revision),
       (error: unknown) => {
         this.fail(error);
         throw new ApiError(
@@ -546,12 +606,13 @@ export class MemoryBackend implements Backend {
     }
   }
 
-  /** The journal failed: refuse everything from now on and end every watch. */
+  /** The journal failed: refuse everything from now on, and end every watch with the error. */
   private fail(error: unknown): void {
     if (this.failure !== undefined) return;
     this.failure = error;
+    const failed = this.failedError();
     for (const table of this.tables.values()) {
-      for (const watch of table.watches) watch.close();
+      for (const watch of [...table.watches]) watch.fail(failed);
       table.watches.clear();
     }
   }
@@ -562,6 +623,8 @@ export class MemoryBackend implements Backend {
     options: WriteOptions,
     previous: StoredObject | undefined,
   ): StoredObject {
+    // The store may have failed or closed while this write was validated.
+    this.checkOpen();
     if (options.fence !== undefined) {
       const lease = options.fence.lease;
       checkFence(
@@ -572,6 +635,7 @@ export class MemoryBackend implements Backend {
     if (plan.action === "none" || options.dryRun) return plan.object;
     this.apply(table, plan, previous);
     if (plan.action === "remove") this.collectDependentsOf(plan.object.metadata.uid);
+    else this.collectIfOrphaned(table, plan.object, previous);
     return plan.object;
   }
 
@@ -600,6 +664,7 @@ export class MemoryBackend implements Backend {
       previousLabels: deepEqual(previousLabels, object.metadata.labels)
         ? undefined
         : (previousLabels ?? {}),
+      bytes: plan.bytes,
     });
     table.lastChange = revision;
     if (this.journal !== undefined) {
@@ -656,6 +721,29 @@ export class MemoryBackend implements Backend {
         if (plan.action === "remove") gone.push(plan.object.metadata.uid);
       }
     }
+  }
+
+  /**
+   * Kubernetes' collector also deletes a dependent written after its owners went (it verifies
+   * that every owner is absent): an object whose `ownerReferences` this write set or changed, and
+   * none of whose owners exists, is deleted — or, with finalizers, marked — at the next revision,
+   * in the same atomic step. Unchanged references were checked when written, and owners going
+   * since are the owners' deletes' business.
+   */
+  private collectIfOrphaned(
+    table: Table,
+    object: StoredObject,
+    previous: StoredObject | undefined,
+  ): void {
+    const refs = object.metadata.ownerReferences;
+    // `seal` shares equal references with the previous version: a new array means a change.
+    if (refs === undefined || refs === previous?.metadata.ownerReferences) return;
+    if (refs.some((ref) => this.ownerExists(ref, object))) return;
+    const key = object.metadata as Key;
+    const plan = planDelete(table.kind, key, object, undefined, this.context());
+    if (plan.action === "none") return;
+    this.apply(table, plan, object);
+    if (plan.action === "remove") this.collectDependentsOf(plan.object.metadata.uid);
   }
 
   private ownerExists(ref: Frozen<OwnerReference>, dependent: StoredObject): boolean {

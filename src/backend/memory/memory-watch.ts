@@ -35,6 +35,8 @@ const done: IteratorReturnResult<undefined> = Object.freeze({ done: true, value:
  */
 export class MemoryWatch implements Watch {
   private closed = false;
+  /** Why the watch ended, if it failed: the next `next()` rejects with it. */
+  private error: unknown;
   private wake: ((reason: "change" | "bookmark" | "closed") => void) | undefined;
   private timer: Timer | undefined;
   private lastDelivery: number;
@@ -58,7 +60,12 @@ export class MemoryWatch implements Watch {
   }
 
   next(): Promise<IteratorResult<WatchEvent>> {
-    if (this.closed) return Promise.resolve(done);
+    if (this.closed) {
+      const error = this.error;
+      if (error === undefined) return Promise.resolve(done);
+      this.error = undefined;
+      return Promise.reject(error);
+    }
     const { log } = this.source;
     if (this.seq < log.start) {
       const revision = log.compactedRevision;
@@ -141,6 +148,13 @@ export class MemoryWatch implements Watch {
     return Promise.resolve(done);
   }
 
+  /** Ends the watch with `error`: the consumer's next (or pending) `next()` rejects with it. */
+  fail(error: unknown): void {
+    if (this.closed) return;
+    this.error = error;
+    this.close();
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;
@@ -168,7 +182,10 @@ function matches(
  * an object into the selection is ADDED and one that moves it out is DELETED (carrying the object
  * as changed); nothing for a change outside the selection. Shared by every store's watches.
  */
-export function eventFor(entry: LogEntry, filter: WatchFilter): WatchEvent | undefined {
+export function eventFor(
+  entry: Pick<LogEntry, "type" | "object" | "previousLabels">,
+  filter: WatchFilter,
+): WatchEvent | undefined {
   const { object, type } = entry;
   const now = matches(filter, object, object.metadata.labels);
   if (filter.labels === undefined || entry.previousLabels === undefined || type === "ADDED") {

@@ -10,8 +10,12 @@
  * subresource; `meta.k8s.io/v1` Tables with the kind's printer columns; `Status` errors.
  *
  * Security: binds 127.0.0.1 unless told otherwise; a bearer token when one is given (401
- * otherwise); TLS from a key and certificate; bodies over the limit get 413; malformed bodies 400.
+ * otherwise, compared in constant time); TLS from a key and certificate; bodies over the limit
+ * get 413; malformed bodies, paths and parameters 400, before a watch's stream starts; YAML is
+ * parsed on a worker thread; CRDs are validated as Kubernetes validates them, their patterns run
+ * by RE2, and none may take over a served kind; objects and patches nest at most 100 levels.
  */
+import { createHash, timingSafeEqual } from "node:crypto";
 import { readFileSync } from "node:fs";
 import {
   createServer as createHttpServer,
@@ -21,15 +25,22 @@ import {
 } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
-import { parse as parseYaml } from "yaml";
 import type { ListOptions, Patch, StoredObject, WatchEvent } from "../../backend/backend.js";
 import type { ControlPlane } from "../../backend/control-plane.js";
 import { Informer } from "../../cache/informer.js";
-import { ApiError, badRequest } from "../../model/api-error.js";
-import type { AnyKind } from "../../model/kind.js";
+import { ApiError, badRequest, invalid } from "../../model/api-error.js";
+import { type AnyKind, kindId } from "../../model/kind.js";
 import type { ObjectKey } from "../../model/resource.js";
+import { parseFieldSelector, parseLabelSelector } from "../../model/selector.js";
+import { fieldPath } from "../../model/validation.js";
 import { builtinKinds, CustomResourceDefinition } from "../builtin-kinds.js";
 import { kindFromCrd } from "../crd.js";
+import {
+  type CrdIssue,
+  type CrdShape,
+  crdServingIssues,
+  crdSpecIssues,
+} from "../crd-validation.js";
 import {
   aggregatedDiscovery,
   apiGroupList,
@@ -38,8 +49,20 @@ import {
   wantsAggregated,
 } from "./discovery.js";
 import { openApiDocument, openApiIndex } from "./openapi.js";
+import {
+  booleanParam,
+  deleteOptionsOf,
+  fieldValidationParam,
+  forbidden,
+  integerParam,
+  invalidOptions,
+  isDryRun,
+  notSupported,
+  type OptionsKind,
+} from "./request-options.js";
 import { asApiError, statusOf } from "./status.js";
 import { tableOf, wantsTable } from "./table.js";
+import { YamlParser } from "./yaml-parser.js";
 
 /** Options of {@link serveKubernetesApi}. */
 export interface ServeOptions {
@@ -81,12 +104,15 @@ interface ResourcePath {
   readonly subresource: string | undefined;
 }
 
-/** Splits `/api/v1/…` and `/apis/<group>/<version>/…` into their parts; `undefined` if neither. */
+/**
+ * Splits `/api/v1/…` and `/apis/<group>/<version>/…` into their parts, `%`-decoded; `undefined`
+ * if neither. A malformed `%` escape is BadRequest, as Go's HTTP server answers it.
+ */
 export function parseResourcePath(pathname: string): ResourcePath | "groupVersion" | undefined {
   const segments = pathname
     .split("/")
     .filter((s) => s !== "")
-    .map(decodeURIComponent);
+    .map(decodeSegment);
   let group: string;
   let version: string;
   let rest: string[];
@@ -112,6 +138,32 @@ export function parseResourcePath(pathname: string): ResourcePath | "groupVersio
   }
   if (rest.length > 3) return undefined;
   return { group, version, namespace, plural: rest[0]!, name: rest[1], subresource: rest[2] };
+}
+
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw badRequest(`invalid URL escape in the path segment ${JSON.stringify(segment)}`);
+  }
+}
+
+/**
+ * The URL of a request: its target is a path (origin form, `//` kept as part of the path, not
+ * read as a host) or an absolute URL; anything else is BadRequest.
+ */
+function requestUrl(target: string | undefined): URL {
+  const raw = target ?? "/";
+  try {
+    return raw.startsWith("/") ? new URL(`http://localhost${raw}`) : new URL(raw);
+  } catch {
+    throw badRequest(`malformed request target ${JSON.stringify(raw.slice(0, 200))}`);
+  }
+}
+
+/** A digest to compare secrets by: equal lengths for `timingSafeEqual`, whatever was sent. */
+function digest(value: string): Buffer {
+  return createHash("sha256").update(value).digest();
 }
 
 function send(res: ServerResponse, code: number, body: unknown): void {
@@ -153,16 +205,20 @@ async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-function parseBody(raw: Buffer, contentType: string): unknown {
+/**
+ * A request body's value. JSON is parsed here (`JSON.parse` is linear and takes any nesting);
+ * a YAML body that is JSON too (what kubectl and client libraries send, even as
+ * `apply-patch+yaml`) as well, and any other YAML on `yaml`'s worker thread.
+ */
+async function parseBody(raw: Buffer, contentType: string, yaml: YamlParser): Promise<unknown> {
   const text = raw.toString("utf8");
   try {
-    if (/yaml/.test(contentType)) return parseYaml(text);
     return JSON.parse(text);
   } catch (err) {
-    throw badRequest(
-      `the request body is not valid ${/yaml/.test(contentType) ? "YAML" : "JSON"}: ${(err as Error).message}`,
-    );
+    if (!/yaml/.test(contentType))
+      throw badRequest(`the request body is not valid JSON: ${(err as Error).message}`);
   }
+  return yaml.parse(text);
 }
 
 function mediaType(req: IncomingMessage): string {
@@ -183,7 +239,7 @@ function unknownFields(sent: unknown, kept: unknown, path: string, out: string[]
   if (!isPlainObject(kept)) return;
   for (const key of Object.keys(sent)) {
     const field = path === "" ? key : `${path}.${key}`;
-    if (!(key in kept)) out.push(field);
+    if (!Object.hasOwn(kept, key)) out.push(field);
     else unknownFields(sent[key], kept[key], field, out);
   }
 }
@@ -229,20 +285,36 @@ export async function serveKubernetesApi(
   } = options;
   plane.register(...builtinKinds);
   const closing = new AbortController();
+  const yaml = new YamlParser();
   /** What ends each open watch; closing the server calls them all. */
   const openWatches = new Set<() => void>();
 
   // Kinds defined at runtime by CustomResourceDefinitions, kept in step by an informer.
   const crdKinds = new Map<string, AnyKind>();
-  const defineFromCrd = (crd: StoredObject) => {
-    try {
-      const kind = kindFromCrd(crd);
-      crdKinds.set(crd.metadata.name, kind);
-      return kind;
-    } catch {
-      crdKinds.delete(crd.metadata.name);
-      return undefined;
+  /** What a CRD named `name` may not take over: the plane's kinds (built-in, modules'), other CRDs'. */
+  const servedBesides = (name: string): AnyKind[] => [
+    ...plane.kinds.values(),
+    ...[...crdKinds].filter(([other]) => other !== name).map(([, kind]) => kind),
+  ];
+  /**
+   * The kind a CRD defines, if it may be served: one that breaks Kubernetes' rules for CRDs or
+   * would take over a served kind is not, however it was stored (through a typed client, or by
+   * an older version into a durable store).
+   */
+  const defineFromCrd = (crd: StoredObject): AnyKind | readonly CrdIssue[] => {
+    const name = crd.metadata.name;
+    const issues = servingIssues(crd, servedBesides(name));
+    if (issues.length === 0) {
+      try {
+        const kind = kindFromCrd(crd);
+        crdKinds.set(name, kind);
+        return kind;
+      } catch (err) {
+        issues.push({ path: ["spec"], message: (err as Error).message });
+      }
     }
+    crdKinds.delete(name);
+    return issues;
   };
   const crdInformer = new Informer(plane.backend, CustomResourceDefinition);
   crdInformer.writer.subscribe((change) => {
@@ -250,7 +322,9 @@ export async function serveKubernetesApi(
       crdKinds.delete(change.object.metadata.name);
       return;
     }
-    if (defineFromCrd(change.object) !== undefined) void markEstablished(plane, change.object);
+    const defined = defineFromCrd(change.object);
+    if (Array.isArray(defined)) void markNotAccepted(plane, change.object, defined);
+    else void markEstablished(plane, change.object);
   });
   const crdInformerRun = crdInformer.run(closing.signal);
   await crdInformer.cache.ready();
@@ -272,7 +346,7 @@ export async function serveKubernetesApi(
     try {
       const crd = await plane.backend.get(CustomResourceDefinition, { name: `${plural}.${group}` });
       const kind = defineFromCrd(crd);
-      if (kind !== undefined && match(kind)) return kind;
+      if (!Array.isArray(kind) && match(kind as AnyKind)) return kind as AnyKind;
     } catch {}
     throw new ApiError(
       "NotFound",
@@ -283,11 +357,17 @@ export async function serveKubernetesApi(
     );
   };
 
+  // The token is compared in constant time, as digests of equal length, so that how long a
+  // refusal takes tells nothing about how much of a guess was right.
+  const expectedAuthorization = token === undefined ? undefined : digest(`Bearer ${token}`);
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    if (token !== undefined && req.headers.authorization !== `Bearer ${token}`) {
+    if (
+      expectedAuthorization !== undefined &&
+      !timingSafeEqual(digest(req.headers.authorization ?? ""), expectedAuthorization)
+    ) {
       throw new ApiError("Unauthorized", "Unauthorized");
     }
-    const url = new URL(req.url ?? "/", "http://localhost");
+    const url = requestUrl(req.url);
     const method = req.method ?? "GET";
     const accept = req.headers.accept;
     const { pathname } = url;
@@ -383,8 +463,33 @@ export async function serveKubernetesApi(
     };
     const backend = plane.backend;
     const query = url.searchParams;
-    const dryRun = query.has("dryRun");
-    const strict = query.get("fieldValidation") === "Strict";
+    let strict = false;
+    /** The `dryRun` and `fieldValidation` of a write, checked before its body is read. */
+    const writeOptions = (optionsKind: OptionsKind): { dryRun: boolean } => {
+      strict = fieldValidationParam(query, optionsKind) === "Strict";
+      return { dryRun: isDryRun(query.getAll("dryRun"), optionsKind) };
+    };
+    const isCrd = kindId(kind) === kindId(CustomResourceDefinition);
+    /**
+     * Tries a write as a dry run first where its result must be checked before it is made: for
+     * unknown fields (Strict), and for a CRD, whose name and names only the result shows (a
+     * generated name, a patch) and which may not take over a kind this server serves.
+     */
+    const trial = async (
+      body: Record<string, unknown>,
+      write: (dryRun: boolean) => Promise<StoredObject>,
+    ): Promise<void> => {
+      if (!strict && !isCrd) return;
+      const result = await write(true);
+      if (strict) strictCheck(body, result);
+      if (isCrd) {
+        const issues = crdServingIssues(
+          result as unknown as CrdShape,
+          servedBesides(result.metadata.name),
+        );
+        if (issues.length > 0) throw crdInvalid(result, issues);
+      }
+    };
 
     const readObject = async (): Promise<Record<string, unknown>> => {
       const type = mediaType(req);
@@ -394,7 +499,7 @@ export async function serveKubernetesApi(
           `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml`,
         );
       }
-      const body = parseBody(await readBody(req, maxBodyBytes), type);
+      const body = await parseBody(await readBody(req, maxBodyBytes), type, yaml);
       if (!isPlainObject(body)) throw badRequest("the request body must be a JSON object");
       return body;
     };
@@ -466,20 +571,17 @@ export async function serveKubernetesApi(
           ...(query.get("labelSelector") ? { labelSelector: query.get("labelSelector")! } : {}),
           ...(query.get("fieldSelector") ? { fieldSelector: query.get("fieldSelector")! } : {}),
         };
-        if (query.get("watch") === "true" || query.get("watch") === "1") {
-          await serveWatch(
-            req,
-            res,
-            kind,
-            listOptions,
-            query,
-            accept,
-            openWatches,
-            defaultWatchTimeoutSeconds,
-          );
+        const sendInitialEvents = booleanParam(query, "sendInitialEvents");
+        if (booleanParam(query, "watch") === true) {
+          // Everything a watch could fail on is checked before its 200 and headers go out.
+          await serveWatch(req, res, kind, listOptions, watchRequestOf(query), accept, openWatches);
           return;
         }
-        const limit = Number(query.get("limit") ?? 0);
+        if (sendInitialEvents !== undefined)
+          throw invalidOptions("ListOptions", [
+            forbidden("sendInitialEvents", "sendInitialEvents is forbidden for list"),
+          ]);
+        const limit = integerParam(query, "limit") ?? 0;
         const list = await backend.list(kind, {
           ...listOptions,
           ...(limit > 0 ? { limit } : {}),
@@ -506,43 +608,48 @@ export async function serveKubernetesApi(
             "MethodNotAllowed",
             "POST creates: it takes no object name on the URL",
           );
+        const { dryRun } = writeOptions("CreateOptions");
         const body = placed(await readObject());
-        if (strict) strictCheck(body, await backend.create(kind, body as never, { dryRun: true }));
+        await trial(body, (dryRun) => backend.create(kind, body as never, { dryRun }));
         respondObject(201, await backend.create(kind, body as never, { dryRun }));
         return;
       }
       case "PUT": {
+        const { dryRun } = writeOptions("UpdateOptions");
         const body = placed(await readObject());
         const write =
           path.subresource === "status"
             ? backend.updateStatus.bind(backend)
             : backend.update.bind(backend);
-        if (strict) strictCheck(body, await write(kind, body as never, { dryRun: true }));
+        await trial(body, (dryRun) => write(kind, body as never, { dryRun }));
         respondObject(200, await write(kind, body as never, { dryRun }));
         return;
       }
       case "PATCH": {
-        const patch = await readPatch(req, maxBodyBytes, query);
+        const { dryRun } = writeOptions("PatchOptions");
+        const force = booleanParam(query, "force");
+        const patch = await readPatch(req, maxBodyBytes, query, yaml);
+        if (force !== undefined && patch.type !== "apply")
+          throw invalidOptions("PatchOptions", [
+            forbidden("force", "may not be specified for non-apply patch"),
+          ]);
+        if (patch.type === "json") strict = false; // a JSON patch names paths, not fields
         const patchOptions = {
           dryRun,
           ...(path.subresource === "status" ? { subresource: "status" as const } : {}),
         };
-        if (strict && patch.type !== "json")
-          strictCheck(
-            patch.patch as Record<string, unknown>,
-            await backend.patch(kind, key(), patch, { ...patchOptions, dryRun: true }),
-          );
+        await trial(patch.patch as Record<string, unknown>, (dryRun) =>
+          backend.patch(kind, key(), patch, { ...patchOptions, dryRun }),
+        );
         respondObject(200, await backend.patch(kind, key(), patch, patchOptions));
         return;
       }
       case "DELETE": {
-        let preconditions: { uid?: string; resourceVersion?: string } | undefined;
         const raw = await readBody(req, maxBodyBytes);
-        if (raw.length > 0) {
-          const options = parseBody(raw, mediaType(req));
-          if (isPlainObject(options) && isPlainObject(options.preconditions))
-            preconditions = options.preconditions as typeof preconditions;
-        }
+        const { dryRun, preconditions } = deleteOptionsOf(
+          raw.length > 0 ? await parseBody(raw, mediaType(req), yaml) : undefined,
+          query,
+        );
         const deleted = await backend.delete(kind, key(), {
           dryRun,
           ...(preconditions ? { preconditions } : {}),
@@ -570,18 +677,24 @@ export async function serveKubernetesApi(
     res: ServerResponse,
     kind: AnyKind,
     listOptions: ListOptions,
-    query: URLSearchParams,
+    request: WatchRequest,
     accept: string | undefined,
     openWatches: Set<() => void>,
-    defaultTimeout: number,
   ): Promise<void> {
     const stop = new AbortController();
     const onClose = () => stop.abort();
     req.once("close", onClose);
     res.once("close", onClose);
     openWatches.add(onClose);
-    const timeoutSeconds = Number(query.get("timeoutSeconds") ?? defaultTimeout);
-    const timer = setTimeout(onClose, Math.max(0, timeoutSeconds) * 1000);
+    // As Kubernetes: no timeout or 0 is the server's default; a negative one ends at once.
+    const timeoutSeconds =
+      request.timeoutSeconds === undefined || request.timeoutSeconds === 0
+        ? defaultWatchTimeoutSeconds
+        : request.timeoutSeconds;
+    const timer = setTimeout(
+      onClose,
+      Math.min(Math.max(0, timeoutSeconds), maxTimerSeconds) * 1000,
+    );
     const table = wantsTable(accept);
     res.writeHead(200, { "Content-Type": "application/json", "Transfer-Encoding": "chunked" });
     // Clients wait for the headers before they treat the watch as started: send them now.
@@ -596,9 +709,11 @@ export async function serveKubernetesApi(
           })
         : res.write(`{"type":"${type}","object":${recentJson.of(object)}}\n`);
     try {
-      let resourceVersion = query.get("resourceVersion") ?? "";
-      if (resourceVersion === "" || resourceVersion === "0") {
-        // Kubernetes starts such a watch with the current state, as ADDED events.
+      let resourceVersion: string | undefined = request.resourceVersion;
+      const legacyStart = resourceVersion === "" || resourceVersion === "0";
+      // Kubernetes starts a watch from no resourceVersion or "0" with the current state as
+      // ADDED events, and any watch that asks with sendInitialEvents=true.
+      if (request.sendInitialEvents ?? legacyStart) {
         let token: string | undefined;
         do {
           const page = await plane.backend.list(kind, {
@@ -610,12 +725,23 @@ export async function serveKubernetesApi(
           resourceVersion = page.resourceVersion;
           token = page.continue;
         } while (token);
-      }
-      const bookmarks = query.get("allowWatchBookmarks") === "true";
+        if (request.sendInitialEvents === true && request.allowWatchBookmarks)
+          write({
+            type: "BOOKMARK",
+            object: {
+              kind: kind.kind,
+              apiVersion: kind.apiVersion,
+              metadata: {
+                resourceVersion,
+                annotations: { "k8s.io/initial-events-end": "true" },
+              },
+            },
+          });
+      } else if (legacyStart) resourceVersion = undefined; // from now on
       const watch = plane.backend.watch(kind, {
         ...listOptions,
-        resourceVersion,
-        allowBookmarks: bookmarks,
+        ...(resourceVersion === undefined ? {} : { resourceVersion }),
+        allowBookmarks: request.allowWatchBookmarks,
         ...(options.bookmarkIntervalMs === undefined
           ? {}
           : { bookmarkIntervalMs: options.bookmarkIntervalMs }),
@@ -683,11 +809,93 @@ export async function serveKubernetesApi(
     close: () =>
       new Promise<void>((resolve) => {
         closing.abort();
+        void yaml.close();
         for (const close of openWatches) close();
         server.close(() => void crdInformerRun.then(() => resolve()));
         server.closeAllConnections();
       }),
   };
+}
+
+/** Everything that keeps a stored CRD from being served beside `served`, with paths from the object. */
+function servingIssues(crd: StoredObject, served: readonly AnyKind[]): CrdIssue[] {
+  try {
+    return [
+      ...crdSpecIssues((crd as unknown as CrdShape).spec).map((issue) => ({
+        path: ["spec", ...issue.path],
+        message: issue.message,
+      })),
+      ...crdServingIssues(crd as unknown as CrdShape, served),
+    ];
+  } catch (err) {
+    return [{ path: ["spec"], message: `malformed: ${(err as Error).message}` }];
+  }
+}
+
+/** The `Invalid` error of a CRD write that would break the rules of serving. */
+function crdInvalid(crd: StoredObject, issues: readonly CrdIssue[]): ApiError {
+  return invalid(
+    {
+      group: CustomResourceDefinition.group,
+      kind: CustomResourceDefinition.kind,
+      name: crd.metadata.name,
+    },
+    issues.map((issue) => ({
+      field: fieldPath("", issue.path),
+      reason: issue.message.startsWith("Forbidden") ? "FieldValueForbidden" : "FieldValueInvalid",
+      message: issue.message,
+    })),
+  );
+}
+
+/**
+ * Marks a CRD that is not served NamesAccepted=False and Established=False with the reasons, as
+ * the real API server marks a CRD whose names conflict; writes only when that changes something.
+ */
+async function markNotAccepted(
+  plane: ControlPlane,
+  crd: StoredObject,
+  issues: readonly CrdIssue[],
+): Promise<void> {
+  const message = issues.map((i) => `${fieldPath("", i.path)}: ${i.message}`).join("; ");
+  const conditions =
+    (
+      crd.status as
+        | { conditions?: { type: string; status: string; message?: string }[] }
+        | undefined
+    )?.conditions ?? [];
+  if (
+    conditions.some(
+      (c) => c.type === "NamesAccepted" && c.status === "False" && c.message === message,
+    )
+  )
+    return;
+  const now = `${new Date().toISOString().slice(0, 19)}Z`;
+  try {
+    await plane.backend.updateStatus(CustomResourceDefinition, {
+      ...crd,
+      status: {
+        conditions: [
+          {
+            type: "NamesAccepted",
+            status: "False",
+            reason: "NotAccepted",
+            message,
+            lastTransitionTime: now,
+          },
+          {
+            type: "Established",
+            status: "False",
+            reason: "NotAccepted",
+            message: "not served: see NamesAccepted",
+            lastTransitionTime: now,
+          },
+        ],
+      },
+    } as never);
+  } catch {
+    // A newer version of the CRD arrives as its own change and is marked then.
+  }
 }
 
 /** Marks a CRD Established and NamesAccepted, as the real API server does once it serves it. */
@@ -735,23 +943,24 @@ async function readPatch(
   req: IncomingMessage,
   limit: number,
   query: URLSearchParams,
+  yaml: YamlParser,
 ): Promise<Patch> {
   const type = mediaType(req);
   const raw = await readBody(req, limit);
   switch (type) {
     case "application/merge-patch+json": {
-      const body = parseBody(raw, type);
+      const body = await parseBody(raw, type, yaml);
       if (!isPlainObject(body)) throw badRequest("a merge patch must be a JSON object");
       return { type: "merge", patch: body };
     }
     case "application/json-patch+json": {
-      const body = parseBody(raw, type);
+      const body = await parseBody(raw, type, yaml);
       if (!Array.isArray(body)) throw badRequest("a JSON patch must be an array of operations");
       return { type: "json", patch: body };
     }
     case "application/apply-patch+yaml":
     case "application/apply-patch+json": {
-      const body = parseBody(raw, "application/yaml");
+      const body = await parseBody(raw, "application/yaml", yaml);
       if (!isPlainObject(body)) throw badRequest("an apply patch must be an object");
       const fieldManager = query.get("fieldManager");
       return { type: "apply", patch: body, ...(fieldManager ? { fieldManager } : {}) };
@@ -784,6 +993,62 @@ function checkResourceVersion(query: URLSearchParams, served: string): void {
   }
   if (Number(asked) > Number(served))
     throw new ApiError("Timeout", `Too large resource version: ${asked}, current: ${served}`);
+}
+
+/** The longest a timer can wait (about 24.8 days); longer ones would fire at once. */
+const maxTimerSeconds = 2_147_483;
+
+/** What a watch asks for, checked. */
+interface WatchRequest {
+  readonly resourceVersion: string;
+  readonly timeoutSeconds: number | undefined;
+  readonly allowWatchBookmarks: boolean;
+  readonly sendInitialEvents: boolean | undefined;
+}
+
+/**
+ * The options of a watch, checked as Kubernetes checks them before it starts the stream: a
+ * malformed `resourceVersion`, selector or `timeoutSeconds` is BadRequest; `sendInitialEvents`
+ * needs `resourceVersionMatch=NotOlderThan`, which is allowed with nothing else (Invalid).
+ */
+function watchRequestOf(query: URLSearchParams): WatchRequest {
+  const sendInitialEvents = booleanParam(query, "sendInitialEvents");
+  const match = query.get("resourceVersionMatch") ?? "";
+  const causes = [];
+  if (sendInitialEvents !== undefined && match !== "NotOlderThan")
+    causes.push(
+      forbidden(
+        "resourceVersionMatch",
+        "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
+      ),
+    );
+  if (match !== "") {
+    if (sendInitialEvents === undefined)
+      causes.push(
+        forbidden(
+          "resourceVersionMatch",
+          "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
+        ),
+      );
+    if (match !== "NotOlderThan")
+      causes.push(notSupported("resourceVersionMatch", match, ["NotOlderThan"]));
+  }
+  if (causes.length > 0) throw invalidOptions("ListOptions", causes);
+  const resourceVersion = query.get("resourceVersion") ?? "";
+  if (resourceVersion !== "" && !/^[0-9]+$/.test(resourceVersion))
+    throw badRequest(
+      `invalid resourceVersion ${JSON.stringify(resourceVersion)}: must be a decimal revision`,
+    );
+  const labelSelector = query.get("labelSelector");
+  if (labelSelector) parseLabelSelector(labelSelector);
+  const fieldSelector = query.get("fieldSelector");
+  if (fieldSelector) parseFieldSelector(fieldSelector);
+  return {
+    resourceVersion,
+    timeoutSeconds: integerParam(query, "timeoutSeconds"),
+    allowWatchBookmarks: booleanParam(query, "allowWatchBookmarks") === true,
+    sendInitialEvents,
+  };
 }
 
 /** A kubeconfig for a server at `url`. */
