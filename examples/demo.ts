@@ -1,17 +1,23 @@
 /**
  * The demo behind `npm start`: a control plane holding `Workload` objects and the controller
- * that keeps their processes running (see workload.ts). It applies two manifests, then plays a
- * user for a while — scales one Workload up, deletes another — and keeps running until Ctrl-C,
- * when it shuts down gracefully and stops every process it started.
+ * that keeps their processes running (see workload.ts). It applies two manifests and keeps
+ * running until Ctrl-C, when it shuts down gracefully and stops every process it started; you
+ * are the user, with kubectl. `npm start -- --play` has the demo play a user instead: it scales
+ * one Workload up, then deletes the other.
  *
  * `npm start` keeps the control plane in `.setpoint-demo/` (the embedded durable store): run it
  * again and it picks up the Workloads where the last run left them. `npm start -- --memory`
  * keeps it in memory instead; `--data DIR` picks the directory.
+ *
+ * It also serves the plane over the Kubernetes REST API and writes a kubeconfig for it
+ * (`.setpoint-demo/kubeconfig`), so that kubectl drives the very objects the controller
+ * reconciles: it prints, once, the commands to try.
  */
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { pino } from "pino";
-import pretty from "pino-pretty";
-import { createControlPlane, type Logger, Manager } from "setpoint";
+import { createControlPlane, createLogger, type Logger, Manager } from "setpoint";
+import { serveKubernetesApi } from "setpoint/kubernetes";
 import { Workload, workloadController } from "./workload.js";
 
 const node = process.execPath;
@@ -36,6 +42,11 @@ export interface DemoOptions {
   readonly stepSeconds?: number;
   /** Keep the control plane durably in this directory. @default in memory */
   readonly dataDir?: string;
+  /**
+   * Serve the plane over the Kubernetes REST API on this port (0: any free one) and write a
+   * kubeconfig for it to `kubeconfig`. @default not served
+   */
+  readonly serve?: { readonly port: number; readonly kubeconfig: string };
 }
 
 /** The durable plane in `dataDir` — or memory, with a warning, where better-sqlite3 is missing. */
@@ -56,10 +67,26 @@ export async function runDemo({
   logger,
   stepSeconds: userSteps = 6,
   dataDir,
+  serve,
 }: DemoOptions): Promise<void> {
   let stepSeconds = userSteps;
   const plane = openPlane(dataDir, logger);
   const workloads = plane.resources(Workload);
+  const server =
+    serve === undefined ? undefined : await serveKubernetesApi(plane, { port: serve.port });
+  if (server !== undefined && serve !== undefined) {
+    await writeFile(serve.kubeconfig, server.kubeconfig(), { mode: 0o600 });
+    const kubectl = `kubectl --kubeconfig ${serve.kubeconfig}`;
+    logger.info(
+      {},
+      [
+        `serving the control plane at ${server.url}; drive it with kubectl, in another terminal:`,
+        `  ${kubectl} get workloads -n demo                 # REPLICAS, READY, RESTARTS`,
+        `  ${kubectl} patch workload web -n demo --type merge -p '{"spec":{"replicas":4}}'`,
+        `  ${kubectl} get workloads -n demo -w              # watch the controller react`,
+      ].join("\n"),
+    );
+  }
   const kept = (await workloads.list()).items;
   const { controller, stopAll } = workloadController();
   const manager = new Manager({ plane, logger, shutdownTimeoutMs: 10_000 });
@@ -111,6 +138,7 @@ export async function runDemo({
   }
 
   await running;
+  await server?.close();
   await stopAll();
   const left = (await workloads.list()).items.map(
     (w) =>
@@ -121,14 +149,7 @@ export async function runDemo({
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
-  const logger = pino(
-    { level: "info" },
-    pretty({
-      ignore: "pid,hostname,name,controller,kind,key,reconcileId,instance",
-      translateTime: "HH:MM:ss",
-      singleLine: true,
-    }),
-  );
+  const logger = createLogger();
   const stop = new AbortController();
   process.once("SIGINT", () => stop.abort());
   process.once("SIGTERM", () => stop.abort());
@@ -143,5 +164,13 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
     {},
     `setpoint demo: Workload controller on ${dataDir === undefined ? "an in-memory control plane" : `a durable control plane in ${dataDir}/ (npm start -- --memory for memory)`} (Ctrl-C to stop)`,
   );
-  await runDemo({ signal: stop.signal, logger, ...(dataDir === undefined ? {} : { dataDir }) });
+  const stateDir = dataDir ?? ".setpoint-demo";
+  await mkdir(stateDir, { recursive: true });
+  await runDemo({
+    signal: stop.signal,
+    logger,
+    stepSeconds: args.includes("--play") ? 6 : 0,
+    ...(dataDir === undefined ? {} : { dataDir }),
+    serve: { port: 0, kubeconfig: join(stateDir, "kubeconfig") },
+  });
 }

@@ -179,7 +179,13 @@ export {
   type HealthSource,
   serveHealth,
 } from "./observability/health.js";
-export { defaultLogger, type Logger, silentLogger } from "./observability/logging.js";
+export {
+  createLogger,
+  defaultLogger,
+  type Logger,
+  type LoggerOptions,
+  silentLogger,
+} from "./observability/logging.js";
 export { type ControllerMetrics, RuntimeMetrics } from "./observability/metrics.js";
 export { TracedBackend, tracer } from "./observability/tracing.js";
 export { type Clock, systemClock, type Timer } from "./queue/clock.js";

@@ -1,6 +1,8 @@
 import { type ChildProcess, execFile, spawn, spawnSync } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { createServer } from "node:http";
 import { request } from "node:https";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -66,7 +68,7 @@ describe("setpoint --help", () => {
       /setpoint run[\s\S]*setpoint serve[\s\S]*setpoint crd/,
     );
     expect((await setpoint("run", "--help")).stdout).toMatch(
-      /Examples:\n\s+setpoint run examples\/nocontrol.ts --memory/,
+      /Examples:\n\s+setpoint run examples\/nocontrol.ts --serve 8080 --kubeconfig-out \.\/kubeconfig\n\s+kubectl --kubeconfig \.\/kubeconfig apply -f examples\/nocontrol.yaml/,
     );
     expect((await setpoint("serve", "--help")).stdout).toMatch(
       /Examples:\n\s+setpoint serve --kubeconfig/,
@@ -405,5 +407,177 @@ describe("setpoint run", () => {
       await new Promise((resolve) => child.once("exit", resolve));
       await server.close();
     }
+  });
+});
+
+/** Starts `setpoint <args>`, collecting its output; `exited` resolves with its exit code. */
+function startSetpoint(...args: string[]) {
+  const child = spawnTracked(process.execPath, [...cli, ...args], {
+    cwd: root,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const output = { text: "" };
+  const collect = (chunk: Buffer) => {
+    output.text += chunk.toString();
+  };
+  child.stdout!.on("data", collect);
+  child.stderr!.on("data", collect);
+  const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+  return { child, output, exited };
+}
+
+describe.runIf(hasKubectl)("setpoint run --serve: one plane, driven with kubectl", () => {
+  it("serves the durable plane its controllers use: kubectl applies, the controller reacts, and a restart keeps it all", async () => {
+    const data = join(dir, "served-data");
+    const kubeconfig = join(dir, "served-kubeconfig");
+    const kubectl = (...args: string[]) =>
+      exec("kubectl", ["--kubeconfig", kubeconfig, "--cache-dir", `${kubeconfig}.cache`, ...args], {
+        timeout: 30_000,
+      });
+    const start = () =>
+      startSetpoint(
+        "run",
+        "examples/static-site.ts",
+        "--data",
+        data,
+        "--serve",
+        "127.0.0.1:0",
+        "--kubeconfig-out",
+        kubeconfig,
+      );
+    const first = start();
+    try {
+      await eventually(() => expect(first.output.text).toContain("all controllers running"), {
+        timeoutMs: 20_000,
+      });
+      expect(first.output.text).toContain(`wrote ${kubeconfig}`);
+      expect((await kubectl("apply", "-f", "examples/static-site.yaml")).stdout).toContain(
+        "staticsite.sites.setpoint.dev/home created",
+      );
+      // The controller reacts: children made, status written.
+      await eventually(
+        async () =>
+          expect(
+            (await kubectl("get", "staticsite", "home", "-o", "jsonpath={.status.pages}")).stdout,
+          ).toBe("2"),
+        { timeoutMs: 15_000, intervalMs: 200 },
+      );
+      expect((await kubectl("get", "pages", "-o", "name")).stdout.trim().split("\n")).toEqual([
+        "page.sites.setpoint.dev/home-about",
+        "page.sites.setpoint.dev/home-index",
+      ]);
+    } finally {
+      first.child.kill("SIGTERM");
+    }
+    expect(await withDeadline(first.exited, 15_000, "the first run to exit")).toBe(0);
+
+    // Restarted on the same directory: the objects and their status are still there, served.
+    const second = start();
+    try {
+      await eventually(() => expect(second.output.text).toContain("all controllers running"), {
+        timeoutMs: 20_000,
+      });
+      const got = JSON.parse((await kubectl("get", "staticsite", "home", "-o", "json")).stdout);
+      expect(got.status).toMatchObject({ pages: 2, serving: true });
+      expect((await kubectl("get", "pages", "-o", "name")).stdout.trim().split("\n")).toHaveLength(
+        2,
+      );
+    } finally {
+      second.child.kill("SIGTERM");
+    }
+    expect(await withDeadline(second.exited, 15_000, "the second run to exit")).toBe(0);
+  });
+});
+
+describe("setpoint run and serve fail clearly and exit cleanly", () => {
+  it("exits 1 at once when its metrics port is taken, and leaves its data directory free for the next start (a busy port used to hang)", async () => {
+    const busy = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, "127.0.0.1", resolve));
+    const port = (busy.address() as AddressInfo).port;
+    const data = join(dir, "busy-port-data");
+    try {
+      const run = startSetpoint(
+        "run",
+        "examples/nocontrol.ts",
+        "--data",
+        data,
+        "--metrics-port",
+        String(port),
+      );
+      expect(await withDeadline(run.exited, 20_000, "the run to exit")).toBe(1);
+      expect(run.output.text).toContain("EADDRINUSE");
+      // The directory's lock was released: a second process opens it.
+      const again = startSetpoint("run", "examples/nocontrol.ts", "--data", data);
+      try {
+        await eventually(() => expect(again.output.text).toContain("all controllers running"), {
+          timeoutMs: 20_000,
+        });
+      } finally {
+        again.child.kill("SIGTERM");
+      }
+      expect(await withDeadline(again.exited, 15_000, "the second run to exit")).toBe(0);
+    } finally {
+      busy.close();
+    }
+  });
+
+  it("exits 1 when its --serve port is taken, and serve exits 1 when its --port is", async () => {
+    const busy = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, "127.0.0.1", resolve));
+    const port = String((busy.address() as AddressInfo).port);
+    try {
+      const run = startSetpoint("run", "examples/nocontrol.ts", "--serve", port);
+      expect(await withDeadline(run.exited, 20_000, "run to exit")).toBe(1);
+      expect(run.output.text).toContain("EADDRINUSE");
+      const serve = startSetpoint("serve", "--port", port, "--data", join(dir, "serve-busy"));
+      expect(await withDeadline(serve.exited, 20_000, "serve to exit")).toBe(1);
+      expect(serve.output.text).toContain("EADDRINUSE");
+    } finally {
+      busy.close();
+    }
+  });
+
+  it("names what is wrong: --serve with --kubeconfig, a bad --serve, --data naming a file, a malformed or unreachable --postgres, a module that throws", async () => {
+    const file = join(dir, "a-file");
+    await writeFile(file, "not a directory");
+    const broken = join(dir, "broken-module.mjs");
+    await writeFile(broken, 'export const x = 1;\nthrow new Error("boom at import");\n');
+    const cases: [string[], RegExp][] = [
+      [
+        ["run", "examples/nocontrol.ts", "--serve", "8080", "--kubeconfig", file],
+        /--serve serves the plane the controllers use; with --kubeconfig/,
+      ],
+      [
+        ["run", "examples/nocontrol.ts", "--serve", "host:port"],
+        /--serve host:port: expected a port number/,
+      ],
+      [["run", "examples/nocontrol.ts", "--token", "x"], /--token goes with --serve/],
+      [["run", "examples/nocontrol.ts", "--data", file], new RegExp(`${file}.*not a directory`)],
+      [["serve", "--data", file], new RegExp(`${file}.*not a directory`)],
+      [
+        ["run", "examples/nocontrol.ts", "--postgres", "localhost:5432"],
+        /--postgres "localhost:5432": expected a postgres:\/\/ or postgresql:\/\/ URL/,
+      ],
+      [
+        ["run", "examples/nocontrol.ts", "--postgres", "not a url"],
+        /--postgres "not a url": not a URL/,
+      ],
+      [
+        ["serve", "--postgres", "postgres://127.0.0.1:1/nothing"],
+        /PostgreSQL at 127\.0\.0\.1:1.*ECONNREFUSED/,
+      ],
+      [["run", broken], /broken-module\.mjs.*boom at import.*broken-module\.mjs:2/s],
+    ];
+    for (const [args, message] of cases) {
+      const started = startSetpoint(...args);
+      expect(await withDeadline(started.exited, 20_000, args.join(" ")), args.join(" ")).toBe(1);
+      expect(started.output.text, args.join(" ")).toMatch(message);
+    }
+  });
+
+  it("prints its version", async () => {
+    const { stdout } = await setpoint("--version");
+    const pkg = JSON.parse(await readFile(new URL("../package.json", import.meta.url), "utf8"));
+    expect(stdout.trim()).toBe(`setpoint ${pkg.version}`);
   });
 });

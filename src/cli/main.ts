@@ -7,14 +7,21 @@
  *   setpoint crd <module>                print the CRDs of the kinds a module exports
  */
 import { writeFile } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { isAbsolute, relative } from "node:path";
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { pino } from "pino";
-import pretty from "pino-pretty";
-import { createControlPlane } from "../backend/control-plane.js";
+import { type ControlPlane, createControlPlane } from "../backend/control-plane.js";
 import type { Controller } from "../controller/controller.js";
 import { Manager } from "../controller/manager.js";
-import { serveKubernetesApi } from "../kubernetes/apiserver/server.js";
+import {
+  type KubernetesApiServer,
+  type ServeOptions,
+  serveKubernetesApi,
+} from "../kubernetes/apiserver/server.js";
 import { crdYamlOf } from "../kubernetes/crd.js";
+import type { AnyKind } from "../model/kind.js";
+import { createLogger } from "../observability/logging.js";
 import { kindsOf, loadModule } from "./load-module.js";
 
 const usage = `setpoint — Kubernetes-style controllers for everything
@@ -23,25 +30,41 @@ Usage:
   setpoint run <module…> [options]     Run the controllers modules export, on a store of your choice
   setpoint serve [module…] [options]   Serve a control plane over the Kubernetes REST API
   setpoint crd <module…>               Print the CustomResourceDefinitions of the kinds modules export
+  setpoint --version                   Print setpoint's version
 
 Run 'setpoint <command> --help' for a command's options and examples.
 
 Examples:
-  setpoint run examples/nocontrol.ts --memory
-  setpoint run ./controllers.ts --postgres postgres://localhost/app --leader-elect --metrics-port 8081
-  setpoint serve examples/workload.ts --kubeconfig ./kubeconfig
+  setpoint run ${example("nocontrol")} --serve 8080 --kubeconfig-out ./kubeconfig
+  kubectl --kubeconfig ./kubeconfig apply -f ${example("nocontrol", ".yaml")}
+  setpoint run ./controllers.js --postgres postgres://localhost/app --leader-elect --metrics-port 8081
+  setpoint serve --data ./state --kubeconfig ./kubeconfig
 `;
+
+const storeOptions = `The store is one of:
+
+  --memory              in memory (the default)
+  --data <dir>          the embedded durable store in <dir> (needs better-sqlite3)
+  --postgres <url>      PostgreSQL (needs pg); --schema <name> picks the schema (default setpoint)`;
+
+const serveSecurityOptions = `  --token <token>       require this bearer token (kubectl sends tokens only over TLS)
+  --tls-cert <file>     serve HTTPS with this PEM certificate…
+  --tls-key <file>      …and this PEM key
+  --minor <n>           the Kubernetes minor version /version reports (default 32)`;
 
 const runUsage = `Usage: setpoint run <module…> [options]
 
 Runs every controller the modules export (values made by controller()) until Ctrl-C or SIGTERM,
-then shuts down gracefully. The store is one of:
-
-  --memory              in memory (the default)
-  --data <dir>          the embedded durable store in <dir> (needs better-sqlite3)
-  --postgres <url>      PostgreSQL (needs pg); --schema <name> picks the schema (default setpoint)
+then shuts down gracefully. ${storeOptions}
   --kubeconfig <file>   a Kubernetes cluster, the kubeconfig's current context
                         (needs @kubernetes/client-node)
+
+Serving the plane the controllers use, so that kubectl can drive them:
+  --serve [host:]port   serve it over the Kubernetes REST API (host 127.0.0.1 unless given;
+                        port 0 picks a free one); not with --kubeconfig, whose cluster serves
+                        itself
+  --kubeconfig-out <f>  write a kubeconfig for it to <f> (default: print it to stderr)
+${serveSecurityOptions}
 
 Options:
   --metrics-port <n>    serve /metrics, /healthz and /readyz on this port (0: any free port)
@@ -52,37 +75,39 @@ Options:
   --identity <id>       this replica's name for leases (default hostname-random)
   --shutdown-timeout <s> seconds reconciles in flight get to finish on SIGTERM before their
                         signals abort (default 30); the process exits within this plus 1 s
-  --log-format <f>      pretty (default, for people) or json (for machines)
+  --log-format <f>      pretty (default, for people) or json (for machines); SETPOINT_LOG_LEVEL
+                        sets the level (default info)
   -h, --help            show this help
 
 Examples:
-  setpoint run examples/nocontrol.ts --memory
-  setpoint run ./controllers.ts --data ./state
-  setpoint run ./controllers.ts --postgres postgres://localhost/app --leader-elect --metrics-port 8081
-  setpoint run ./controllers.ts --postgres postgres://localhost/app --shards 12
-  setpoint run ./controllers.ts --kubeconfig ~/.kube/config --log-format json
+  setpoint run ${example("nocontrol")} --serve 8080 --kubeconfig-out ./kubeconfig
+  kubectl --kubeconfig ./kubeconfig apply -f ${example("nocontrol", ".yaml")}
+  setpoint run ./controllers.js --data ./state --serve 8080
+  setpoint run ./controllers.js --postgres postgres://localhost/app --leader-elect --metrics-port 8081
+  setpoint run ./controllers.js --postgres postgres://localhost/app --shards 12
+  setpoint run ./controllers.js --kubeconfig ~/.kube/config --log-format json
 `;
 
 const serveUsage = `Usage: setpoint serve [module…] [options]
 
-Serves an in-memory control plane over the Kubernetes REST API, so that kubectl and any
-Kubernetes client work against it. Kinds come from the modules given (every exported kind) and
-from CustomResourceDefinitions applied at runtime.
+Serves a control plane over the Kubernetes REST API, so that kubectl and any Kubernetes client
+work against it. Kinds come from the modules given (every exported kind) and from
+CustomResourceDefinitions applied at runtime. ${storeOptions}
+
+Several \`setpoint run --postgres\` replicas and one \`setpoint serve --postgres\` share one plane.
 
 Options:
   --port <n>            port to listen on (default 8080; 0 picks a free one)
   --host <address>      address to bind (default 127.0.0.1)
-  --token <token>       require this bearer token (kubectl sends tokens only over TLS)
-  --tls-cert <file>     serve HTTPS with this PEM certificate…
-  --tls-key <file>      …and this PEM key
   --kubeconfig <file>   write a kubeconfig for this server to <file> (default: print it)
-  --minor <n>           the Kubernetes minor version /version reports (default 32)
+${serveSecurityOptions}
   -h, --help            show this help
 
 Examples:
   setpoint serve --kubeconfig ./kubeconfig
   kubectl --kubeconfig ./kubeconfig apply -f crd.yaml
-  setpoint serve examples/workload.ts --port 8443 --token s3cret --tls-cert cert.pem --tls-key key.pem
+  setpoint serve ${example("workload")} --data ./state --kubeconfig ./kubeconfig
+  setpoint serve --port 8443 --token s3cret --tls-cert cert.pem --tls-key key.pem
 `;
 
 const crdUsage = `Usage: setpoint crd <module…>
@@ -91,22 +116,200 @@ Prints, as YAML, the CustomResourceDefinition of every kind the modules export (
 schema, printer columns, status subresource, short names), ready for kubectl apply.
 
 Examples:
-  setpoint crd examples/workload.ts > workload-crd.yaml
-  setpoint crd examples/workload.ts | kubectl apply -f -
+  setpoint crd ${example("workload")} > workload-crd.yaml
+  setpoint crd ${example("workload")} | kubectl apply -f -
 `;
 
-async function serve(args: string[]): Promise<void> {
+/**
+ * The path of one of setpoint's examples as seen from here: in this repository its source, in an
+ * installed package the compiled copy shipped in \`dist/examples\` (no TypeScript loader needed).
+ */
+function example(name: string, extension = ""): string {
+  const here = fileURLToPath(import.meta.url);
+  const compiled = here.endsWith(".js");
+  // src/cli and dist/cli are both two levels below the package's root, where examples/ is.
+  const file = new URL(
+    extension
+      ? `../../examples/${name}${extension}`
+      : compiled
+        ? `../examples/${name}.js`
+        : `../../examples/${name}.ts`,
+    import.meta.url,
+  );
+  const path = relative(process.cwd(), fileURLToPath(file));
+  return path.startsWith("..") || isAbsolute(path) ? fileURLToPath(file) : path;
+}
+
+/** What a command opened, closed in reverse order however the command ends. */
+class Opened {
+  private readonly closers: (() => Promise<unknown> | unknown)[] = [];
+
+  add(close: () => Promise<unknown> | unknown): void {
+    this.closers.push(close);
+  }
+
+  async close(): Promise<void> {
+    for (const close of this.closers.splice(0).reverse()) {
+      try {
+        await close();
+      } catch {
+        // Closing what failed to open may fail too; the first error is the one to report.
+      }
+    }
+  }
+}
+
+/** The options every command that opens a store takes. */
+const storeFlags = {
+  memory: { type: "boolean" },
+  data: { type: "string" },
+  postgres: { type: "string" },
+  schema: { type: "string" },
+} as const;
+
+/** The options of a served API's security and version. */
+const serveFlags = {
+  token: { type: "string" },
+  "tls-cert": { type: "string" },
+  "tls-key": { type: "string" },
+  minor: { type: "string", default: "32" },
+} as const;
+
+interface StoreValues {
+  memory?: boolean;
+  data?: string;
+  postgres?: string;
+  schema?: string;
+  kubeconfig?: string;
+}
+
+/** Opens the store the flags name and waits until it is ready; errors say what was wrong. */
+async function openPlane(
+  values: StoreValues,
+  opened: Opened,
+  allowCluster: boolean,
+): Promise<ControlPlane> {
+  const stores = [values.memory, values.data, values.postgres, values.kubeconfig].filter(
+    (store) => store !== undefined,
+  );
+  if (stores.length > 1)
+    throw new Error(
+      `choose one store: ${allowCluster ? "--memory, --data, --postgres or --kubeconfig" : "--memory, --data or --postgres"}`,
+    );
+  if (values.schema !== undefined && values.postgres === undefined)
+    throw new Error("--schema goes with --postgres");
+  let plane: ControlPlane;
+  if (values.kubeconfig !== undefined) {
+    const { connectKubernetes } = await import("../kubernetes/index.js");
+    plane = createControlPlane({
+      backend: await connectKubernetes({ kubeconfig: values.kubeconfig }),
+    });
+  } else if (values.postgres !== undefined) {
+    plane = createControlPlane({
+      postgres: postgresUrl(values.postgres),
+      ...(values.schema === undefined ? {} : { schema: values.schema }),
+    });
+  } else if (values.data !== undefined) {
+    plane = createControlPlane({ dataDir: values.data });
+  } else plane = createControlPlane();
+  opened.add(() => plane.close());
+  await plane.ready();
+  return plane;
+}
+
+/** A PostgreSQL connection string, checked before a driver sees it. */
+function postgresUrl(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new Error(
+      `--postgres ${JSON.stringify(value)}: not a URL; expected postgres://[user[:password]@]host[:port]/database`,
+    );
+  }
+  if (url.protocol !== "postgres:" && url.protocol !== "postgresql:")
+    throw new Error(
+      `--postgres ${JSON.stringify(value)}: expected a postgres:// or postgresql:// URL, not ${url.protocol}//`,
+    );
+  return value;
+}
+
+/** The serving options the flags give, checked. */
+function serveOptionsOf(
+  values: { token?: string; "tls-cert"?: string; "tls-key"?: string; minor?: string },
+  address: { host: string; port: number },
+): ServeOptions {
+  const minorVersion = Number(values.minor ?? "32");
+  if (!Number.isInteger(minorVersion) || minorVersion < 0)
+    throw new Error(`--minor ${values.minor}: expected a number`);
+  if ((values["tls-cert"] === undefined) !== (values["tls-key"] === undefined))
+    throw new Error("--tls-cert and --tls-key go together");
+  return {
+    ...address,
+    minorVersion,
+    ...(values.token === undefined ? {} : { token: values.token }),
+    ...(values["tls-cert"] === undefined
+      ? {}
+      : { tls: { certFile: values["tls-cert"], keyFile: values["tls-key"]! } }),
+  };
+}
+
+/** A port number flag. */
+function portOf(flag: string, value: string): number {
+  const port = Number(value);
+  if (value === "" || !Number.isInteger(port) || port < 0 || port > 65535)
+    throw new Error(`${flag} ${value}: expected a port number`);
+  return port;
+}
+
+/** `--serve [host:]port`: `8080`, `:8080`, `0.0.0.0:8080`, `[::1]:8080`. */
+function serveAddressOf(value: string): { host: string; port: number } {
+  const match = /^(?:(\[[^\]]+\]|[^:]*):)?([^:]+)$/.exec(value);
+  if (match === null)
+    throw new Error(`--serve ${value}: expected [host:]port, such as 8080 or 0.0.0.0:8080`);
+  const host = (match[1] ?? "").replace(/^\[(.*)\]$/, "$1") || "127.0.0.1";
+  const port = Number(match[2]);
+  if (!/^\d+$/.test(match[2]!) || port > 65535)
+    throw new Error(`--serve ${value}: expected a port number, as in 8080 or 0.0.0.0:8080`);
+  return { host, port };
+}
+
+/** Writes or prints the kubeconfig of a server, and says how to use it. */
+async function announce(
+  server: KubernetesApiServer,
+  kubeconfigFile: string | undefined,
+  say: (line: string) => void,
+  print: (text: string) => void,
+): Promise<void> {
+  if (kubeconfigFile !== undefined) {
+    await writeFile(kubeconfigFile, server.kubeconfig(), { mode: 0o600 });
+    say(
+      `serving the Kubernetes API at ${server.url}; wrote ${kubeconfigFile}: try kubectl --kubeconfig ${kubeconfigFile} get namespaces`,
+    );
+  } else {
+    say(`serving the Kubernetes API at ${server.url}`);
+    print(`# Save as a file and use it with kubectl --kubeconfig <file>:\n${server.kubeconfig()}`);
+  }
+}
+
+/** Resolves on the first SIGINT or SIGTERM. */
+function stopSignal(): AbortSignal {
+  const stop = new AbortController();
+  process.once("SIGINT", () => stop.abort());
+  process.once("SIGTERM", () => stop.abort());
+  return stop.signal;
+}
+
+async function serve(args: string[], opened: Opened): Promise<void> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
     options: {
       port: { type: "string", default: "8080" },
       host: { type: "string", default: "127.0.0.1" },
-      token: { type: "string" },
-      "tls-cert": { type: "string" },
-      "tls-key": { type: "string" },
       kubeconfig: { type: "string" },
-      minor: { type: "string", default: "32" },
+      ...storeFlags,
+      ...serveFlags,
       help: { type: "boolean", short: "h" },
     },
   });
@@ -114,48 +317,31 @@ async function serve(args: string[]): Promise<void> {
     process.stdout.write(serveUsage);
     return;
   }
-  const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535)
-    throw new Error(`--port ${values.port}: expected a port number`);
-  const minorVersion = Number(values.minor);
-  if (!Number.isInteger(minorVersion) || minorVersion < 0)
-    throw new Error(`--minor ${values.minor}: expected a number`);
-  if ((values["tls-cert"] === undefined) !== (values["tls-key"] === undefined))
-    throw new Error("--tls-cert and --tls-key go together");
-  const plane = createControlPlane();
-  for (const path of positionals) {
-    const kinds = kindsOf(await loadModule(path));
-    if (kinds.length === 0) throw new Error(`${path} exports no kind (a value made by defineKind)`);
-    plane.register(...kinds);
-  }
-  const server = await serveKubernetesApi(plane, {
-    port,
+  const options = serveOptionsOf(values, {
     host: values.host,
-    minorVersion,
-    ...(values.token === undefined ? {} : { token: values.token }),
-    ...(values["tls-cert"] === undefined
-      ? {}
-      : { tls: { certFile: values["tls-cert"], keyFile: values["tls-key"]! } }),
+    port: portOf("--port", values.port),
   });
-  const kinds = [...plane.kinds.values()].map((k) => `${k.plural}.${k.group || "core"}`).join(", ");
-  process.stderr.write(`setpoint serve: listening on ${server.url} (kinds: ${kinds})\n`);
-  if (values.kubeconfig !== undefined) {
-    await writeFile(values.kubeconfig, server.kubeconfig(), { mode: 0o600 });
-    process.stderr.write(
-      `setpoint serve: wrote ${values.kubeconfig}; try: kubectl --kubeconfig ${values.kubeconfig} get namespaces\n`,
-    );
-  } else {
-    process.stdout.write(
-      `# Save as a file and use it with kubectl --kubeconfig <file>:\n${server.kubeconfig()}`,
-    );
+  const kinds: AnyKind[] = [];
+  for (const path of positionals) {
+    const found = kindsOf(await loadModule(path));
+    if (found.length === 0) throw new Error(`${path} exports no kind (a value made by defineKind)`);
+    kinds.push(...found);
   }
-  await new Promise<void>((resolve) => {
-    process.once("SIGINT", resolve);
-    process.once("SIGTERM", resolve);
-  });
-  await server.close();
-  await plane.close();
-  process.stderr.write("setpoint serve: stopped\n");
+  const stopped = stopSignal();
+  const plane = await openPlane({ ...values, kubeconfig: undefined }, opened, false);
+  plane.register(...kinds);
+  const server = await serveKubernetesApi(plane, options);
+  opened.add(() => server.close());
+  const served = [...plane.kinds.values()]
+    .map((k) => `${k.plural}.${k.group || "core"}`)
+    .join(", ");
+  const say = (line: string) => process.stderr.write(`setpoint serve: ${line}\n`);
+  say(`listening on ${server.url} (kinds: ${served})`);
+  await announce(server, values.kubeconfig, say, (text) => process.stdout.write(text));
+  if (!stopped.aborted)
+    await new Promise<void>((resolve) => stopped.addEventListener("abort", () => resolve()));
+  await opened.close();
+  say("stopped");
 }
 
 async function crd(args: string[]): Promise<void> {
@@ -189,16 +375,16 @@ function isController(value: unknown): value is Controller<never> {
   );
 }
 
-async function run(args: string[]): Promise<void> {
+async function run(args: string[], opened: Opened): Promise<void> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
     options: {
-      memory: { type: "boolean" },
-      data: { type: "string" },
-      postgres: { type: "string" },
-      schema: { type: "string" },
+      ...storeFlags,
       kubeconfig: { type: "string" },
+      serve: { type: "string" },
+      "kubeconfig-out": { type: "string" },
+      ...serveFlags,
       "metrics-port": { type: "string" },
       "metrics-host": { type: "string", default: "127.0.0.1" },
       "leader-elect": { type: "boolean" },
@@ -215,21 +401,13 @@ async function run(args: string[]): Promise<void> {
     if (!values.help) process.exitCode = 2;
     return;
   }
-  const stores = [values.memory, values.data, values.postgres, values.kubeconfig].filter(
-    (store) => store !== undefined,
-  );
-  if (stores.length > 1)
-    throw new Error("choose one store: --memory, --data, --postgres or --kubeconfig");
   const format = values["log-format"];
   if (format !== "pretty" && format !== "json")
     throw new Error(`--log-format ${format}: expected pretty or json`);
   const metricsPort =
-    values["metrics-port"] === undefined ? undefined : Number(values["metrics-port"]);
-  if (
-    metricsPort !== undefined &&
-    (!Number.isInteger(metricsPort) || metricsPort < 0 || metricsPort > 65535)
-  )
-    throw new Error(`--metrics-port ${values["metrics-port"]}: expected a port number`);
+    values["metrics-port"] === undefined
+      ? undefined
+      : portOf("--metrics-port", values["metrics-port"]);
   const shutdownTimeout =
     values["shutdown-timeout"] === undefined ? undefined : Number(values["shutdown-timeout"]);
   if (shutdownTimeout !== undefined && !(shutdownTimeout >= 0))
@@ -239,9 +417,19 @@ async function run(args: string[]): Promise<void> {
   const shards = values.shards === undefined ? undefined : Number(values.shards);
   if (shards !== undefined && (!Number.isInteger(shards) || shards < 1))
     throw new Error(`--shards ${values.shards}: expected a positive whole number`);
+  if (values.serve !== undefined && values.kubeconfig !== undefined)
+    throw new Error(
+      "--serve serves the plane the controllers use; with --kubeconfig they use a cluster, which serves its own API: drop --serve and point kubectl at that cluster",
+    );
+  if (values.serve === undefined) {
+    for (const flag of ["kubeconfig-out", "token", "tls-cert", "tls-key"] as const)
+      if (values[flag] !== undefined) throw new Error(`--${flag} goes with --serve`);
+  }
+  const serveOptions =
+    values.serve === undefined ? undefined : serveOptionsOf(values, serveAddressOf(values.serve));
 
   const controllers: Controller<never>[] = [];
-  const kinds = [];
+  const kinds: AnyKind[] = [];
   for (const path of positionals) {
     const module = await loadModule(path);
     const found = Object.values(module).filter(isController);
@@ -251,17 +439,7 @@ async function run(args: string[]): Promise<void> {
     kinds.push(...kindsOf(module));
   }
 
-  const logger =
-    format === "json"
-      ? pino({ name: "setpoint", level: process.env.SETPOINT_LOG_LEVEL ?? "info" })
-      : pino(
-          { level: process.env.SETPOINT_LOG_LEVEL ?? "info" },
-          pretty({
-            ignore: "pid,hostname,name,instance",
-            translateTime: "HH:MM:ss",
-            singleLine: true,
-          }),
-        );
+  const logger = createLogger({ format });
   const where = values.kubeconfig
     ? `the cluster of ${values.kubeconfig}`
     : values.postgres
@@ -269,22 +447,19 @@ async function run(args: string[]): Promise<void> {
       : values.data
         ? `the durable store in ${values.data}`
         : "memory";
-  const plane = values.kubeconfig
-    ? createControlPlane({
-        backend: await (await import("../kubernetes/index.js")).connectKubernetes({
-          kubeconfig: values.kubeconfig,
-        }),
-      })
-    : values.postgres
-      ? createControlPlane({
-          postgres: values.postgres,
-          ...(values.schema === undefined ? {} : { schema: values.schema }),
-        })
-      : values.data
-        ? createControlPlane({ dataDir: values.data })
-        : createControlPlane();
-  await plane.ready();
+  const stopped = stopSignal();
+  const plane = await openPlane(values, opened, true);
   plane.register(...kinds);
+  if (serveOptions !== undefined) {
+    const server = await serveKubernetesApi(plane, serveOptions);
+    opened.add(() => server.close());
+    await announce(
+      server,
+      values["kubeconfig-out"],
+      (line) => logger.info({}, line),
+      (text) => process.stderr.write(text),
+    );
+  }
   const manager = new Manager({
     plane,
     logger,
@@ -301,28 +476,33 @@ async function run(args: string[]): Promise<void> {
     {},
     `setpoint run: ${controllers.map((c) => c.name).join(", ")} on ${where}${values["leader-elect"] ? ", leader-elected" : ""}${shards ? `, ${shards} shards` : ""} (Ctrl-C to stop)`,
   );
-  const stop = new AbortController();
-  process.once("SIGINT", () => stop.abort());
-  process.once("SIGTERM", () => stop.abort());
-  await manager.run({ signal: stop.signal });
-  await plane.close();
-  // A reconcile that ignored its aborted signal was abandoned and may hold the event loop (a
-  // timer, a socket): the shutdown is over, so the process ends here. Logs are written
-  // synchronously, so nothing is lost.
-  process.exit();
+  await manager.run({ signal: stopped });
+  await opened.close();
+}
+
+/** This package's version, from its package.json. */
+function version(): string {
+  const pkg = createRequire(import.meta.url)("../../package.json") as { version: string };
+  return pkg.version;
 }
 
 const [command, ...rest] = process.argv.slice(2);
+const opened = new Opened();
 try {
   switch (command) {
     case "run":
-      await run(rest);
+      await run(rest, opened);
       break;
     case "serve":
-      await serve(rest);
+      await serve(rest, opened);
       break;
     case "crd":
       await crd(rest);
+      break;
+    case "-v":
+    case "--version":
+    case "version":
+      process.stdout.write(`setpoint ${version()}\n`);
       break;
     case undefined:
     case "-h":
@@ -339,4 +519,11 @@ try {
     `setpoint ${command}: ${err instanceof Error ? err.message : String(err)}\n`,
   );
   process.exitCode = 1;
+} finally {
+  // Whatever happened, close what was opened (the data directory's lock, a server, a pool) —
+  await opened.close();
 }
+// — and end: a failed start must not hang (a busy port used to leave a process holding its data
+// directory and ignoring SIGTERM), and after a shutdown a reconcile that ignored its aborted
+// signal may still hold a timer or a socket. Logs and output are written synchronously.
+if (command === "run" || command === "serve") process.exit();

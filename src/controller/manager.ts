@@ -90,6 +90,7 @@ export class Manager {
   private runners: ControllerRunner[] = [];
   private running = false;
   private readyResolve: (() => void) | undefined;
+  private readyReject: ((error: unknown) => void) | undefined;
   private readonly readyPromise: Promise<void>;
   /** The elector, with `leaderElection`. */
   readonly elector: LeaderElector | undefined;
@@ -113,9 +114,12 @@ export class Manager {
     this.log = options.logger ?? defaultLogger();
     this.metrics = new RuntimeMetrics(options.registry ?? new Registry());
     this.shutdownTimeoutMs = shutdownTimeoutMs;
-    this.readyPromise = new Promise((resolve) => {
+    this.readyPromise = new Promise((resolve, reject) => {
       this.readyResolve = resolve;
+      this.readyReject = reject;
     });
+    // Rejected only when run() fails, which its caller hears of: not an unhandled rejection.
+    this.readyPromise.catch(() => {});
     this.defaultShards = options.shards;
     this.health =
       options.healthPort === undefined
@@ -195,7 +199,7 @@ export class Manager {
     return this;
   }
 
-  /** Resolves once every controller's caches are synced and its workers run. */
+  /** Resolves once every controller's caches are synced and its workers run; rejects if `run` fails first. */
   ready(): Promise<void> {
     return this.readyPromise;
   }
@@ -218,18 +222,20 @@ export class Manager {
     // A running manager keeps its process alive: its own timers are unref'd, and while a store
     // reconnects (a PostgreSQL restart) no socket may hold the event loop open.
     const keepAlive = setInterval(() => {}, 1 << 30);
-    if (this.health !== undefined) {
-      this.healthServer = await serveHealth(
-        {
-          registry: this.metrics.registry,
-          healthChecks: () => this.healthChecks(),
-          readinessChecks: () => this.readinessChecks(),
-        },
-        this.health,
-      );
-      this.log.info({ url: this.healthServer.url }, "serving /metrics, /healthz and /readyz");
-    }
     try {
+      // Inside the try: a port already in use fails the run and leaves nothing behind (a
+      // keep-alive timer left running held such a process forever).
+      if (this.health !== undefined) {
+        this.healthServer = await serveHealth(
+          {
+            registry: this.metrics.registry,
+            healthChecks: () => this.healthChecks(),
+            readinessChecks: () => this.readinessChecks(),
+          },
+          this.health,
+        );
+        this.log.info({ url: this.healthServer.url }, "serving /metrics, /healthz and /readyz");
+      }
       const elector = this.elector;
       if (elector === undefined) {
         await this.term(this.plane, signal, undefined);
@@ -259,6 +265,10 @@ export class Manager {
         }
         this.log.warn({ lease: elector.key, term: leadership.fencingToken }, "lost the lease");
       }
+    } catch (error) {
+      // Whoever waits for ready() learns why it never will be.
+      this.readyReject?.(error);
+      throw error;
     } finally {
       clearInterval(keepAlive);
       this.running = false;

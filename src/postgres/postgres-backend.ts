@@ -149,7 +149,7 @@ export async function connectPostgres(options: PostgresOptions): Promise<Postgre
     await migrate(pool, schema);
   } catch (error) {
     if (owned) await pool.end().catch(() => {});
-    throw connectError(error);
+    throw connectError(error, addressOf(pool));
   }
   const backend = new PostgresBackend(pg, pool, owned, schema, {
     historyLimit,
@@ -161,21 +161,44 @@ export async function connectPostgres(options: PostgresOptions): Promise<Postgre
   return backend;
 }
 
-function connectError(error: unknown): Error {
+/** `host:port` of the server a pool connects to, as far as its options say. */
+function addressOf(pool: Pool): string {
+  const options = (
+    pool as { options?: { connectionString?: string; host?: string; port?: number } }
+  ).options;
+  let host = options?.host;
+  let port = options?.port;
+  if (options?.connectionString !== undefined) {
+    try {
+      const url = new URL(options.connectionString);
+      host = decodeURIComponent(url.hostname) || host;
+      port = url.port === "" ? port : Number(url.port);
+    } catch {
+      // Not a URL (a libpq key=value string): the driver's own message says enough.
+    }
+  }
+  return `${host || "localhost"}:${port ?? 5432}`;
+}
+
+function connectError(error: unknown, address: string): Error {
   if (error instanceof ApiError || (error as Error).message?.startsWith("the store in schema"))
     return error as Error;
   const code = (error as { code?: string }).code;
   const reason =
     code === "ECONNREFUSED"
-      ? "nothing listens there"
-      : code === "28P01" || code === "28000"
-        ? "authentication failed"
-        : code === "3D000"
-          ? "the database does not exist"
-          : (error as Error).message;
-  return new ApiError("ServiceUnavailable", `cannot connect to PostgreSQL: ${reason}`, {
-    cause: error,
-  });
+      ? "nothing listens there (ECONNREFUSED)"
+      : code === "ENOTFOUND"
+        ? "no such host (ENOTFOUND)"
+        : code === "28P01" || code === "28000"
+          ? "authentication failed"
+          : code === "3D000"
+            ? "the database does not exist"
+            : (error as Error).message || String(code ?? error);
+  return new ApiError(
+    "ServiceUnavailable",
+    `cannot connect to PostgreSQL at ${address}: ${reason}`,
+    { cause: error },
+  );
 }
 
 interface Settings {

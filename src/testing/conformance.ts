@@ -156,7 +156,7 @@ function ownerRef(owner: StoredObject, controller = true) {
  *
  * @example
  * ```ts
- * import { runBackendConformance } from "setpoint/testing";
+ * import { runBackendConformance } from "setpoint/testing/conformance";
  * import { MemoryBackend } from "setpoint";
  *
  * runBackendConformance("memory", () => new MemoryBackend(), { compact: (b) => (b as MemoryBackend).compact() });

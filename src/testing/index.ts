@@ -1,8 +1,8 @@
 /**
- * `setpoint/testing`: test doubles and the backend conformance suite. Needs `vitest` (and
- * `zod`, for the suite's kinds) in the project that imports it.
+ * `setpoint/testing`: test doubles — a control plane and manager on a fake clock, `eventually`,
+ * a throwaway PostgreSQL. It needs no test framework; the backend conformance suite, which
+ * registers vitest tests, is `setpoint/testing/conformance`.
  */
-export { type ConformanceOptions, conformanceKinds, runBackendConformance } from "./conformance.js";
 export { type EventuallyOptions, eventually, withDeadline } from "./eventually.js";
 export { FakeClock, flushMicrotasks } from "./fake-clock.js";
 export { postgresAvailable, startTestPostgres, type TestPostgres } from "./postgres.js";

@@ -17,7 +17,7 @@
  * open watches end with that error — since memory then holds changes the disk does not, and
  * nothing more is written to the disk. Reopening loads what was acknowledged.
  */
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import type BetterSqlite3 from "better-sqlite3";
@@ -98,6 +98,8 @@ class SqliteJournal implements Journal {
     durability: "full" | "normal",
   ) {
     const Driver = loadDriver();
+    if (existsSync(dataDir) && !statSync(dataDir).isDirectory())
+      throw new TypeError(`dataDir ${dataDir} is a file, not a directory: name a directory`);
     mkdirSync(dataDir, { recursive: true });
     const file = join(dataDir, "setpoint.db");
     try {
