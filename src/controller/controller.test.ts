@@ -3,7 +3,7 @@ import { z } from "zod";
 import { createControlPlane } from "../backend/control-plane.js";
 import { Lease } from "../coordination/lease.js";
 import { defineKind, type ResourceOf } from "../model/kind.js";
-import { silentLogger } from "../observability/logging.js";
+import { type Logger, silentLogger } from "../observability/logging.js";
 import { eventually } from "../testing/eventually.js";
 import { FakeClock } from "../testing/fake-clock.js";
 import { createTestEnv, type TestEnv } from "../testing/test-env.js";
@@ -463,6 +463,84 @@ describe("controller", () => {
   });
 });
 
+describe("conflicts", () => {
+  it("retry a Conflict at once, logged at info without a stack, and back off only on a second one in a row", async () => {
+    const lines: { level: string; obj: Record<string, unknown>; msg: string }[] = [];
+    const recording = (bindings: Record<string, unknown> = {}): Logger => ({
+      debug: (obj, msg) =>
+        lines.push({ level: "debug", obj: { ...bindings, ...obj }, msg: msg ?? "" }),
+      info: (obj, msg) =>
+        lines.push({ level: "info", obj: { ...bindings, ...obj }, msg: msg ?? "" }),
+      warn: (obj, msg) =>
+        lines.push({ level: "warn", obj: { ...bindings, ...obj }, msg: msg ?? "" }),
+      error: (obj, msg) =>
+        lines.push({ level: "error", obj: { ...bindings, ...obj }, msg: msg ?? "" }),
+      child: (more) => recording({ ...bindings, ...more }),
+    });
+    env = createTestEnv({ logger: recording() });
+    let runs = 0;
+    let conflicts = 1;
+    await env.start(
+      controller(Widget, {
+        name: "widgets",
+        async reconcile(w, { client }) {
+          runs++;
+          if (conflicts-- > 0)
+            // A write from a stale read: the store answers Conflict.
+            await client.update({ ...w, metadata: { ...w.metadata, resourceVersion: "1" } });
+        },
+      }),
+    );
+    await env.plane.resources(Widget).create(widget("a"));
+    await env.plane
+      .resources(Widget)
+      .patch("a", { type: "merge", patch: { metadata: { labels: { x: "1" } } } });
+    // Retried at once: no time passes on the fake clock.
+    await eventually(() => expect(runs).toBeGreaterThanOrEqual(2));
+    const conflict = lines.find((l) => l.msg.startsWith("conflict"));
+    expect(conflict).toMatchObject({
+      level: "info",
+      msg: "conflict: the object changed since it was read; retrying at once",
+      obj: { controller: "widgets", key: "default/a" },
+    });
+    expect(conflict!.obj.err).toBeUndefined();
+    expect(lines.filter((l) => l.level === "error")).toEqual([]);
+
+    // Two in a row: the second backs off, and says when the next attempt comes.
+    conflicts = 2;
+    await env.plane
+      .resources(Widget)
+      .patch("a", { type: "merge", patch: { metadata: { labels: { x: "2" } } } });
+    await eventually(() =>
+      expect(lines.some((l) => /^conflict again: retrying in \d+ ms$/.test(l.msg))).toBe(true),
+    );
+  });
+
+  it("say when the next attempt comes in every retry's log line", async () => {
+    const messages: string[] = [];
+    const recording: Logger = {
+      debug: () => {},
+      info: () => {},
+      warn: () => {},
+      error: (_obj, msg) => messages.push(msg ?? ""),
+      child: () => recording,
+    };
+    env = createTestEnv({ logger: recording });
+    await env.start(
+      controller(Widget, {
+        name: "widgets",
+        reconcile: () => {
+          throw new Error("down");
+        },
+      }),
+    );
+    await env.plane.resources(Widget).create(widget("a"));
+    await eventually(() => expect(messages).toContain("reconcile failed; retrying in 5 ms"));
+    await env.advance(5);
+    await eventually(() => expect(messages).toContain("reconcile failed; retrying in 10 ms"));
+  });
+});
+
 describe("fairness", () => {
   it("reconciles every object of the initial list while requeues keep all workers busy (only 6 of 12 were ever reconciled)", async () => {
     env = createTestEnv();
@@ -625,6 +703,34 @@ describe("feeders", () => {
     await env.advance(10_000);
     await eventually(() => expect(calls.some((c) => c.startsWith("x=9"))).toBe(true));
     expect(calls.some((c) => c.startsWith("y"))).toBe(false);
+  });
+
+  it("reconcile an item a poll no longer lists once more, with reason gone and the item as last listed, then forget it", async () => {
+    env = createTestEnv();
+    const calls: string[] = [];
+    let items = [
+      { id: "x", size: 1 },
+      { id: "y", size: 2 },
+    ];
+    await env.start(
+      controller<{ id: string; size: number }>({
+        name: "buckets",
+        reconcile(item, ctx) {
+          calls.push(`${item.id}=${item.size}:${ctx.reason}`);
+        },
+      }).source(poll({ everyMs: 1_000, list: () => items, key: (i) => i.id })),
+    );
+    await eventually(() => expect(calls).toEqual(["x=1:source", "y=2:source"]));
+    calls.length = 0;
+    items = [{ id: "x", size: 1 }];
+    await env.advance(1_000);
+    await eventually(() => expect(calls).toContain("y=2:gone"));
+    calls.length = 0;
+    await env.advance(3_000);
+    expect(calls.filter((c) => c.startsWith("y"))).toEqual([]);
+    env.manager.reconcileAll();
+    await env.advance(0);
+    expect(calls.filter((c) => c.startsWith("y"))).toEqual([]);
   });
 
   it("keep polling after a list that rejects or hangs", async () => {

@@ -32,6 +32,12 @@ export type ReconcileReason =
   | "retry"
   /** The periodic resync. */
   | "resync"
+  /**
+   * A source said the key is gone (a poll no longer lists its item): the last reconcile, to
+   * clean up. A controller on sources alone gets the item as it was last listed; once such a
+   * reconcile succeeds the item is forgotten (unless it came back meanwhile).
+   */
+  | "gone"
   /** `reconcileAll()`. */
   | "manual";
 

@@ -8,11 +8,14 @@
  * | `done()` or nothing             | `success`       | forget backoff; wait for the next trigger |
  * | `requeueAfter(ms)`              | `requeue_after` | forget backoff; reconcile again in `ms`   |
  * | throws `TerminalError`          | `error`         | forget backoff; wait for the next trigger |
+ * | throws a `Conflict` (no policy) | `error`         | logged at info; at once, then backoff     |
  * | throws anything else            | `error`         | `errorPolicy`'s action, else backoff retry |
  * | returns something else          | `error`         | as a thrown error (a `TypeError`)          |
  * | outlives its timeout            | `error`         | signal aborted; key retried once it settles |
  *
- * An error overrides a requested requeue: the retry comes from the error path.
+ * An error overrides a requested requeue: the retry comes from the error path. A `Conflict`
+ * (the object changed since it was read) is routine: it is retried at once, outside the backoff,
+ * and only a second conflict in a row backs off. Every retry's log line says when it comes.
  */
 import { randomUUID } from "node:crypto";
 import type { Span } from "@opentelemetry/api";
@@ -21,6 +24,7 @@ import { Client } from "../backend/client.js";
 import type { ControlPlane } from "../backend/control-plane.js";
 import type { CacheChange, CacheReader } from "../cache/cache.js";
 import type { Informer } from "../cache/informer.js";
+import { ApiError } from "../model/api-error.js";
 import { deepEqual } from "../model/json.js";
 import { type AnyKind, groupOf, kindId } from "../model/kind.js";
 import { keyString } from "../model/resource.js";
@@ -115,6 +119,10 @@ export class ControllerRunner {
   private readonly reasons = new Map<string, ReconcileReason>();
   /** Why a key scheduled for later was scheduled: reported only if nothing else triggers it first. */
   private readonly scheduledReasons = new Map<string, "requeue" | "retry">();
+  /** Keys whose last reconcile ended in a Conflict retried at once: the next one backs off. */
+  private readonly conflicted = new Set<string>();
+  /** Keys a source said are gone, due their last reconcile (reason "gone"). */
+  private readonly gone = new Set<string>();
   /** For controllers on sources alone: the latest item of each key. */
   private readonly items = new Map<string, unknown>();
   /** Reconciles in flight, oldest first. */
@@ -309,16 +317,22 @@ export class ControllerRunner {
     const standalone = this.controller.kind === undefined;
     return {
       changed: (key, item) => {
+        this.gone.delete(key);
         if (standalone) this.items.set(key, item);
         this.enqueue(key, "source");
       },
       present: (key, item) => {
+        this.gone.delete(key);
         if (standalone) this.items.set(key, item);
         if (this.queue.ensure(key, { low: true }) && !this.reasons.has(key))
           this.reasons.set(key, "source");
       },
       gone: (key) => {
-        if (standalone) this.items.delete(key);
+        // One more reconcile, to clean up; a standalone controller keeps the last item for it.
+        if (standalone && !this.items.has(key)) return;
+        this.gone.add(key);
+        this.reasons.set(key, "gone");
+        this.queue.add(key);
       },
       clock: this.deps.clock,
       log: this.log,
@@ -395,12 +409,15 @@ export class ControllerRunner {
   /** Reconciles one key and handles its outcome. Never throws. */
   private async process(key: string): Promise<void> {
     const { controller, deps, queue } = this;
-    const reason = this.reasons.get(key) ?? this.scheduledReasons.get(key) ?? "requeue";
+    const reason = this.gone.has(key)
+      ? "gone"
+      : (this.reasons.get(key) ?? this.scheduledReasons.get(key) ?? "requeue");
     this.reasons.delete(key);
     this.scheduledReasons.delete(key);
     const target = this.cache !== undefined ? this.cache.get(key) : this.items.get(key);
     if (target === undefined || (deps.owns !== undefined && !deps.owns(key))) {
       // Gone since it was queued, or of a shard another replica holds: nothing to reconcile here.
+      this.conflicted.delete(key);
       queue.forget(key);
       queue.done(key);
       return;
@@ -604,18 +621,46 @@ export class ControllerRunner {
         } catch (policyError) {
           log.error({ err: policyError }, "errorPolicy threw; retrying with backoff");
         }
-        if (policy?.type === "requeueAfter") {
+        const conflict = ApiError.is(error, "Conflict") && policy === undefined;
+        if (conflict && !this.conflicted.has(key)) {
+          // Routine: someone wrote the object since it was read (often this controller's own
+          // cache being a moment behind). Retry at once, outside the error backoff; a second
+          // conflict in a row backs off, so a stale cache cannot make it spin.
+          this.conflicted.add(key);
           this.scheduledReasons.set(key, "retry");
-          queue.addAfter(key, policy.ms);
-        } else if (policy?.type !== "done") {
-          this.scheduledReasons.set(key, "retry");
-          queue.addRateLimited(key);
+          queue.add(key);
+          log.info(
+            { conflict: (error as ApiError).message },
+            "conflict: the object changed since it was read; retrying at once",
+          );
+        } else {
+          if (!conflict) this.conflicted.delete(key);
+          let next: string;
+          if (policy?.type === "requeueAfter") {
+            this.scheduledReasons.set(key, "retry");
+            queue.addAfter(key, policy.ms);
+            next = `retrying in ${policy.ms} ms (errorPolicy)`;
+          } else if (policy?.type === "done") {
+            next = "not retrying (errorPolicy); waiting for the next change";
+          } else {
+            this.scheduledReasons.set(key, "retry");
+            next = `retrying in ${queue.addRateLimited(key)} ms`;
+          }
+          const retries = queue.retries(key);
+          if (conflict)
+            log.info({ conflict: (error as ApiError).message, retries }, `conflict again: ${next}`);
+          else
+            log.error(
+              { err: error instanceof Error ? error : String(error), retries },
+              `reconcile failed; ${next}`,
+            );
         }
-        log.error(
-          { err: error instanceof Error ? error : String(error), retries: queue.retries(key) },
-          "reconcile failed; retrying",
-        );
       }
+    }
+    if (error === undefined || error instanceof TerminalError) {
+      this.conflicted.delete(key);
+      // Its cleanup is done: forget a gone key (unless a source brought it back meanwhile).
+      if (this.gone.delete(key) && this.controller.kind === undefined) this.items.delete(key);
     }
     deps.metrics.reconciled(result, seconds);
     endReconcileSpan(span, result, error);

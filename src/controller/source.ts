@@ -16,7 +16,11 @@ export interface Feed<T> {
    * so a regular poll never pulls a requeue the reconcile asked for forward.
    */
   present(key: string, item?: T): void;
-  /** `key` no longer exists: it is not reconciled again until it comes back. */
+  /**
+   * `key` no longer exists: it is reconciled once more with reason `"gone"` (a controller on
+   * sources alone gets the item as last fed), so that the controller can clean up; then not
+   * again until it comes back.
+   */
   gone(key: string): void;
   readonly clock: Clock;
   readonly log: Logger;
@@ -43,7 +47,8 @@ export interface PollOptions<T> {
 
 /**
  * Polls `list` every `everyMs`: each item present is `present` (so a requeue the reconcile
- * asked for is not pulled forward), and an item no longer listed is `gone`. A list that rejects
+ * asked for is not pulled forward), and an item no longer listed is `gone` — reconciled once
+ * more with `ctx.reason === "gone"` and the item as it was last listed, to clean up. A list that rejects
  * or hangs past `everyMs` is logged and tried again at the next interval; items are kept as
  * they were until a list succeeds.
  *

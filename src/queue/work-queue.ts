@@ -245,11 +245,16 @@ export class WorkQueue<K = string> {
     if (due < this.timerDue) this.arm(due);
   }
 
-  /** Makes `key` ready after its rate limiter's delay: for retries after a failure. */
-  addRateLimited(key: K): void {
-    if (this.stopped) return;
+  /**
+   * Makes `key` ready after its rate limiter's delay: for retries after a failure. Returns the
+   * delay in ms (0 once shut down), so that callers can say when the next attempt comes.
+   */
+  addRateLimited(key: K): number {
+    if (this.stopped) return 0;
     this.metrics?.retried();
-    this.addAfter(key, this.rateLimiter.when(key));
+    const delay = this.rateLimiter.when(key);
+    this.addAfter(key, delay);
+    return delay;
   }
 
   /** Resets `key`'s retry backoff. */
