@@ -101,3 +101,32 @@ describe("static types", () => {
     expect([input, typo, image, mutate, created, replicas]).toHaveLength(6);
   });
 });
+
+describe("jsonSchemaOf", () => {
+  it("names the kind and the field path of what JSON Schema cannot represent", () => {
+    const Thing = defineKind({
+      group: "example.setpoint.dev",
+      version: "v1",
+      kind: "Thing",
+      scope: "Namespaced",
+      spec: z.object({
+        name: z.string(),
+        schedule: z.array(z.object({ at: z.date().optional() })),
+      }),
+    });
+    expect(() => jsonSchemaOf(Thing)).toThrow(
+      /^kind Thing: spec\.schedule\[\]\.at cannot be represented in JSON Schema/,
+    );
+    const Counter = defineKind({
+      group: "example.setpoint.dev",
+      version: "v1",
+      kind: "Counter",
+      scope: "Namespaced",
+      spec: z.object({ n: z.number() }),
+      status: z.object({ total: z.bigint() }),
+    });
+    expect(() => jsonSchemaOf(Counter)).toThrow(
+      /^kind Counter: status\.total cannot be represented/,
+    );
+  });
+});

@@ -216,12 +216,67 @@ export type JsonSchema = Record<string, unknown>;
 /** The JSON Schema flavours a kind's validators may be asked for. */
 export type JsonSchemaTarget = "draft-2020-12" | "draft-07" | "openapi-3.0";
 
-function schemaOf(validator: unknown, target: JsonSchemaTarget): JsonSchema | undefined {
+function schemaOf(
+  validator: unknown,
+  target: JsonSchemaTarget,
+  where: string,
+): JsonSchema | undefined {
   const standard = (validator as Partial<StandardJSONSchemaV1> | undefined)?.["~standard"];
   const converter = standard?.jsonSchema;
   if (converter === undefined) return undefined;
-  const { $schema: _, ...schema } = converter.input({ target });
-  return schema;
+  try {
+    const { $schema: _, ...schema } = converter.input({ target });
+    return schema;
+  } catch (error) {
+    const field = unrepresentableField(validator);
+    throw new TypeError(
+      `${where}${field === undefined ? "" : `.${field}`} cannot be represented in JSON Schema (${(error as Error).message}): use JSON types (strings for dates, numbers for bigints) in a kind`,
+      { cause: error },
+    );
+  }
+}
+
+/** zod types JSON Schema has no word for. */
+const unrepresentable = new Set([
+  "bigint",
+  "date",
+  "symbol",
+  "undefined",
+  "void",
+  "map",
+  "set",
+  "transform",
+  "function",
+  "promise",
+  "nan",
+  "custom",
+]);
+
+/**
+ * The path (`a.b[].c`) of the first field of a zod schema that JSON Schema cannot represent, or
+ * undefined when the validator is not zod or the field cannot be found. For error messages only.
+ */
+function unrepresentableField(validator: unknown, path = ""): string | undefined {
+  const def = (validator as { _zod?: { def?: Record<string, unknown> } } | undefined)?._zod?.def;
+  if (def === undefined) return undefined;
+  const type = def.type as string;
+  if (unrepresentable.has(type)) return path;
+  const join = (key: string) => (path === "" ? key : `${path}.${key}`);
+  const children: [string, unknown][] = [];
+  if (type === "object")
+    for (const [key, child] of Object.entries((def.shape as Record<string, unknown>) ?? {}))
+      children.push([join(key), child]);
+  else if (type === "array") children.push([`${path}[]`, def.element]);
+  else if (type === "record") children.push([join("*"), def.valueType]);
+  else if (type === "union")
+    for (const option of (def.options as unknown[]) ?? []) children.push([path, option]);
+  else if (type === "pipe") children.push([path, def.in], [path, def.out]);
+  else if (def.innerType !== undefined) children.push([path, def.innerType]);
+  for (const [childPath, child] of children) {
+    const found = unrepresentableField(child, childPath);
+    if (found !== undefined) return found;
+  }
+  return undefined;
 }
 
 /**
@@ -239,9 +294,12 @@ export function jsonSchemaOf(
   kind: AnyKind,
   target: JsonSchemaTarget = "draft-2020-12",
 ): JsonSchema | undefined {
-  const spec = schemaOf(kind.spec, target);
+  const spec = schemaOf(kind.spec, target, `kind ${kind.kind}: spec`);
   if (spec === undefined) return undefined;
-  const status = kind.status === undefined ? { type: "object" } : schemaOf(kind.status, target);
+  const status =
+    kind.status === undefined
+      ? { type: "object" }
+      : schemaOf(kind.status, target, `kind ${kind.kind}: status`);
   if (status === undefined) return undefined;
   return {
     type: "object",
