@@ -93,7 +93,7 @@ describe.skipIf(!url)("the PostgreSQL backend", () => {
   it("says clearly when it cannot connect, and when the schema is newer than it knows", async () => {
     await expect(
       connectPostgres({ postgres: "postgres://postgres@127.0.0.1:1/postgres" }),
-    ).rejects.toThrow("cannot connect to PostgreSQL: nothing listens there");
+    ).rejects.toThrow("cannot connect to PostgreSQL at 127.0.0.1:1: nothing listens there");
     const schema = freshSchema();
     const backend = await connectPostgres({ postgres: url, schema });
     await backend.close();
