@@ -22,6 +22,7 @@ import {
 import { crdYamlOf } from "../kubernetes/crd.js";
 import type { AnyKind } from "../model/kind.js";
 import { createLogger } from "../observability/logging.js";
+import { systemClock, within } from "../queue/clock.js";
 import { kindsOf, loadModule } from "./load-module.js";
 
 const usage = `setpoint — Kubernetes-style controllers for everything
@@ -74,7 +75,8 @@ Options:
   --shards <n>          split each controller's keys into n shards shared by the live replicas
   --identity <id>       this replica's name for leases (default hostname-random)
   --shutdown-timeout <s> seconds reconciles in flight get to finish on SIGTERM before their
-                        signals abort (default 30); the process exits within this plus 1 s
+                        signals abort (default 30); the process exits within this plus 5 s,
+                        even if the store hangs
   --log-format <f>      pretty (default, for people) or json (for machines); SETPOINT_LOG_LEVEL
                         sets the level (default info)
   -h, --help            show this help
@@ -148,16 +150,20 @@ class Opened {
     this.closers.push(close);
   }
 
-  async close(): Promise<void> {
+  /** Closes everything, giving each part at most `eachMs` (a store that hangs stays open). */
+  async close(eachMs = 2_000): Promise<void> {
     for (const close of this.closers.splice(0).reverse()) {
       try {
-        await close();
+        await within(systemClock, eachMs, Promise.resolve().then(close));
       } catch {
         // Closing what failed to open may fail too; the first error is the one to report.
       }
     }
   }
 }
+
+/** How long closing what a command opened may take after its work is done. */
+const closeGraceMs = 4_000;
 
 /** The options every command that opens a store takes. */
 const storeFlags = {
@@ -292,11 +298,23 @@ async function announce(
   }
 }
 
-/** Resolves on the first SIGINT or SIGTERM. */
-function stopSignal(): AbortSignal {
+/**
+ * Aborts on the first SIGINT or SIGTERM. If the shutdown that follows has not ended the process
+ * within `graceMs` (a store that hangs, a reconcile that holds a socket), the process exits
+ * anyway, with code 1 and a line that says so: a supervisor's termination grace period is
+ * never outlived.
+ */
+function stopSignal(graceMs: number, say: (line: string) => void): AbortSignal {
   const stop = new AbortController();
-  process.once("SIGINT", () => stop.abort());
-  process.once("SIGTERM", () => stop.abort());
+  const onSignal = () => {
+    stop.abort();
+    systemClock.setTimer(graceMs, () => {
+      say(`shutdown did not finish within ${graceMs / 1000} s; exiting`);
+      process.exit(1);
+    });
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
   return stop.signal;
 }
 
@@ -327,7 +345,8 @@ async function serve(args: string[], opened: Opened): Promise<void> {
     if (found.length === 0) throw new Error(`${path} exports no kind (a value made by defineKind)`);
     kinds.push(...found);
   }
-  const stopped = stopSignal();
+  const say = (line: string) => process.stderr.write(`setpoint serve: ${line}\n`);
+  const stopped = stopSignal(closeGraceMs, say);
   const plane = await openPlane({ ...values, kubeconfig: undefined }, opened, false);
   plane.register(...kinds);
   const server = await serveKubernetesApi(plane, options);
@@ -335,7 +354,6 @@ async function serve(args: string[], opened: Opened): Promise<void> {
   const served = [...plane.kinds.values()]
     .map((k) => `${k.plural}.${k.group || "core"}`)
     .join(", ");
-  const say = (line: string) => process.stderr.write(`setpoint serve: ${line}\n`);
   say(`listening on ${server.url} (kinds: ${served})`);
   await announce(server, values.kubeconfig, say, (text) => process.stdout.write(text));
   if (!stopped.aborted)
@@ -447,7 +465,11 @@ async function run(args: string[], opened: Opened): Promise<void> {
       : values.data
         ? `the durable store in ${values.data}`
         : "memory";
-  const stopped = stopSignal();
+  // Reconciles get the shutdown timeout, then a second before they are abandoned; closing the
+  // server and the store gets a few seconds more.
+  const stopped = stopSignal((shutdownTimeout ?? 30) * 1000 + 1_000 + closeGraceMs, (line) =>
+    logger.error({}, line),
+  );
   const plane = await openPlane(values, opened, true);
   plane.register(...kinds);
   if (serveOptions !== undefined) {

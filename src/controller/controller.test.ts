@@ -640,6 +640,58 @@ describe("the event loop", () => {
   });
 });
 
+describe("the event loop, with sources and slow reconciles", () => {
+  it("runs timers while an async iterable source yields without ever waiting (its loop froze the process)", async () => {
+    env = createTestEnv();
+    const cap = 300_000;
+    let yielded = 0;
+    let timerFired = false;
+    let yieldedWhenFired = -1;
+    async function* endless() {
+      for (;;) {
+        if (yielded === 1)
+          setTimeout(() => {
+            timerFired = true;
+            yieldedWhenFired = yielded;
+          }, 0);
+        if (timerFired || yielded >= cap) return;
+        yield `item-${yielded++ % 10}`;
+      }
+    }
+    await env.start(
+      controller<string>({ name: "items", reconcile: () => {} }).source(
+        fromAsyncIterable(endless(), { key: (item) => item }),
+      ),
+    );
+    await eventually(() => expect(timerFired || yielded >= cap).toBe(true));
+    expect(yieldedWhenFired).toBeGreaterThan(0);
+    expect(yieldedWhenFired).toBeLessThan(cap);
+  });
+
+  it("runs timers between reconciles that each burn CPU past the turn budget and ask to run again at once", async () => {
+    env = createTestEnv();
+    await env.plane.resources(Widget).create(widget("heavy"));
+    let runs = 0;
+    let runsWhenFired = -1;
+    await env.start(
+      controller(Widget, {
+        name: "widgets",
+        reconcile: () => {
+          if (++runs === 1) setTimeout(() => (runsWhenFired = runs), 0);
+          if (runsWhenFired >= 0 || runs > 50) return done();
+          const until = performance.now() + 20;
+          while (performance.now() < until); // 20 ms of CPU
+          return requeueAfter(0);
+        },
+      }),
+    );
+    await eventually(() => expect(runsWhenFired >= 0 || runs > 50).toBe(true));
+    // Checked at the 1st, 2nd, 4th… handout of a turn: a 20 ms reconcile is caught after two.
+    expect(runsWhenFired).toBeGreaterThan(0);
+    expect(runsWhenFired).toBeLessThanOrEqual(4);
+  });
+});
+
 describe("metrics", () => {
   it("are exported under controller-runtime's names with sensible values after a few reconciles", async () => {
     env = createTestEnv();

@@ -6,6 +6,7 @@
 
 import type { Logger } from "../observability/logging.js";
 import { type Clock, sleep } from "../queue/clock.js";
+import { TurnBudget } from "../queue/turn-budget.js";
 
 /** What a source feeds into. */
 export interface Feed<T> {
@@ -140,11 +141,15 @@ export function fromAsyncIterable<T>(
           once: true,
         });
       });
+      // An iterable that yields without waiting would run on microtasks forever: give the
+      // event loop its turn once the budget is spent.
+      const budget = new TurnBudget();
       try {
         for (;;) {
           const next = await Promise.race([iterator.next(), stopped]);
           if (next.done) break;
           feed.changed(key(next.value), next.value);
+          if (budget.spend()) await budget.nextTurn();
         }
       } catch (error) {
         feed.log.error({ err: error, source: name }, "source failed; it feeds nothing more");

@@ -145,3 +145,47 @@ describe("leader election", () => {
     await term.release();
   });
 });
+
+/** A view of a store whose calls can be made to hang, as over a frozen connection. */
+function freezable(backend: Backend): { backend: Backend; freeze(): void } {
+  let frozen = false;
+  const view = new Proxy(backend, {
+    get(target, property, receiver) {
+      const value = Reflect.get(target, property, receiver);
+      if (typeof value !== "function") return value;
+      return (...args: unknown[]) => (frozen ? new Promise(() => {}) : value.apply(target, args));
+    },
+  });
+  return { backend: view, freeze: () => (frozen = true) };
+}
+
+describe("leader election over a store that hangs", () => {
+  it("steps down when a renewal hangs past the renew deadline (a frozen connection kept a leader leading)", async () => {
+    const clock = new FakeClock();
+    const store = freezable(new MemoryBackend({ clock }));
+    const leader = (await elector(store.backend, clock, "a").tryAcquire())!;
+    expect(leader).toBeDefined();
+    store.freeze();
+    const lostAfter = await within(
+      clock,
+      30_000,
+      new Promise((resolve) => leader.signal.addEventListener("abort", resolve)),
+    );
+    // The last renewal was at 0; the renew deadline is 10 s (checked in 100 ms steps).
+    expect(lostAfter).toBeLessThanOrEqual(timing.renewDeadlineMs + 100);
+  });
+
+  it("releases within a retry period though the store hangs, and a campaign ends when its signal aborts", async () => {
+    const clock = new FakeClock();
+    const store = freezable(new MemoryBackend({ clock }));
+    const leader = (await elector(store.backend, clock, "a").tryAcquire())!;
+    store.freeze();
+    expect(await within(clock, 30_000, leader.release())).toBeLessThanOrEqual(
+      timing.retryPeriodMs + 100,
+    );
+    const stop = new AbortController();
+    const campaign = elector(store.backend, clock, "b").acquire(stop.signal);
+    stop.abort();
+    expect(await campaign).toBeUndefined();
+  });
+});

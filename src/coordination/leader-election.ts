@@ -22,7 +22,7 @@ import { hostname } from "node:os";
 import type { Backend, Fence, StoredObject } from "../backend/backend.js";
 import { ApiError } from "../model/api-error.js";
 import type { ObjectKey } from "../model/resource.js";
-import { type Clock, sleep, systemClock } from "../queue/clock.js";
+import { type Clock, sleep, systemClock, timedOut, within } from "../queue/clock.js";
 import { Lease } from "./lease.js";
 
 /** Options of {@link LeaderElector}. */
@@ -125,7 +125,14 @@ export class LeaderElector {
   async acquire(signal: AbortSignal): Promise<Leadership | undefined> {
     for (;;) {
       if (signal.aborted) return undefined;
-      const term = await this.tryAcquireOrRenew(undefined).catch(() => undefined);
+      // A store that hangs (a frozen connection) holds up neither campaigning nor shutdown.
+      const term = await within(
+        this.clock,
+        this.renewDeadlineMs,
+        this.tryAcquireOrRenew(undefined).catch(() => undefined),
+        signal,
+      );
+      if (term === timedOut) continue;
       if (term !== undefined) return this.lead(term);
       await sleep(
         this.clock,
@@ -137,8 +144,12 @@ export class LeaderElector {
 
   /** One round of campaigning: leads now, or `undefined` when someone else holds the Lease. */
   async tryAcquire(): Promise<Leadership | undefined> {
-    const term = await this.tryAcquireOrRenew(undefined).catch(() => undefined);
-    return term === undefined ? undefined : this.lead(term);
+    const term = await within(
+      this.clock,
+      this.renewDeadlineMs,
+      this.tryAcquireOrRenew(undefined).catch(() => undefined),
+    );
+    return term === undefined || term === timedOut ? undefined : this.lead(term);
   }
 
   /**
@@ -176,9 +187,21 @@ export class LeaderElector {
       while (!stopped) {
         await sleep(this.clock, this.retryPeriodMs, lost.signal);
         if (stopped || lost.signal.aborted) return;
-        const term = await this.tryAcquireOrRenew(transitions).catch(() => undefined);
+        // Each attempt gets what is left of the renew deadline, as client-go's does: a renewal
+        // that hangs (a frozen connection) ends leadership on time instead of never.
+        const term = await within(
+          this.clock,
+          Math.max(0, renewedAt + this.renewDeadlineMs - this.clock.now()),
+          this.tryAcquireOrRenew(transitions).catch(() => undefined),
+          lost.signal,
+        );
+        if (stopped) return;
         if (term === transitions) renewedAt = this.clock.now();
-        else if (term !== undefined || this.clock.now() - renewedAt >= this.renewDeadlineMs) {
+        else if (
+          term === timedOut ||
+          term !== undefined ||
+          this.clock.now() - renewedAt >= this.renewDeadlineMs
+        ) {
           // Someone else's term, or no renewal for the renew deadline: leadership is over.
           lost.abort(new Error(`lost the lease ${this.key.namespace}/${this.key.name}`));
           return;
@@ -195,7 +218,13 @@ export class LeaderElector {
         const wasLeading = !lost.signal.aborted;
         lost.abort(new Error(`released the lease ${this.key.namespace}/${this.key.name}`));
         await renewLoop;
-        if (wasLeading) await this.giveBack(transitions).catch(() => {});
+        // Bounded: a store that hangs must not hold up a shutdown. The Lease then expires.
+        if (wasLeading)
+          await within(
+            this.clock,
+            this.retryPeriodMs,
+            this.giveBack(transitions).catch(() => {}),
+          );
       },
     };
   }

@@ -109,3 +109,41 @@ describe("shard members", () => {
     await running;
   });
 });
+
+describe("shards over a store that hangs", () => {
+  it("end their run, shards handed back as far as they can be, though the store hangs (a frozen store held shutdown forever)", async () => {
+    const clock = new FakeClock();
+    const store = new MemoryBackend({ clock });
+    let frozen = false;
+    const view = new Proxy(store, {
+      get(target, property, receiver) {
+        const value = Reflect.get(target, property, receiver);
+        if (typeof value !== "function") return value;
+        return (...args: unknown[]) => (frozen ? new Promise(() => {}) : value.apply(target, args));
+      },
+    }) as Backend;
+    const set = new ShardSet(view, { name: "widgets", count: 4, identity: "a", clock, ...timing });
+    const stop = new AbortController();
+    const released: number[] = [];
+    let ended = false;
+    const running = set
+      .run(stop.signal, {
+        acquired: () => {},
+        released: async (shard) => {
+          released.push(shard);
+        },
+      })
+      .then(() => {
+        ended = true;
+      });
+    for (let i = 0; i < 50 && set.shards.length < 4; i++) await clock.advance(1_000);
+    expect(set.shards).toEqual([0, 1, 2, 3]);
+    frozen = true;
+    await clock.advance(timing.retryPeriodMs); // a round starts, and hangs
+    stop.abort();
+    for (let i = 0; i < 100 && !ended; i++) await clock.advance(500);
+    expect(ended).toBe(true);
+    expect(released.sort()).toEqual([0, 1, 2, 3]);
+    await running;
+  });
+});

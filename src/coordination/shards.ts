@@ -23,7 +23,7 @@ import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import type { Backend } from "../backend/backend.js";
 import { ApiError } from "../model/api-error.js";
-import { type Clock, sleep, systemClock } from "../queue/clock.js";
+import { type Clock, sleep, systemClock, within } from "../queue/clock.js";
 import { LeaderElector, type Leadership } from "./leader-election.js";
 import { Lease } from "./lease.js";
 
@@ -101,6 +101,9 @@ export class ShardSet {
   private readonly clock: Clock;
   private readonly leaseDurationMs: number;
   private readonly retryPeriodMs: number;
+  private readonly renewDeadlineMs: number;
+  /** The run is over: a round still going gives back what it takes. */
+  private stopping = false;
   /** Other members' records, and when (monotonic) each was seen to change. */
   private readonly seen = new Map<string, { record: string; at: number }>();
 
@@ -116,6 +119,7 @@ export class ShardSet {
     this.clock = options.clock ?? systemClock;
     this.leaseDurationMs = options.leaseDurationMs ?? 15_000;
     this.retryPeriodMs = options.retryPeriodMs ?? 2_000;
+    this.renewDeadlineMs = options.renewDeadlineMs ?? 10_000;
     const timing = {
       ...(options.leaseDurationMs === undefined
         ? {}
@@ -159,12 +163,25 @@ export class ShardSet {
 
   /** Takes part until `signal` aborts; then settles and hands back every shard held. */
   async run(signal: AbortSignal, hooks: ShardHooks): Promise<void> {
+    this.stopping = false;
     while (!signal.aborted) {
-      await this.round(hooks).catch((error: unknown) => hooks.failed?.(error));
+      // A round waits on the store; one that hangs (a frozen connection) must not hold up the
+      // end of the run: it is left to finish on its own, and gives back what it takes late.
+      await within(
+        this.clock,
+        this.renewDeadlineMs,
+        this.round(hooks).catch((error: unknown) => hooks.failed?.(error)),
+        signal,
+      );
       await sleep(this.clock, this.retryPeriodMs, signal);
     }
+    this.stopping = true;
     await Promise.all(this.shards.map((shard) => this.handBack(shard, hooks)));
-    await this.backend.delete(Lease, this.member).catch(() => {});
+    await within(
+      this.clock,
+      this.retryPeriodMs,
+      this.backend.delete(Lease, this.member).catch(() => {}),
+    );
   }
 
   /** One round: announce this member, count the live ones, take or hand back shards. */
@@ -182,6 +199,11 @@ export class ShardSet {
       if (this.held.has(shard)) continue;
       const leadership = await this.electors[shard]!.tryAcquire();
       if (leadership === undefined) continue;
+      if (this.stopping) {
+        // Taken by a round that outlived its run: hand it back at once.
+        await leadership.release();
+        continue;
+      }
       this.held.set(shard, leadership);
       leadership.signal.addEventListener("abort", () => {
         // Lost, not handed back: stop its work at once.

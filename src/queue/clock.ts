@@ -2,8 +2,8 @@
  * The time source every timed part of setpoint takes, so that tests step time instead of
  * sleeping. Queue, scheduler, lease, watcher and store code never calls `Date.now()`,
  * `performance.now()` or `setTimeout` directly for what it schedules. The one exception is the
- * work queue's turn budget, which measures how long it has held the event loop: that is real
- * CPU time, which no fake clock models (a fake clock stands still while code spins).
+ * `TurnBudget` (turn-budget.ts), which measures how long work has held the event loop: that is
+ * real CPU time, which no fake clock models (a fake clock stands still while code spins).
  */
 
 /** A pending timer; `cancel()` is idempotent. */
@@ -29,11 +29,22 @@ export const systemClock: Clock = {
   now: () => performance.now(),
   wallNow: () => Date.now(),
   setTimer(ms, callback) {
-    const handle = setTimeout(callback, Math.max(0, ms));
-    handle.unref();
+    // Node fires a setTimeout of more than 2^31 - 1 ms (about 24.8 days) after 1 ms: a longer
+    // delay waits in steps. An infinite one never fires.
+    if (ms === Number.POSITIVE_INFINITY) return { cancel: () => {} };
+    let handle: NodeJS.Timeout;
+    const arm = (left: number) => {
+      const step = Math.min(Math.max(0, left), maxTimeoutMs);
+      handle = setTimeout(() => (left > maxTimeoutMs ? arm(left - step) : callback()), step);
+      handle.unref();
+    };
+    arm(Number.isNaN(ms) ? 0 : ms);
     return { cancel: () => clearTimeout(handle) };
   },
 };
+
+/** The longest delay one setTimeout keeps (2^31 - 1 ms); Node fires longer ones after 1 ms. */
+const maxTimeoutMs = 2 ** 31 - 1;
 
 /** Resolves after `ms` on `clock`, or at once when `signal` aborts. */
 export function sleep(clock: Clock, ms: number, signal: AbortSignal): Promise<void> {
@@ -48,5 +59,53 @@ export function sleep(clock: Clock, ms: number, signal: AbortSignal): Promise<vo
       resolve();
     };
     signal.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/** What {@link within} resolves to when its time ran out first. */
+export const timedOut: unique symbol = Symbol("timed out");
+
+/**
+ * `promise`'s value, or {@link timedOut} once `ms` have passed on `clock` (or `signal` aborted)
+ * first: for calls into a store that may hang (a frozen connection), which must not hold up a
+ * lease's renewal or a shutdown. The call itself goes on; its outcome after the deadline is
+ * dropped (a late rejection is not reported as unhandled).
+ */
+export function within<T>(
+  clock: Clock,
+  ms: number,
+  promise: Promise<T>,
+  signal?: AbortSignal,
+): Promise<T | typeof timedOut> {
+  if (signal?.aborted) {
+    promise.catch(() => {});
+    return Promise.resolve(timedOut);
+  }
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const finish = () => {
+      settled = true;
+      timer.cancel();
+      signal?.removeEventListener("abort", onAbort);
+    };
+    const onAbort = () => {
+      if (settled) return;
+      finish();
+      resolve(timedOut);
+    };
+    const timer = clock.setTimer(ms, onAbort);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (value) => {
+        if (settled) return;
+        finish();
+        resolve(value);
+      },
+      (error: unknown) => {
+        if (settled) return;
+        finish();
+        reject(error);
+      },
+    );
   });
 }

@@ -28,16 +28,16 @@
  * - **The event loop is never starved**: workers that take keys which are ready at once (a
  *   reconcile that asks to run again at once, or changes its own object in an in-memory store)
  *   would otherwise run on microtasks alone, and timers, I/O and signals would never run. So
- *   once handing out keys has held the event loop for {@link TURN_BUDGET_MS} without a break,
+ *   once handing out keys has held the event loop for `TURN_BUDGET_MS` (5 ms) without a break,
  *   `get` resolves only after the event loop's next turn (one `setImmediate` for all waiting
- *   workers). This is measured in real time (`performance.now()`), not on the injected clock: it
- *   is about how long this process holds its CPU, which no fake clock models.
+ *   workers); see {@link TurnBudget}. Measured in real time, not on the injected clock.
  * - **Shutdown**: `shutDown()` stops handing out keys (waiting `get`s resolve `undefined`) and
  *   ignores later adds; `drain()` resolves once every key handed out is `done`.
  * - Many producers, many consumers; no locks are needed on one event loop.
  */
 import { type Clock, systemClock, type Timer } from "./clock.js";
 import { ExponentialBackoff, type RateLimiter } from "./rate-limiter.js";
+import { TURN_BUDGET_MS, TurnBudget } from "./turn-budget.js";
 
 /** What a queue reports, for metrics. Every method is called synchronously and must be cheap. */
 export interface WorkQueueMetrics {
@@ -75,13 +75,6 @@ export interface AddOptions {
  * and an initial list still gets a fifth of the workers' throughput under saturation.
  */
 export const LOW_LANE_EVERY = 5;
-
-/**
- * How long (ms) handing out ready keys may hold the event loop before `get` waits for its next
- * turn. Short enough that timers, health probes and signals stay prompt; long enough that the
- * yield (one `setImmediate` per turn) costs nothing measurable.
- */
-export const TURN_BUDGET_MS = 5;
 
 // Per-key state; a key with no state is idle. A key waiting in the low lane has a negative
 // state, minus the ticket of its entry there: entries left behind by keys that moved up (or
@@ -147,11 +140,10 @@ export class WorkQueue<K = string> {
   private waitingLow = 0;
   /** Normal-lane handouts since the low lane's last turn. */
   private normalRun = 0;
-  /** When the current event-loop turn started handing out keys (performance.now()), or -1. */
-  private turnStart = -1;
-  private turnHandouts = 0;
-  /** The turn's budget is spent: hand out nothing until the next turn. */
-  private yielding = false;
+  /** How long handing out ready keys may hold the event loop in one turn. */
+  private readonly budget = new TurnBudget(TURN_BUDGET_MS, () => {
+    if (!this.stopped) this.wakeGetters();
+  });
   private processingCount = 0;
   private readonly getters: ((key: K | undefined) => void)[] = [];
   private readonly drainers: (() => void)[] = [];
@@ -366,34 +358,9 @@ export class WorkQueue<K = string> {
     }
   };
 
-  /** A new event-loop turn: the budget starts again, and workers held back get their keys. */
-  private readonly newTurn = (): void => {
-    this.turnStart = -1;
-    this.yielding = false;
-    if (!this.stopped) this.wakeGetters();
-  };
-
-  /**
-   * Whether this turn has handed out keys for longer than its budget (and starts the budget).
-   * The time is read every 32nd handout of a turn: reading it each time would cost a tenth of
-   * the queue's throughput.
-   */
-  private turnSpent(): boolean {
-    if (this.turnStart < 0) {
-      this.turnStart = performance.now();
-      this.turnHandouts = 0;
-      setImmediate(this.newTurn);
-      return false;
-    }
-    if (this.yielding) return true;
-    if ((++this.turnHandouts & 31) === 0 && performance.now() - this.turnStart >= TURN_BUDGET_MS)
-      this.yielding = true;
-    return this.yielding;
-  }
-
   /** The next key to hand out, by lane turns; undefined when none is waiting or the turn is spent. */
   private take(): K | undefined {
-    if (this.waiting === 0 || this.turnSpent()) return undefined;
+    if (this.waiting === 0 || this.budget.spend()) return undefined;
     const low =
       this.waitingLow > 0 &&
       (this.waitingLow === this.waiting || this.normalRun >= LOW_LANE_EVERY - 1);
