@@ -60,3 +60,45 @@ export async function withDeadline<T>(
     clearTimeout(timer);
   }
 }
+
+/** Options of {@link untilReached}. */
+export interface UntilReachedOptions {
+  /** Give up once the measure has not moved toward the target for this long. @default 20_000 */
+  readonly stallMs?: number;
+  /** Pause between measurements. @default 200 */
+  readonly intervalMs?: number;
+  /** What is measured, for the error message. @default "the measure" */
+  readonly what?: string;
+}
+
+/**
+ * Waits until `measure()` reaches `target`, failing only when it stops moving toward it for
+ * `stallMs`: the wait is bounded by progress, not by wall time, so a test of slow work passes on
+ * a busy machine (where the work is slower, not stuck) and still fails fast when it is stuck.
+ *
+ * @example
+ * ```ts
+ * await untilReached(async () => (await reconciledCount()), 10_000, { what: "reconciled keys" });
+ * ```
+ */
+export async function untilReached(
+  measure: () => number | Promise<number>,
+  target: number,
+  options: UntilReachedOptions = {},
+): Promise<void> {
+  const { stallMs = 20_000, intervalMs = 200, what = "the measure" } = options;
+  let best = Number.NEGATIVE_INFINITY;
+  let movedAt = performance.now();
+  for (;;) {
+    const value = await measure();
+    if (value >= target) return;
+    if (value > best) {
+      best = value;
+      movedAt = performance.now();
+    } else if (performance.now() - movedAt >= stallMs)
+      throw new Error(
+        `${what} stopped at ${best} of ${target}: no progress for ${Math.round(stallMs / 1000)} s`,
+      );
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
