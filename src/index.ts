@@ -18,7 +18,7 @@ export type {
   WatchOptions,
   WriteOptions,
 } from "./backend/backend.js";
-export { Client, defaultNamespace } from "./backend/client.js";
+export { Client, type ClientOptions, defaultNamespace } from "./backend/client.js";
 export {
   type ControlPlane,
   type ControlPlaneOptions,
@@ -80,7 +80,6 @@ export {
   type Source,
 } from "./controller/source.js";
 export {
-  type Condition,
   type ConditionInput,
   ConditionType,
   getCondition,
@@ -109,7 +108,14 @@ export {
   CustomResourceDefinition,
   Lease,
   Namespace,
+  Service,
 } from "./kubernetes/builtin-kinds.js";
+export {
+  type MissingNamespace,
+  NamespaceLifecycle,
+  type NamespaceLifecycleOptions,
+  type NamespaceState,
+} from "./kubernetes/namespace-lifecycle.js";
 export {
   ApiError,
   type StatusCause,
@@ -117,6 +123,7 @@ export {
   type StatusReason,
   statusCodes,
 } from "./model/api-error.js";
+export { Condition, StandardStatus } from "./model/condition.js";
 export {
   applyJsonPatch,
   applyMergePatch,
@@ -138,6 +145,7 @@ export {
   pluralOf,
   type ResourceInputOf,
   type ResourceOf,
+  type ScaleSubresource,
   type Scope,
   type SpecInputOf,
   type SpecOf,

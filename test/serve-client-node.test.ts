@@ -78,8 +78,12 @@ describe("the @kubernetes/client-node informer", () => {
       seen.length = 0;
 
       // A change, then its history compacted before the watch read it: the watch gets a 410
-      // ERROR event, and the informer relists.
-      const created = widgets.create({ metadata: { name: "c" }, spec: { replicas: 3 } });
+      // ERROR event, and the informer relists. (Written to the store itself, whose write is
+      // made before create returns; the typed client first checks the namespace.)
+      const created = memory.create(Widget, {
+        metadata: { name: "c", namespace: "default" },
+        spec: { replicas: 3 },
+      });
       memory.compact();
       await created;
       await eventually(() => expect(seen).toContain("add c"), { timeoutMs: 10_000 });

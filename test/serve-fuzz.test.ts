@@ -18,7 +18,7 @@ import { request } from "node:http";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { createControlPlane, defineKind, MemoryBackend } from "../src/index.js";
+import { createControlPlane, defineKind, Event, MemoryBackend } from "../src/index.js";
 import {
   type KubernetesApiServer,
   serveKubernetesApi,
@@ -39,6 +39,7 @@ const Widget = defineKind({
     replicas: z.number().int().min(0),
     labels: z.record(z.string(), z.string()).optional(),
   }),
+  scale: { specReplicasPath: ".spec.replicas", statusReplicasPath: ".status.replicas" },
 });
 
 let server: KubernetesApiServer;
@@ -92,6 +93,8 @@ afterAll(() => server.close());
 
 const widgets = "/apis/example.setpoint.dev/v1/namespaces/default/widgets";
 const gizmos = "/apis/fuzz.example.com/v1/namespaces/default/gizmos";
+const coreEvents = "/api/v1/namespaces/default/events";
+const events = "/apis/events.k8s.io/v1/namespaces/default/events";
 
 interface Reply {
   status: number;
@@ -310,9 +313,17 @@ const segment = fc.oneof(
 );
 const structuredPath = fc
   .tuple(
-    fc.constantFrom(widgets, gizmos, "/apis/example.setpoint.dev/v1/widgets", "/api/v1/namespaces"),
+    fc.constantFrom(
+      widgets,
+      gizmos,
+      "/apis/example.setpoint.dev/v1/widgets",
+      "/api/v1/namespaces",
+      coreEvents,
+      events,
+      "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+    ),
     fc.option(name),
-    fc.option(fc.constantFrom("status")),
+    fc.option(fc.constantFrom("status", "scale", "finalize")),
   )
   .map(
     ([base, n, sub]) =>
@@ -362,6 +373,10 @@ const queryValue = fc.oneof(
     "spec.x=1",
     "a\\,b=c",
     "metadata.namespace!=default",
+    "reason=Scaled,type!=Normal",
+    "involvedObject.name=w0",
+    "regarding.kind=Widget",
+    "source=x",
   ),
 );
 const queryName = fc.constantFrom(
@@ -483,7 +498,14 @@ const plausibleRequest: fc.Arbitrary<Omit<FuzzRequest, "type" | "accept"> & { ty
       }),
     fc
       .tuple(
-        fc.constantFrom(`${widgets}/w0`, `${widgets}/w1`, `${gizmos}/g0`, `${widgets}/w2/status`),
+        fc.constantFrom(
+          `${widgets}/w0`,
+          `${widgets}/w1`,
+          `${gizmos}/g0`,
+          `${widgets}/w2/status`,
+          `${widgets}/w1/scale`,
+          `${coreEvents}/e0`,
+        ),
         fc.oneof(
           fc
             .dictionary(key, value, { maxKeys: 3 })
@@ -516,11 +538,61 @@ const plausibleRequest: fc.Arbitrary<Omit<FuzzRequest, "type" | "accept"> & { ty
       .map(([path, body, q]) => ({ method: "DELETE", path, query: q, body })),
   );
 
+/** Events a client could mean, in either API's shape, created or replaced. */
+const plausibleEvent = fc
+  .tuple(
+    fc.boolean(),
+    fc.constantFrom("e0", "e1"),
+    fc.record({
+      reason: fc.constantFrom("Scaled", "", "x".repeat(200)),
+      text: fc.oneof(fc.string({ maxLength: 20 }), fc.constant("y".repeat(1100))),
+      type: fc.constantFrom("Normal", "Warning", "Bogus"),
+      count: fc.integer({ min: -1, max: 3 }),
+      time: fc.constantFrom("2026-01-01T00:00:00Z", null, "not a time"),
+      object: fc.oneof(
+        fc.constant({ kind: "Widget", name: "w0", namespace: "default" }),
+        fc.constant({ kind: "Widget", name: "w0", namespace: "other" }),
+        value,
+      ),
+    }),
+    fc.oneof(fc.constant(""), query),
+    fc.boolean(),
+  )
+  .map(([core, target, e, q, post]) => {
+    const metadata = post ? { name: target } : { name: target, resourceVersion: "$current" };
+    const object = core
+      ? {
+          metadata,
+          involvedObject: e.object,
+          reason: e.reason,
+          message: e.text,
+          type: e.type,
+          count: e.count,
+          firstTimestamp: e.time,
+        }
+      : {
+          metadata,
+          regarding: e.object,
+          reason: e.reason,
+          note: e.text,
+          type: e.type,
+          eventTime: e.time,
+          reportingController: "example.com/fuzz",
+          reportingInstance: "fuzz-1",
+          action: "Fuzz",
+          deprecatedCount: e.count,
+        };
+    const base = core ? coreEvents : events;
+    return post
+      ? { method: "POST", path: base, query: q, body: JSON.stringify(object) }
+      : { method: "PUT", path: `${base}/${target}`, query: q, body: JSON.stringify(object) };
+  });
+
 const anyRequest: fc.Arbitrary<FuzzRequest> = fc.oneof(
   { weight: 1, arbitrary: fuzzRequest },
   {
     weight: 1,
-    arbitrary: plausibleRequest.map((r) => ({
+    arbitrary: fc.oneof(plausibleRequest, plausibleEvent).map((r) => ({
       accept: "application/json",
       type: "application/json",
       ...r,
@@ -539,8 +611,12 @@ const Gizmo = defineKind({
 
 /** What the store holds of the kinds the fuzz writes, to compare before and after a request. */
 async function snapshot(): Promise<string> {
-  const [w, g] = await Promise.all([backend.list(Widget), backend.list(Gizmo)]);
-  return JSON.stringify([w.items, g.items]);
+  const [w, g, e] = await Promise.all([
+    backend.list(Widget),
+    backend.list(Gizmo),
+    backend.list(Event),
+  ]);
+  return JSON.stringify([w.items, g.items, e.items]);
 }
 
 describe("serve under property-based fuzzing", () => {

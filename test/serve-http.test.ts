@@ -160,6 +160,7 @@ describe("serve answers bad input with the right Status", () => {
     expect(created.json()).toMatchObject({
       metadata: { name: expect.stringMatching(/^gen-[a-z0-9]{5}$/) },
     });
+    await call("POST", "/api/v1/namespaces", JSON.stringify({ metadata: { name: "other" } }));
     await call(
       "POST",
       "/apis/example.setpoint.dev/v1/namespaces/other/widgets",
@@ -230,9 +231,13 @@ describe("serve answers bad input with the right Status", () => {
   });
 
   it("closes a watch after timeoutSeconds, cleanly", async () => {
+    // From the current revision: nothing to send, so the stream is empty until it times out.
+    const { metadata } = (await call("GET", widgets)).json() as {
+      metadata: { resourceVersion: string };
+    };
     const reply = await call(
       "GET",
-      `${widgets}?watch=true&timeoutSeconds=1&resourceVersion=1000000`,
+      `${widgets}?watch=true&timeoutSeconds=1&resourceVersion=${metadata.resourceVersion}`,
     );
     expect(reply.status).toBe(200);
     expect(reply.body).toBe("");

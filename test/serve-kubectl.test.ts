@@ -164,19 +164,25 @@ describe.runIf(hasKubectl)("kubectl against setpoint serve", () => {
       "-w",
     ]);
     let out = "";
+    let err = "";
     child.stdout!.on("data", (chunk: Buffer) => {
       out += chunk.toString();
     });
+    child.stderr!.on("data", (chunk: Buffer) => {
+      err += chunk.toString();
+    });
     try {
-      await eventually(() => expect(out, `kubectl get -w printed: ${out}`).toMatch(/watched\s+1/), {
-        timeoutMs: 15_000,
-      });
+      await eventually(
+        () => expect(out, `kubectl get -w printed: ${out}${err}`).toMatch(/watched\s+1/),
+        { timeoutMs: 15_000 },
+      );
       await env.plane
         .resources(Widget)
         .patch("watched", { type: "merge", patch: { spec: { replicas: 7 } } });
-      await eventually(() => expect(out, `kubectl get -w printed: ${out}`).toMatch(/watched\s+7/), {
-        timeoutMs: 15_000,
-      });
+      await eventually(
+        () => expect(out, `kubectl get -w printed: ${out}${err}`).toMatch(/watched\s+7/),
+        { timeoutMs: 15_000 },
+      );
     } finally {
       child.kill();
     }

@@ -155,6 +155,12 @@ export interface BackendCapabilities {
   readonly name: string;
   /** Survives a restart of the process. */
   readonly durable: boolean;
+  /**
+   * The store keeps Kubernetes' namespace lifecycle itself (a Kubernetes API server): clients
+   * write into namespaces as they are, and a missing one is refused by the store. When false,
+   * the typed client creates a namespace on the first write into it. @default false
+   */
+  readonly keepsNamespaces?: boolean;
 }
 
 /**

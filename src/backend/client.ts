@@ -1,5 +1,7 @@
-import { badRequest } from "../model/api-error.js";
-import type { AnyKind, ResourceInputOf, ResourceOf } from "../model/kind.js";
+import { NamespaceLifecycle } from "../kubernetes/namespace-lifecycle.js";
+import { ApiError, badRequest } from "../model/api-error.js";
+import { type AnyKind, kindId, type ResourceInputOf, type ResourceOf } from "../model/kind.js";
+import { Namespace } from "../model/namespace.js";
 import type { Frozen, ObjectKey, ResourceInput } from "../model/resource.js";
 import type {
   Backend,
@@ -13,8 +15,25 @@ import type {
   WriteOptions,
 } from "./backend.js";
 
+/** Whether `kind` is Kubernetes' Namespace. */
+function isNamespaceKind(kind: AnyKind): boolean {
+  return kindId(kind) === kindId(Namespace);
+}
+
 /** The namespace a namespaced object goes to when neither it nor its client names one. */
 export const defaultNamespace = "default";
+
+/** Options of a {@link Client}. */
+export interface ClientOptions {
+  /**
+   * How the client keeps Kubernetes' namespace lifecycle: a {@link NamespaceLifecycle}, or
+   * `false` to write into namespaces as they are.
+   * @default a lifecycle over the backend (which creates namespaces but sweeps no content), or
+   * `false` when the backend keeps namespaces itself (`capabilities.keepsNamespaces`: a
+   * Kubernetes API server)
+   */
+  readonly namespaces?: NamespaceLifecycle | false;
+}
 
 /**
  * The typed view of a {@link Backend} for one kind: what `plane.resources(Kind)` returns.
@@ -23,6 +42,15 @@ export const defaultNamespace = "default";
  * only that namespace and writes only into it; one made without lists and watches all
  * namespaces. Where a name alone is given, or an object names no namespace, the client's
  * namespace is used, else `"default"`, as kubectl does. Cluster-scoped kinds take no namespace.
+ *
+ * Namespace objects, on setpoint's own stores (memory, durable, PostgreSQL): the first create
+ * (or apply) into a namespace that has no `Namespace` object creates it — so that programs
+ * need not create namespaces first, and `kubectl get namespaces` through `setpoint serve` shows
+ * every namespace that holds objects. A create into a namespace being deleted is `Forbidden`,
+ * as in Kubernetes (a namespace seen active is not read again for a second, so a deletion made
+ * elsewhere may take that long to be noticed here). Deleting a `Namespace` turns it `Terminating` and deletes its content; see
+ * {@link NamespaceLifecycle}. The served Kubernetes API is stricter, as Kubernetes is: a write
+ * into a missing namespace is `NotFound` there. On a Kubernetes backend the API server decides.
  *
  * @example
  * ```ts
@@ -34,20 +62,28 @@ export const defaultNamespace = "default";
  * ```
  */
 export class Client<K extends AnyKind> {
+  /** The namespace lifecycle this client keeps, if any (see {@link ClientOptions}). */
+  private readonly namespaces: NamespaceLifecycle | undefined;
+
   constructor(
     readonly backend: Backend,
     readonly kind: K,
     /** The namespace this client is limited to; `undefined` for all namespaces. */
     readonly namespace: string | undefined = undefined,
+    private readonly options: ClientOptions = {},
   ) {
     if (kind.scope === "Cluster" && namespace !== undefined) {
       throw new TypeError(`${kind.kind} is cluster-scoped: its client takes no namespace`);
     }
+    const namespaces =
+      options.namespaces ??
+      (backend.capabilities.keepsNamespaces === true ? false : new NamespaceLifecycle(backend));
+    this.namespaces = namespaces === false ? undefined : namespaces;
   }
 
   /** The same client limited to one namespace. */
   inNamespace(namespace: string): Client<K> {
-    return new Client(this.backend, this.kind, namespace);
+    return new Client(this.backend, this.kind, namespace, this.options);
   }
 
   /** The key of `name` (or of a full key) in this client's namespace. */
@@ -84,33 +120,85 @@ export class Client<K extends AnyKind> {
     return this.write("updateStatus", object, options);
   }
 
-  private write(
+  private async write(
     method: "create" | "update" | "updateStatus",
     object: ResourceInputOf<K>,
     options: WriteOptions | undefined,
   ): Promise<ResourceOf<K>> {
-    let placed: Frozen<ResourceInput>;
-    try {
-      placed = this.placed(object);
-    } catch (err) {
-      return Promise.reject(err);
+    const placed = this.placed(object);
+    if (method === "create" && this.namespaces !== undefined) {
+      if (isNamespaceKind(this.kind))
+        return (await this.namespaces.create(placed, options)) as ResourceOf<K>;
+      const namespace = placed?.metadata?.namespace;
+      if (this.kind.scope === "Namespaced" && typeof namespace === "string")
+        await this.namespaces.admit(this.kind, namespace, {
+          name: placed.metadata?.name,
+          creates: true,
+          missing: "create",
+          dryRun: options?.dryRun,
+          check: () => this.backend.create(this.kind, placed, { ...options, dryRun: true }),
+        });
     }
-    return this.backend[method](this.kind, placed, options) as Promise<ResourceOf<K>>;
+    return (await this.backend[method](this.kind, placed, options)) as ResourceOf<K>;
   }
 
-  patch(
+  async patch(
     nameOrKey: string | ObjectKey,
     patch: Patch,
     options?: PatchOptions,
   ): Promise<ResourceOf<K>> {
-    return this.backend.patch(this.kind, this.key(nameOrKey), patch, options) as Promise<
-      ResourceOf<K>
-    >;
+    const key = this.key(nameOrKey);
+    if (patch.type === "apply" && this.namespaces !== undefined && isNamespaceKind(this.kind)) {
+      const found = await this.namespaces.get(key.name);
+      if (found === undefined)
+        return (await this.namespaces.create(
+          {
+            ...(patch.patch as unknown as ResourceInput),
+            metadata: { ...(patch.patch.metadata as object), name: key.name },
+          },
+          options,
+        )) as ResourceOf<K>;
+    }
+    // An apply may create: into a namespace that must then exist, and is not being deleted.
+    if (
+      patch.type === "apply" &&
+      this.namespaces !== undefined &&
+      this.kind.scope === "Namespaced" &&
+      key.namespace !== undefined
+    )
+      await this.namespaces.admit(this.kind, key.namespace, {
+        name: key.name,
+        creates: () =>
+          this.backend.get(this.kind, key).then(
+            () => false,
+            (err) => {
+              if (ApiError.is(err, "NotFound")) return true;
+              throw err;
+            },
+          ),
+        missing: "create",
+        dryRun: options?.dryRun,
+        check: () => this.backend.patch(this.kind, key, patch, { ...options, dryRun: true }),
+      });
+    return (await this.backend.patch(this.kind, key, patch, options)) as ResourceOf<K>;
   }
 
-  /** Deletes; with finalizers present the object stays, marked with `deletionTimestamp`. */
-  delete(nameOrKey: string | ObjectKey, options?: DeleteOptions): Promise<ResourceOf<K>> {
-    return this.backend.delete(this.kind, this.key(nameOrKey), options) as Promise<ResourceOf<K>>;
+  /**
+   * Deletes; with finalizers present the object stays, marked with `deletionTimestamp`.
+   * A `Namespace` turns `Terminating` and its content is deleted: at once for the kinds the
+   * plane knows (a client from `plane.resources`), and it goes when nothing is left; content
+   * held by finalizers keeps it `Terminating` until a {@link NamespaceLifecycle} run (`setpoint
+   * serve` runs one) or a later delete finds it empty.
+   */
+  async delete(nameOrKey: string | ObjectKey, options?: DeleteOptions): Promise<ResourceOf<K>> {
+    const key = this.key(nameOrKey);
+    if (this.namespaces === undefined || !isNamespaceKind(this.kind))
+      return (await this.backend.delete(this.kind, key, options)) as ResourceOf<K>;
+    const terminating = await this.namespaces.delete(key.name, options);
+    if (!options?.dryRun)
+      // The deletion stands whatever this pass meets; a later pass finishes it.
+      await this.namespaces.finish(key.name).catch(() => undefined);
+    return terminating as ResourceOf<K>;
   }
 
   private scoped<O extends { readonly namespace?: string }>(options: O): O {

@@ -1,3 +1,4 @@
+import { NamespaceLifecycle } from "../kubernetes/namespace-lifecycle.js";
 import { type AnyKind, kindId } from "../model/kind.js";
 import type { Backend } from "./backend.js";
 import { Client } from "./client.js";
@@ -42,7 +43,12 @@ export interface ControlPlane {
   readonly backend: Backend;
   /** Every registered kind, by `group/kind`. */
   readonly kinds: ReadonlyMap<string, AnyKind>;
-  /** The typed client of one kind (registering it), all namespaces or one. */
+  /**
+   * The typed client of one kind (registering it), all namespaces or one. On setpoint's own
+   * stores its first create into a namespace with no `Namespace` object creates one, and
+   * deleting a `Namespace` deletes the objects of every kind registered here in it (see
+   * {@link Client}).
+   */
   resources<K extends AnyKind>(kind: K, options?: { readonly namespace?: string }): Client<K>;
   /** Adds kinds to the registry; a different kind of the same `group/kind` is a `TypeError`. */
   register(...kinds: AnyKind[]): void;
@@ -112,13 +118,19 @@ export function createControlPlane(options: ControlPlaneOptions = {}): ControlPl
     }
   };
   register(...initial);
+  // Namespaces are kept by the plane's clients unless the store keeps them (a real API server);
+  // a namespace's deletion sweeps the kinds registered here.
+  const namespaces =
+    backend.capabilities.keepsNamespaces === true
+      ? false
+      : new NamespaceLifecycle(backend, { kinds: () => kinds.values() });
   return {
     backend,
     kinds,
     register,
     resources(kind, clientOptions = {}) {
       register(kind);
-      return new Client(backend, kind, clientOptions.namespace);
+      return new Client(backend, kind, clientOptions.namespace, { namespaces });
     },
     ready: async () => {
       if (backend instanceof DeferredBackend) await backend.ready();

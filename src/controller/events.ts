@@ -18,9 +18,22 @@ const objectReference = z.object({
   name: z.string().optional(),
   uid: z.string().optional(),
   resourceVersion: z.string().optional(),
+  fieldPath: z.string().optional(),
 });
 
-/** The `events.k8s.io/v1` Event kind: its fields sit at the top level, as in Kubernetes. */
+/** A time as Kubernetes writes it in JSON: RFC 3339, or `null` for none. */
+const time = z.string().nullable().optional();
+
+/**
+ * The `events.k8s.io/v1` Event kind: its fields sit at the top level, as in Kubernetes. It is
+ * the one kind events are stored as; `setpoint serve` also serves them as core `v1` Events
+ * (`involvedObject`, `message`, `source`, `firstTimestamp`, `lastTimestamp`, `count`), converted
+ * as Kubernetes converts them: those live here as `regarding`, `note`, `deprecatedSource`,
+ * `deprecatedFirstTimestamp`, `deprecatedLastTimestamp` and `deprecatedCount`. The store takes
+ * both old-style events (no `eventTime`) and new ones; the stricter rules of the
+ * `events.k8s.io/v1` API (an `eventTime`, `type` Normal or Warning, a `note` of at most 1,024
+ * characters, no deprecated fields) are checked where that API is served.
+ */
 export const Event = defineKind({
   group: "events.k8s.io",
   version: "v1",
@@ -29,7 +42,7 @@ export const Event = defineKind({
   layout: "flat",
   shortNames: ["ev"],
   spec: z.object({
-    eventTime: z.string(),
+    eventTime: time,
     series: z.object({ count: z.number().int(), lastObservedTime: z.string() }).optional(),
     reportingController: z.string().optional(),
     reportingInstance: z.string().optional(),
@@ -37,8 +50,14 @@ export const Event = defineKind({
     reason: z.string().optional(),
     regarding: objectReference.optional(),
     related: objectReference.optional(),
-    note: z.string().max(1024).optional(),
-    type: z.enum(["Normal", "Warning"]).optional(),
+    note: z.string().optional(),
+    type: z.string().optional(),
+    deprecatedSource: z
+      .object({ component: z.string().optional(), host: z.string().optional() })
+      .optional(),
+    deprecatedFirstTimestamp: time,
+    deprecatedLastTimestamp: time,
+    deprecatedCount: z.number().int().optional(),
   }),
 });
 
@@ -87,7 +106,7 @@ export class EventWriter {
     // One name per (object, type, reason, message): repeats land on the same Event.
     const name = `${object.metadata.name}.${fingerprint(`${object.metadata.uid}|${type}|${input.reason}|${note}`)}`;
     const events = this.plane.resources(Event, { namespace });
-    const now = new Date(this.clock.wallNow()).toISOString();
+    const now = microTime(this.clock.wallNow());
     try {
       for (let attempt = 0; attempt < 5; attempt++) {
         const existing = await events.get(name).catch((err) => {
@@ -134,6 +153,15 @@ export class EventWriter {
       this.log.warn({ err, reason: input.reason }, "could not record event");
     }
   }
+}
+
+/**
+ * A time as Kubernetes' `metav1.MicroTime` is written: RFC 3339 with exactly six fractional
+ * digits (`2026-01-01T00:00:00.123000Z`), the only form client-go parses (`eventTime`,
+ * `series.lastObservedTime`); JavaScript's three-digit `toISOString()` is refused by kubectl.
+ */
+export function microTime(epochMs: number): string {
+  return new Date(epochMs).toISOString().replace(/\.(\d{3})Z$/, ".$1000Z");
 }
 
 /** A short, stable hash (FNV-1a, 32 bits) in base 36. */

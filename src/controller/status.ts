@@ -4,19 +4,12 @@
  * controller that wrote the status; status written only when it changed.
  */
 import type { Client } from "../backend/client.js";
+import type { Condition } from "../model/condition.js";
 import { deepEqual } from "../model/json.js";
 import type { AnyKind, ResourceOf, StatusInputOf } from "../model/kind.js";
 import type { Frozen } from "../model/resource.js";
 
-/** One condition, as Kubernetes' `metav1.Condition`. */
-export interface Condition {
-  readonly type: string;
-  readonly status: "True" | "False" | "Unknown";
-  readonly reason: string;
-  readonly message: string;
-  readonly lastTransitionTime: string;
-  readonly observedGeneration?: number;
-}
+export type { Condition };
 
 /** The condition types kstatus reads: `Ready`, `Reconciling`, `Stalled`. */
 export const ConditionType = {

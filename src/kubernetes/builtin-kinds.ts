@@ -1,34 +1,51 @@
 /**
- * Kinds Kubernetes clients expect every API server to have: `Namespace` (v1), `Lease`
- * (coordination.k8s.io/v1), `Event` (events.k8s.io/v1) and `CustomResourceDefinition`
- * (apiextensions.k8s.io/v1).
+ * Kinds Kubernetes clients expect every API server to have: `Namespace` (v1), `Service` (v1),
+ * `Lease` (coordination.k8s.io/v1), `Event` (events.k8s.io/v1, also served as core v1 Events)
+ * and `CustomResourceDefinition` (apiextensions.k8s.io/v1).
  */
 import { z } from "zod";
 import { Event } from "../controller/events.js";
+import { Lease } from "../coordination/lease.js";
 import { defineKind } from "../model/kind.js";
+import { Namespace } from "../model/namespace.js";
 import { compileCrdSchema } from "./crd.js";
 import { crdSpecIssues } from "./crd-validation.js";
 
-export const Namespace = defineKind({
+export { Event, Lease, Namespace };
+
+/**
+ * Kubernetes' `Service` (core `v1`), stored as given: no cluster IPs are allocated and nothing
+ * routes traffic. Served so that clients that expect services find them (`kubectl cluster-info`
+ * lists `kube-system`'s, `kubectl get all` includes them) and controllers can manage them.
+ */
+export const Service = defineKind({
   group: "",
   version: "v1",
-  kind: "Namespace",
-  scope: "Cluster",
-  shortNames: ["ns"],
-  spec: z.object({ finalizers: z.array(z.string()).optional() }).default({}),
-  status: z.object({ phase: z.enum(["Active", "Terminating"]).optional() }),
+  kind: "Service",
+  scope: "Namespaced",
+  shortNames: ["svc"],
+  categories: ["all"],
+  spec: z.record(z.string(), z.unknown()).default({}),
+  status: z.record(z.string(), z.unknown()),
 });
-
-import { Lease } from "../coordination/lease.js";
-
-export { Lease };
 
 const crdVersion = z.object({
   name: z.string(),
   served: z.boolean(),
   storage: z.boolean(),
   schema: z.object({ openAPIV3Schema: z.record(z.string(), z.unknown()) }).optional(),
-  subresources: z.object({ status: z.record(z.string(), z.unknown()).optional() }).optional(),
+  subresources: z
+    .object({
+      status: z.record(z.string(), z.unknown()).optional(),
+      scale: z
+        .object({
+          specReplicasPath: z.string(),
+          statusReplicasPath: z.string(),
+          labelSelectorPath: z.string().optional(),
+        })
+        .optional(),
+    })
+    .optional(),
   additionalPrinterColumns: z
     .array(
       z.object({
@@ -88,6 +105,4 @@ export const CustomResourceDefinition = defineKind({
 });
 
 /** Every built-in kind of `setpoint serve`. */
-export const builtinKinds = [Namespace, Lease, Event, CustomResourceDefinition] as const;
-
-export { Event };
+export const builtinKinds = [Namespace, Service, Lease, Event, CustomResourceDefinition] as const;

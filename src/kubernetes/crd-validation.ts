@@ -9,7 +9,7 @@
  * `setpoint serve` before a CRD is written and again before it is served.
  */
 import { RE2JS } from "re2js";
-import type { AnyKind } from "../model/kind.js";
+import { type AnyKind, scaleIssue } from "../model/kind.js";
 
 /** One fault of a CRD: where (from `spec`, or from the object for serving issues) and why. */
 export interface CrdIssue {
@@ -32,6 +32,9 @@ export interface CrdSpecShape {
     readonly name: string;
     readonly storage: boolean;
     readonly schema?: { readonly openAPIV3Schema: Readonly<Record<string, unknown>> } | undefined;
+    readonly subresources?:
+      | { readonly scale?: Readonly<Record<string, unknown>> | undefined }
+      | undefined;
   }[];
 }
 
@@ -143,6 +146,13 @@ export function crdSpecIssues(spec: CrdSpecShape): CrdIssue[] {
         message: "Required value: schemas are required",
       });
     else issues.push(...schemaIssues(schema, ["versions", i, "schema", "openAPIV3Schema"]));
+    const scale = version.subresources?.scale;
+    const scaleFault = scale === undefined ? undefined : scaleIssue(scale as never);
+    if (scaleFault !== undefined)
+      issues.push({
+        path: ["versions", i, "subresources", "scale", scaleFault.split(" ")[0]!],
+        message: `Invalid value: ${scaleFault}`,
+      });
   });
   if (stored !== 1)
     issues.push({

@@ -4,12 +4,18 @@
  * turns a CRD applied to `setpoint serve` into a kind whose schema is enforced — unknown fields
  * are pruned (unless `x-kubernetes-preserve-unknown-fields`), defaults applied, the rest validated.
  */
-import type { StandardSchemaV1 } from "@standard-schema/spec";
+import type { StandardJSONSchemaV1, StandardSchemaV1 } from "@standard-schema/spec";
 import { Ajv, type CodeOptions, type ErrorObject, type ValidateFunction } from "ajv";
 import { stringify } from "yaml";
 import type { StoredObject } from "../backend/backend.js";
 import { setOwn } from "../model/json.js";
-import { type AnyKind, defineKind, jsonSchemaOf, type PrinterColumn } from "../model/kind.js";
+import {
+  type AnyKind,
+  defineKind,
+  jsonSchemaOf,
+  type PrinterColumn,
+  type ScaleSubresource,
+} from "../model/kind.js";
 import { compilePattern } from "./crd-validation.js";
 
 type Schema = Record<string, unknown>;
@@ -100,7 +106,10 @@ export function crdOf(kind: AnyKind): Record<string, unknown> {
           served: true,
           storage: true,
           schema: { openAPIV3Schema: { type: "object", properties } },
-          subresources: { status: {} },
+          subresources: {
+            status: {},
+            ...(kind.scale === undefined ? {} : { scale: { ...kind.scale } }),
+          },
           ...(kind.printerColumns.length > 0
             ? {
                 additionalPrinterColumns: kind.printerColumns.map((c) => ({
@@ -256,10 +265,13 @@ export function compileCrdSchema(schema: Schema): ValidateFunction {
 
 /**
  * A Standard Schema validator from a CRD's OpenAPI v3 schema: prune, default, validate. The
- * schema is compiled now, so a schema that cannot be compiled fails here, not on a write.
+ * schema is compiled now, so a schema that cannot be compiled fails here, not on a write. It
+ * gives its schema back as Standard JSON Schema, so that OpenAPI (`kubectl explain`, client-side
+ * validation) describes a kind defined at runtime as fully as one defined in code.
  */
-function validatorOf(schema: Schema | undefined): StandardSchemaV1 {
+function validatorOf(schema: Schema | undefined): StandardSchemaV1 & StandardJSONSchemaV1 {
   const validate = schema === undefined ? undefined : compileCrdSchema(schema);
+  const described = () => structuredClone(schema ?? { type: "object" });
   return {
     "~standard": {
       version: 1,
@@ -275,6 +287,7 @@ function validatorOf(schema: Schema | undefined): StandardSchemaV1 {
           })),
         };
       },
+      jsonSchema: { input: described, output: described },
     },
   };
 }
@@ -294,6 +307,7 @@ interface CrdSpec {
     served: boolean;
     storage: boolean;
     schema?: { openAPIV3Schema: Schema };
+    subresources?: { scale?: ScaleSubresource };
     additionalPrinterColumns?: {
       name: string;
       type: string;
@@ -341,5 +355,6 @@ export function kindFromCrd(crd: StoredObject): AnyKind {
     printerColumns,
     shortNames: spec.names.shortNames ?? [],
     categories: spec.names.categories ?? [],
+    ...(version.subresources?.scale === undefined ? {} : { scale: version.subresources.scale }),
   });
 }

@@ -14,6 +14,13 @@ export {
   Event,
   Lease,
   Namespace,
+  Service,
 } from "./builtin-kinds.js";
 export { crdOf, crdYamlOf, kindFromCrd } from "./crd.js";
 export { connectKubernetes, type KubernetesOptions } from "./kubernetes-backend.js";
+export {
+  type MissingNamespace,
+  NamespaceLifecycle,
+  type NamespaceLifecycleOptions,
+  type NamespaceState,
+} from "./namespace-lifecycle.js";

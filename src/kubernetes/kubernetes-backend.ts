@@ -152,7 +152,11 @@ export async function connectKubernetes(options: KubernetesOptions = {}): Promis
 }
 
 class KubernetesBackend implements Backend {
-  readonly capabilities: BackendCapabilities = { name: "kubernetes", durable: true };
+  readonly capabilities: BackendCapabilities = {
+    name: "kubernetes",
+    durable: true,
+    keepsNamespaces: true,
+  };
   private readonly open = new Set<AbortController>();
   /** Next pages of lists, asked for ahead (see `page`). */
   private readonly ahead = new Map<

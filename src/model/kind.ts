@@ -1,4 +1,5 @@
 import type { StandardJSONSchemaV1, StandardSchemaV1 } from "@standard-schema/spec";
+import { setOwn } from "./json.js";
 import type { Frozen, Resource, ResourceInput } from "./resource.js";
 
 /** Whether objects of a kind live in a namespace or in the cluster as a whole. */
@@ -14,6 +15,22 @@ export interface PrinterColumn {
   /** 0 shows in the standard view; higher shows only with `-o wide`. @default 0 */
   readonly priority?: number;
   readonly format?: string;
+}
+
+/**
+ * A scale subresource (`/scale`, what `kubectl scale` and autoscalers use): where a kind keeps
+ * its desired and observed replica counts, as a CRD's `subresources.scale` says.
+ */
+export interface ScaleSubresource {
+  /** The desired replicas, a simple JSON path under `.spec`, e.g. `.spec.replicas`. */
+  readonly specReplicasPath: string;
+  /** The observed replicas, a simple JSON path under `.status`, e.g. `.status.replicas`. */
+  readonly statusReplicasPath: string;
+  /**
+   * Where the label selector of the replicas is kept, as a string (`app=web`), under `.spec`
+   * or `.status`; autoscalers read it. @default none
+   */
+  readonly labelSelectorPath?: string;
 }
 
 /** What {@link defineKind} takes. */
@@ -46,8 +63,15 @@ export interface KindOptions<
   readonly printerColumns?: readonly PrinterColumn[];
   /** Short names for kubectl, e.g. `["wd"]`. @default [] */
   readonly shortNames?: readonly string[];
-  /** Categories for kubectl, e.g. `["all"]`. @default [] */
+  /**
+   * Categories for kubectl: `["all"]` puts the kind in `kubectl get all`. @default []
+   */
   readonly categories?: readonly string[];
+  /**
+   * A `/scale` subresource (autoscaling/v1 `Scale`), so that `kubectl scale` and autoscalers
+   * work on the kind; it goes into the kind's CRD as `subresources.scale`. @default none
+   */
+  readonly scale?: ScaleSubresource;
 }
 
 /**
@@ -72,6 +96,8 @@ export interface Kind<
   readonly printerColumns: readonly PrinterColumn[];
   readonly shortNames: readonly string[];
   readonly categories: readonly string[];
+  /** The `/scale` subresource, if the kind has one. */
+  readonly scale?: ScaleSubresource | undefined;
 }
 
 /** Any kind, whatever its schemas. */
@@ -168,6 +194,10 @@ export function defineKind<
       `defineKind: scope must be "Namespaced" or "Cluster", not ${JSON.stringify(scope)}`,
     );
   }
+  if (options.scale !== undefined) {
+    const issue = scaleIssue(options.scale);
+    if (issue !== undefined) throw new TypeError(`defineKind: scale.${issue}`);
+  }
   const plural = options.plural ?? pluralOf(kind);
   const singular = options.singular ?? kind.toLowerCase();
   for (const [field, value] of [
@@ -207,7 +237,31 @@ export function defineKind<
     printerColumns: Object.freeze([...(options.printerColumns ?? [])]),
     shortNames: Object.freeze([...(options.shortNames ?? [])]),
     categories: Object.freeze([...(options.categories ?? [])]),
+    scale: options.scale === undefined ? undefined : Object.freeze({ ...options.scale }),
   });
+}
+
+const simpleJsonPath = /^(\.[A-Za-z0-9_-]+)+$/;
+
+/**
+ * What is wrong with a scale subresource's paths, as Kubernetes checks a CRD's: each a simple
+ * JSON path (`.a.b`, no indices or filters), the desired replicas under `.spec`, the observed
+ * under `.status`, the selector under either. `undefined` when nothing is.
+ */
+export function scaleIssue(scale: ScaleSubresource): string | undefined {
+  const paths: [string, unknown, readonly string[]][] = [
+    ["specReplicasPath", scale.specReplicasPath, [".spec."]],
+    ["statusReplicasPath", scale.statusReplicasPath, [".status."]],
+    ["labelSelectorPath", scale.labelSelectorPath, [".spec.", ".status."]],
+  ];
+  for (const [field, path, under] of paths) {
+    if (path === undefined && field === "labelSelectorPath") continue;
+    if (typeof path !== "string" || !simpleJsonPath.test(path))
+      return `${field} ${JSON.stringify(path)} must be a simple JSON path such as ".spec.replicas"`;
+    if (!under.some((prefix) => path.startsWith(prefix)))
+      return `${field} ${JSON.stringify(path)} must be a path under ${under.map((p) => p.slice(0, -1)).join(" or ")}`;
+  }
+  return undefined;
 }
 
 /** A JSON Schema document, as a plain object. */
@@ -226,7 +280,7 @@ function schemaOf(
   if (converter === undefined) return undefined;
   try {
     const { $schema: _, ...schema } = converter.input({ target });
-    return schema;
+    return withoutSafeIntegerBounds(schema) as JsonSchema;
   } catch (error) {
     const field = unrepresentableField(validator);
     throw new TypeError(
@@ -234,6 +288,25 @@ function schemaOf(
       { cause: error },
     );
   }
+}
+
+/**
+ * A schema without the bounds that only say "a safe JavaScript integer": zod's `.int()` writes
+ * `minimum: -9007199254740991` and `maximum: 9007199254740991` on every integer, which are noise
+ * in a CRD and in `kubectl explain`. Exactly those two values go; bounds a user set stay.
+ */
+function withoutSafeIntegerBounds(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(withoutSafeIntegerBounds);
+  if (node === null || typeof node !== "object") return node;
+  const type = (node as { type?: unknown }).type;
+  const integer = type === "integer" || (Array.isArray(type) && type.includes("integer"));
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(node)) {
+    if (integer && key === "minimum" && value === -Number.MAX_SAFE_INTEGER) continue;
+    if (integer && key === "maximum" && value === Number.MAX_SAFE_INTEGER) continue;
+    setOwn(out, key, withoutSafeIntegerBounds(value));
+  }
+  return out;
 }
 
 /** zod types JSON Schema has no word for. */

@@ -305,6 +305,25 @@ export class FieldSelector {
     return true;
   }
 
+  /**
+   * Whether an object whose fields read as `read` gives them is selected: for selectors
+   * over a kind's own selectable fields (an Event's `reason`), which a server evaluates itself.
+   * A field with no value reads as `""`, as in Kubernetes.
+   */
+  matchesFields(read: (field: string) => string): boolean {
+    for (const { field, operator, value } of this.requirements)
+      if ((read(field) === value) !== (operator === "=")) return false;
+    return true;
+  }
+
+  /** The terms on `fields` (in), or on every other field (out), as a selector of their own. */
+  split(fields: readonly string[]): { readonly in: FieldSelector; readonly out: FieldSelector } {
+    return {
+      in: new FieldSelector(this.requirements.filter((r) => fields.includes(r.field))),
+      out: new FieldSelector(this.requirements.filter((r) => !fields.includes(r.field))),
+    };
+  }
+
   /** The value a term requires a field to equal, if there is exactly one such term. */
   exact(field: string): string | undefined {
     const terms = this.requirements.filter((r) => r.field === field && r.operator === "=");
@@ -321,12 +340,16 @@ export class FieldSelector {
  * Parses a field selector string; throws `ApiError` (BadRequest) naming the term at fault or
  * the unsupported field.
  *
+ * @param supported the fields a term may name. @default {@link selectableFields}
  * @example
  * ```ts
  * parseFieldSelector("metadata.name=shop,metadata.namespace!=kube-system");
  * ```
  */
-export function parseFieldSelector(input: string): FieldSelector {
+export function parseFieldSelector(
+  input: string,
+  supported: readonly string[] = selectableFields,
+): FieldSelector {
   const requirements: FieldRequirement[] = [];
   if (input.trim() === "") return new FieldSelector(requirements);
   // Split on unescaped commas, then each term on its first unescaped operator.
@@ -370,7 +393,7 @@ export function parseFieldSelector(input: string): FieldSelector {
       );
     const field = term.slice(0, opAt).trim();
     const value = term.slice(opAt + opLength).replace(/\\(.)/g, "$1");
-    if (!selectableFields.includes(field)) {
+    if (!supported.includes(field)) {
       throw badRequest(`invalid field selector "${input}": field label not supported: ${field}`);
     }
     requirements.push({ field, operator, value });

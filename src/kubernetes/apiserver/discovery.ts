@@ -1,7 +1,8 @@
 /**
  * API discovery, both ways kubectl asks for it: the legacy documents (`APIVersions`,
  * `APIGroupList`, `APIResourceList`) and the aggregated `apidiscovery.k8s.io/v2` ones that
- * spare it a request per group-version.
+ * spare it a request per group-version. Every kind has a `status` subresource; kinds that
+ * declare `scale` have a `scale` one (`autoscaling/v1` Scale), which `kubectl scale` looks for.
  */
 import type { AnyKind } from "../../model/kind.js";
 
@@ -31,6 +32,16 @@ export function apiResourceList(groupVersion: string, kinds: readonly AnyKind[])
       kind: kind.kind,
       verbs: ["get", "patch", "update"],
     });
+    if (kind.scale !== undefined)
+      resources.push({
+        name: `${kind.plural}/scale`,
+        singularName: "",
+        namespaced: kind.scope === "Namespaced",
+        group: "autoscaling",
+        version: "v1",
+        kind: "Scale",
+        verbs: ["get", "patch", "update"],
+      });
   }
   return { kind: "APIResourceList", apiVersion: "v1", groupVersion, resources };
 }
@@ -98,6 +109,15 @@ export function aggregatedDiscovery(kinds: readonly AnyKind[], core: boolean) {
               responseKind: { group, version, kind: kind.kind },
               verbs: ["get", "patch", "update"],
             },
+            ...(kind.scale === undefined
+              ? []
+              : [
+                  {
+                    subresource: "scale",
+                    responseKind: { group: "autoscaling", version: "v1", kind: "Scale" },
+                    verbs: ["get", "patch", "update"],
+                  },
+                ]),
           ],
         })),
       })),

@@ -6,8 +6,11 @@
  * cluster paths and lists across namespaces; label and field selectors, `limit`/`continue`,
  * `resourceVersion`/`resourceVersionMatch`; watches as chunked JSON lines with resume, bookmarks,
  * `timeoutSeconds` and 410 as an `ERROR` event; merge, JSON and apply patches (apply without
- * field ownership: fields left out are kept); `fieldValidation=Strict`; the `/status`
- * subresource; `meta.k8s.io/v1` Tables with the kind's printer columns; `Status` errors.
+ * field ownership: fields left out are kept); `fieldValidation=Strict`; the `/status` and
+ * `/scale` subresources; `meta.k8s.io/v1` Tables with the kind's printer columns (and
+ * Kubernetes' own for Events, Namespaces, Services and CRDs); `Status` errors; namespaces with
+ * their lifecycle; core v1 and `events.k8s.io/v1` Events over one store; the modules' kinds as
+ * CustomResourceDefinitions.
  *
  * Security: binds 127.0.0.1 unless told otherwise; a bearer token when one is given (401
  * otherwise, compared in constant time); TLS from a key and certificate; bodies over the limit
@@ -27,11 +30,19 @@ import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { ListOptions, Patch, StoredObject, WatchEvent } from "../../backend/backend.js";
 import type { ControlPlane } from "../../backend/control-plane.js";
+import { prepareWrite } from "../../backend/object-rules.js";
 import { Informer } from "../../cache/informer.js";
-import { ApiError, badRequest, invalid } from "../../model/api-error.js";
+import { ApiError, alreadyExists, badRequest, invalid } from "../../model/api-error.js";
+import { applyJsonPatch, applyMergePatch } from "../../model/json.js";
 import { type AnyKind, kindId } from "../../model/kind.js";
-import type { ObjectKey } from "../../model/resource.js";
-import { parseFieldSelector, parseLabelSelector } from "../../model/selector.js";
+import { Namespace, namespaceFinalizer, namespaceNameLabel } from "../../model/namespace.js";
+import { keyOf, keyString, type ObjectKey } from "../../model/resource.js";
+import {
+  type FieldSelector,
+  parseFieldSelector,
+  parseLabelSelector,
+  selectableFields,
+} from "../../model/selector.js";
 import { fieldPath } from "../../model/validation.js";
 import { builtinKinds, CustomResourceDefinition } from "../builtin-kinds.js";
 import { kindFromCrd } from "../crd.js";
@@ -41,6 +52,7 @@ import {
   crdServingIssues,
   crdSpecIssues,
 } from "../crd-validation.js";
+import { NamespaceLifecycle } from "../namespace-lifecycle.js";
 import {
   aggregatedDiscovery,
   apiGroupList,
@@ -60,8 +72,16 @@ import {
   notSupported,
   type OptionsKind,
 } from "./request-options.js";
+import { scaledObject, scaleOf } from "./scale.js";
+import {
+  coreEvents,
+  moduleCrdAnnotation,
+  moduleCrdOf,
+  type ServedKind,
+  servedKindOf,
+} from "./served-kind.js";
 import { asApiError, statusOf } from "./status.js";
-import { tableOf, wantsTable } from "./table.js";
+import { wantsTable } from "./table.js";
 import { YamlParser } from "./yaml-parser.js";
 
 /** Options of {@link serveKubernetesApi}. */
@@ -264,7 +284,16 @@ const metadataFields = new Set([
 
 /**
  * Serves the Kubernetes REST API for `plane` until closed. The built-in kinds (Namespace,
- * Lease, Event, CustomResourceDefinition) are registered on the plane.
+ * Service, Lease, Event, CustomResourceDefinition) are registered on the plane.
+ *
+ * As a Kubernetes API server: `default`, `kube-system` and `kube-public` exist from the start
+ * (created in the plane's store if missing); a write into a namespace that does not exist is
+ * `NotFound`, a create into a terminating one `Forbidden`; a deleted namespace turns
+ * `Terminating` and the server deletes its content (every namespaced kind it serves,
+ * finalizers honoured) and then the namespace — also one another server left terminating.
+ * Events are served as `events.k8s.io/v1` and as core `v1` (one store, converted); the kinds
+ * the plane's modules define appear as read-only CustomResourceDefinitions; kinds with `scale`
+ * have a `/scale` subresource.
  *
  * @example
  * ```ts
@@ -329,24 +358,31 @@ export async function serveKubernetesApi(
   const crdInformerRun = crdInformer.run(closing.signal);
   await crdInformer.cache.ready();
 
-  const kinds = (): AnyKind[] => {
+  /** Every kind served, as served: the plane's, core v1 Events (a view), the CRDs'. */
+  const served = (): ServedKind[] => {
     const defined = [...crdKinds.values()];
-    const ids = new Set(defined.map((k) => `${k.group}/${k.kind}`));
+    const ids = new Set(defined.map(kindId));
     return [
-      ...[...plane.kinds.values()].filter((k) => !ids.has(`${k.group}/${k.kind}`)),
-      ...defined,
+      ...[...plane.kinds.values()].filter((k) => !ids.has(kindId(k))).map(servedKindOf),
+      coreEvents,
+      ...defined.map(servedKindOf),
     ];
   };
-  const findKind = async (group: string, version: string, plural: string): Promise<AnyKind> => {
+  const kinds = (): AnyKind[] => served().map((s) => s.kind);
+  const findServed = async (
+    group: string,
+    version: string,
+    plural: string,
+  ): Promise<ServedKind> => {
     const match = (kind: AnyKind) =>
       kind.group === group && kind.version === version && kind.plural === plural;
-    const known = kinds().find(match);
+    const known = served().find((s) => match(s.kind));
     if (known !== undefined) return known;
     // A CRD applied a moment ago may not have reached the informer yet.
     try {
       const crd = await plane.backend.get(CustomResourceDefinition, { name: `${plural}.${group}` });
       const kind = defineFromCrd(crd);
-      if (!Array.isArray(kind) && match(kind as AnyKind)) return kind as AnyKind;
+      if (!Array.isArray(kind) && match(kind as AnyKind)) return servedKindOf(kind as AnyKind);
     } catch {}
     throw new ApiError(
       "NotFound",
@@ -356,6 +392,31 @@ export async function serveKubernetesApi(
       },
     );
   };
+
+  /** When the kinds of the plane's modules were first served as CRDs. */
+  const startedAt = `${new Date().toISOString().slice(0, 19)}Z`;
+  const builtinIds = new Set(builtinKinds.map(kindId));
+  /** The CRDs of the kinds the plane's modules define, by name: served, never stored. */
+  const moduleCrds = (): Map<string, StoredObject> =>
+    new Map(
+      [...plane.kinds.values()]
+        .filter((kind) => !builtinIds.has(kindId(kind)))
+        .map((kind) => {
+          const crd = moduleCrdOf(kind, startedAt);
+          return [crd.metadata.name, crd] as const;
+        }),
+    );
+
+  // Namespaces: default, kube-system and kube-public exist from the start; deleted namespaces
+  // are emptied, then removed, by every kind this server serves (a namespace a server that
+  // stopped left terminating too: the lifecycle lists every namespace when it starts).
+  // A store that keeps namespaces itself (a Kubernetes API server) is left to do so.
+  const keepsNamespaces = plane.backend.capabilities.keepsNamespaces === true;
+  const namespaces = new NamespaceLifecycle(plane.backend, {
+    kinds: () => served().map((s) => s.storage),
+  });
+  if (!keepsNamespaces) await namespaces.createSystemNamespaces();
+  const namespacesRun = keepsNamespaces ? Promise.resolve() : namespaces.run(closing.signal);
 
   // The token is compared in constant time, as digests of equal length, so that how long a
   // refusal takes tells nothing about how much of a guess was right.
@@ -442,11 +503,19 @@ export async function serveKubernetesApi(
       send(res, 200, apiResourceList(group === "" ? version : `${group}/${version}`, matching));
       return;
     }
-    const kind = await findKind(path.group, path.version, path.plural);
-    if (path.subresource !== undefined && path.subresource !== "status") {
+    const servedKind = await findServed(path.group, path.version, path.plural);
+    const { kind, storage } = servedKind;
+    const isNamespace = !keepsNamespaces && kindId(kind) === kindId(Namespace);
+    const subresource = path.subresource;
+    if (
+      subresource !== undefined &&
+      subresource !== "status" &&
+      !(subresource === "scale" && kind.scale !== undefined) &&
+      !(subresource === "finalize" && isNamespace)
+    ) {
       throw new ApiError(
         "NotFound",
-        `the server could not find the requested resource (subresource "${path.subresource}" of ${kind.plural})`,
+        `the server could not find the requested resource (subresource "${subresource}" of ${kind.plural})`,
       );
     }
     if (kind.scope === "Cluster" && path.namespace !== undefined) {
@@ -470,6 +539,9 @@ export async function serveKubernetesApi(
       return { dryRun: isDryRun(query.getAll("dryRun"), optionsKind) };
     };
     const isCrd = kindId(kind) === kindId(CustomResourceDefinition);
+    // The CRDs of the modules' kinds are served, not stored: read-only.
+    const moduleCrd = isCrd && path.name !== undefined ? moduleCrds().get(path.name) : undefined;
+    if (moduleCrd !== undefined && method !== "GET") throw moduleCrdReadOnly(moduleCrd);
     /**
      * Tries a write as a dry run first where its result must be checked before it is made: for
      * unknown fields (Strict), and for a CRD, whose name and names only the result shows (a
@@ -481,7 +553,7 @@ export async function serveKubernetesApi(
     ): Promise<void> => {
       if (!strict && !isCrd) return;
       const result = await write(true);
-      if (strict) strictCheck(body, result);
+      if (strict) strictCheck(body, servedKind.toServed(result));
       if (isCrd) {
         const issues = crdServingIssues(
           result as unknown as CrdShape,
@@ -529,6 +601,19 @@ export async function serveKubernetesApi(
       if (path.name !== undefined) metadata.name ??= path.name;
       return { ...body, metadata };
     };
+    /**
+     * An object as a client sent it, in the stored shape: for a view, checked against the
+     * served kind's schema first (so that faults name the fields the client sent), then
+     * converted.
+     */
+    const stored = async (
+      sent: Record<string, unknown>,
+      write: "create" | "update",
+    ): Promise<Record<string, unknown>> => {
+      if (!servedKind.view) return sent;
+      await prepareWrite(kind, sent, write);
+      return servedKind.toStored(sent);
+    };
     const strictCheck = (sent: Record<string, unknown>, kept: StoredObject): void => {
       if (!strict) return;
       const unknown: string[] = [];
@@ -550,31 +635,91 @@ export async function serveKubernetesApi(
           `strict decoding error: ${unknown.map((f) => `unknown field "${f}"`).join(", ")}`,
         );
     };
+    /** Sends a stored object as this kind serves it (a Table when asked for one). */
     const respondObject = (code: number, object: StoredObject) => {
+      const shown = servedKind.toServed(object);
       if (wantsTable(accept))
         send(
           res,
           code,
-          tableOf(kind, [object], { resourceVersion: object.metadata.resourceVersion }),
+          servedKind.table([shown], { resourceVersion: shown.metadata.resourceVersion }),
         );
-      else send(res, code, object);
+      else send(res, code, shown);
     };
+    /**
+     * Kubernetes' `NamespaceLifecycle` admission: no write into a namespace that does not exist,
+     * no create into one being deleted.
+     */
+    const admit = async (
+      namespace: unknown,
+      name: unknown,
+      creates: boolean | (() => Promise<boolean>),
+      dryRun: boolean,
+    ): Promise<void> => {
+      if (
+        keepsNamespaces ||
+        kind.scope !== "Namespaced" ||
+        typeof namespace !== "string" ||
+        namespace === ""
+      )
+        return;
+      await namespaces.admit(kind, namespace, {
+        name: typeof name === "string" ? name : undefined,
+        creates,
+        missing: "refuse",
+        dryRun,
+      });
+    };
+    const exists = async (): Promise<boolean> =>
+      backend.get(storage, key()).then(
+        () => true,
+        (err) => {
+          if (ApiError.is(err, "NotFound")) return false;
+          throw err;
+        },
+      );
 
     switch (method) {
       case "GET": {
         if (path.name !== undefined) {
-          respondObject(200, await backend.get(kind, key()));
+          if (moduleCrd !== undefined) {
+            respondObject(200, moduleCrd);
+            return;
+          }
+          const object = await backend.get(storage, key());
+          if (subresource === "scale") send(res, 200, scaleOf(kind.scale!, object));
+          else respondObject(200, object);
           return;
         }
+        // The fields a field selector may name here: the store checks metadata's, the server
+        // the kind's own (an Event's reason) on each object as served.
+        const selectable = [...selectableFields, ...Object.keys(servedKind.fields)];
+        const fieldSelector = query.get("fieldSelector")
+          ? parseFieldSelector(query.get("fieldSelector")!, selectable).split(selectableFields)
+          : undefined;
+        const serverFilter =
+          fieldSelector === undefined || fieldSelector.out.requirements.length === 0
+            ? undefined
+            : (object: StoredObject) =>
+                fieldSelector.out.matchesFields((field) => servedKind.fields[field]!(object));
+        const storeFields =
+          fieldSelector === undefined || fieldSelector.in.requirements.length === 0
+            ? undefined
+            : fieldSelector.in;
         const listOptions: ListOptions = {
           ...(path.namespace === undefined ? {} : { namespace: path.namespace }),
           ...(query.get("labelSelector") ? { labelSelector: query.get("labelSelector")! } : {}),
-          ...(query.get("fieldSelector") ? { fieldSelector: query.get("fieldSelector")! } : {}),
+          ...(storeFields === undefined ? {} : { fieldSelector: storeFields }),
         };
+        const modules = isCrd ? moduleCrds() : undefined;
         const sendInitialEvents = booleanParam(query, "sendInitialEvents");
         if (booleanParam(query, "watch") === true) {
           // Everything a watch could fail on is checked before its 200 and headers go out.
-          await serveWatch(req, res, kind, listOptions, watchRequestOf(query), accept, openWatches);
+          const request = watchRequestOf(query, selectable);
+          await serveWatch(req, res, servedKind, listOptions, serverFilter, request, accept, {
+            openWatches,
+            ...(modules === undefined ? {} : { alsoServed: modules }),
+          });
           return;
         }
         if (sendInitialEvents !== undefined)
@@ -582,23 +727,46 @@ export async function serveKubernetesApi(
             forbidden("sendInitialEvents", "sendInitialEvents is forbidden for list"),
           ]);
         const limit = integerParam(query, "limit") ?? 0;
-        const list = await backend.list(kind, {
-          ...listOptions,
-          ...(limit > 0 ? { limit } : {}),
-          ...(query.get("continue") ? { continue: query.get("continue")! } : {}),
-        });
-        checkResourceVersion(query, list.resourceVersion);
-        const metadata = {
-          resourceVersion: list.resourceVersion,
-          ...(list.continue ? { continue: list.continue } : {}),
-        };
-        if (wantsTable(accept)) send(res, 200, tableOf(kind, list.items, metadata));
+        let items: StoredObject[];
+        let metadata: Record<string, unknown>;
+        if (modules !== undefined && modules.size > 0) {
+          // Stored CRDs and the modules' in one list, in name order, in one page.
+          const all = await listAll(storage, listOptions);
+          checkResourceVersion(query, all.resourceVersion);
+          const labels =
+            listOptions.labelSelector === undefined
+              ? undefined
+              : parseLabelSelector(String(listOptions.labelSelector));
+          items = [
+            ...all.items.filter((crd) => !modules.has(crd.metadata.name)),
+            ...[...modules.values()].filter(
+              (crd) =>
+                (labels === undefined || labels.matches(crd.metadata.labels)) &&
+                (storeFields === undefined || storeFields.matches(crd.metadata)),
+            ),
+          ].sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1));
+          metadata = { resourceVersion: all.resourceVersion };
+        } else {
+          const list = await backend.list(storage, {
+            ...listOptions,
+            ...(limit > 0 ? { limit } : {}),
+            ...(query.get("continue") ? { continue: query.get("continue")! } : {}),
+          });
+          checkResourceVersion(query, list.resourceVersion);
+          items = list.items.map((o) => servedKind.toServed(o));
+          if (serverFilter !== undefined) items = items.filter(serverFilter);
+          metadata = {
+            resourceVersion: list.resourceVersion,
+            ...(list.continue ? { continue: list.continue } : {}),
+          };
+        }
+        if (wantsTable(accept)) send(res, 200, servedKind.table(items, metadata));
         else
           send(res, 200, {
             apiVersion: kind.apiVersion,
             kind: `${kind.kind}List`,
             metadata,
-            items: list.items,
+            items,
           });
         return;
       }
@@ -609,20 +777,61 @@ export async function serveKubernetesApi(
             "POST creates: it takes no object name on the URL",
           );
         const { dryRun } = writeOptions("CreateOptions");
-        const body = placed(await readObject());
-        await trial(body, (dryRun) => backend.create(kind, body as never, { dryRun }));
-        respondObject(201, await backend.create(kind, body as never, { dryRun }));
+        const sent = placed(await readObject());
+        const sentMeta = sent.metadata as Record<string, unknown>;
+        if (isCrd && typeof sentMeta.name === "string" && moduleCrds().has(sentMeta.name))
+          throw alreadyExists({
+            group: CustomResourceDefinition.group,
+            kind: "customresourcedefinitions",
+            name: sentMeta.name,
+          });
+        await admit(sentMeta.namespace, sentMeta.name, true, dryRun);
+        const body = await stored(sent, "create");
+        servedKind.checkCreate?.(body);
+        await trial(sent, (dryRun) => backend.create(storage, body as never, { dryRun }));
+        respondObject(
+          201,
+          isNamespace
+            ? await namespaces.create(body as never, { dryRun })
+            : await backend.create(storage, body as never, { dryRun }),
+        );
         return;
       }
       case "PUT": {
         const { dryRun } = writeOptions("UpdateOptions");
-        const body = placed(await readObject());
+        const sent = placed(await readObject());
+        const sentMeta = sent.metadata as Record<string, unknown>;
+        await admit(sentMeta.namespace, sentMeta.name, false, dryRun);
+        if (subresource === "scale") {
+          const current = await backend.get(storage, key());
+          const result = await backend.update(
+            storage,
+            scaledObject(kind.scale!, current, sent) as never,
+            { dryRun },
+          );
+          send(res, 200, scaleOf(kind.scale!, result));
+          return;
+        }
+        if (subresource === "finalize") {
+          respondObject(200, await finalizeNamespace(plane, key().name, sent, dryRun));
+          return;
+        }
+        if (isNamespace && subresource === undefined)
+          // Kubernetes keeps a namespace's name label whatever an update says.
+          sent.metadata = {
+            ...sentMeta,
+            labels: {
+              ...((sentMeta.labels as Record<string, string> | undefined) ?? {}),
+              [namespaceNameLabel]: String(sentMeta.name),
+            },
+          };
+        const body = await stored(sent, "update");
         const write =
-          path.subresource === "status"
+          subresource === "status"
             ? backend.updateStatus.bind(backend)
             : backend.update.bind(backend);
-        await trial(body, (dryRun) => write(kind, body as never, { dryRun }));
-        respondObject(200, await write(kind, body as never, { dryRun }));
+        await trial(sent, (dryRun) => write(storage, body as never, { dryRun }));
+        respondObject(200, await write(storage, body as never, { dryRun }));
         return;
       }
       case "PATCH": {
@@ -633,24 +842,85 @@ export async function serveKubernetesApi(
           throw invalidOptions("PatchOptions", [
             forbidden("force", "may not be specified for non-apply patch"),
           ]);
+        if (subresource === "finalize")
+          throw new ApiError("MethodNotAllowed", "the finalize subresource takes PUT only");
         if (patch.type === "json") strict = false; // a JSON patch names paths, not fields
+        await admit(
+          path.namespace,
+          path.name,
+          patch.type === "apply" && subresource === undefined
+            ? async () => !(await exists())
+            : false,
+          dryRun,
+        );
+        if (
+          isNamespace &&
+          patch.type === "apply" &&
+          subresource === undefined &&
+          !(await exists())
+        ) {
+          // A namespace applied into being is created as Kubernetes creates namespaces.
+          respondObject(200, await namespaces.create(placed(patch.patch) as never, { dryRun }));
+          return;
+        }
+        if (subresource === "scale" || servedKind.view) {
+          // A patch of a view (a Scale, a core v1 Event) applies to the view, which is then
+          // written back, as the API server patches them: preconditioned on the version read,
+          // and tried again on a conflict unless the patch names a version itself.
+          const scale = subresource === "scale" ? kind.scale! : undefined;
+          const result = await patchView(storage, key(), patch, dryRun, {
+            toView: (object) =>
+              scale === undefined ? servedKind.toServed(object) : scaleOf(scale, object),
+            fromView: async (view, current) =>
+              scale === undefined
+                ? await stored(view, "update")
+                : scaledObject(scale, current, view),
+            create:
+              scale === undefined && patch.type === "apply"
+                ? async (view) => {
+                    const body = await stored(placed(view), "create");
+                    servedKind.checkCreate?.(body);
+                    return body;
+                  }
+                : undefined,
+          });
+          if (scale === undefined) respondObject(200, result);
+          else send(res, 200, scaleOf(scale, result));
+          return;
+        }
         const patchOptions = {
           dryRun,
-          ...(path.subresource === "status" ? { subresource: "status" as const } : {}),
+          ...(subresource === "status" ? { subresource: "status" as const } : {}),
         };
         await trial(patch.patch as Record<string, unknown>, (dryRun) =>
-          backend.patch(kind, key(), patch, { ...patchOptions, dryRun }),
+          backend.patch(storage, key(), patch, { ...patchOptions, dryRun }),
         );
-        respondObject(200, await backend.patch(kind, key(), patch, patchOptions));
+        respondObject(200, await backend.patch(storage, key(), patch, patchOptions));
         return;
       }
       case "DELETE": {
+        if (subresource === "scale" || subresource === "finalize")
+          throw new ApiError(
+            "MethodNotAllowed",
+            `the ${subresource} subresource cannot be deleted`,
+          );
         const raw = await readBody(req, maxBodyBytes);
         const { dryRun, preconditions } = deleteOptionsOf(
           raw.length > 0 ? await parseBody(raw, mediaType(req), yaml) : undefined,
           query,
         );
-        const deleted = await backend.delete(kind, key(), {
+        if (isNamespace) {
+          // Terminating now; the namespace goes once its content has (see NamespaceLifecycle).
+          respondObject(
+            200,
+            await namespaces.delete(key().name, {
+              dryRun,
+              ...(preconditions ? { preconditions } : {}),
+            }),
+          );
+          return;
+        }
+        const deleted = await backend.delete(storage, key(), {
           dryRun,
           ...(preconditions ? { preconditions } : {}),
         });
@@ -669,18 +939,115 @@ export async function serveKubernetesApi(
     }
   };
 
+  /** Every item of a list, through every page, and the revision of the first. */
+  async function listAll(
+    kind: AnyKind,
+    options: ListOptions,
+  ): Promise<{ items: StoredObject[]; resourceVersion: string }> {
+    const items: StoredObject[] = [];
+    let token: string | undefined;
+    let resourceVersion = "";
+    do {
+      const page = await plane.backend.list(kind, {
+        ...options,
+        limit: 500,
+        ...(token ? { continue: token } : {}),
+      });
+      items.push(...page.items);
+      resourceVersion ||= page.resourceVersion;
+      token = page.continue;
+    } while (token);
+    return { items, resourceVersion };
+  }
+
+  /**
+   * Patches a view of a stored object (a Scale, a core v1 Event): reads the object, applies the
+   * patch to its view, writes back what the view then says, preconditioned on the version read
+   * (or the one the patch names). A conflict with a write in between is tried again, five times
+   * at most, unless the patch named the version. An apply patch of a missing object creates it.
+   */
+  async function patchView(
+    kind: AnyKind,
+    key: ObjectKey,
+    patch: Patch,
+    dryRun: boolean,
+    view: {
+      toView(object: StoredObject): unknown;
+      fromView(
+        view: Record<string, unknown>,
+        current: StoredObject,
+      ): Promise<Record<string, unknown>> | Record<string, unknown>;
+      create: ((view: Record<string, unknown>) => Promise<Record<string, unknown>>) | undefined;
+    },
+  ): Promise<StoredObject> {
+    const named =
+      patch.type !== "json" &&
+      typeof (patch.patch.metadata as { resourceVersion?: unknown } | undefined)
+        ?.resourceVersion === "string";
+    for (let attempt = 0; ; attempt++) {
+      let current: StoredObject;
+      try {
+        current = await plane.backend.get(kind, key);
+      } catch (err) {
+        if (!ApiError.is(err, "NotFound") || view.create === undefined) throw err;
+        const body = await view.create(patch.patch as Record<string, unknown>);
+        return plane.backend.create(kind, body as never, { dryRun });
+      }
+      const before = view.toView(current);
+      const after =
+        patch.type === "json"
+          ? applyJsonPatch(before, patch.patch)
+          : applyMergePatch(before, patch.patch);
+      if (!isPlainObject(after)) throw badRequest("the patched object is not a JSON object");
+      const metadata = isPlainObject(after.metadata) ? after.metadata : {};
+      const body = await view.fromView(
+        {
+          ...after,
+          metadata: {
+            ...metadata,
+            name: current.metadata.name,
+            ...(current.metadata.namespace === undefined
+              ? {}
+              : { namespace: current.metadata.namespace }),
+            resourceVersion: named ? metadata.resourceVersion : current.metadata.resourceVersion,
+          },
+        },
+        current,
+      );
+      try {
+        return await plane.backend.update(kind, body as never, { dryRun });
+      } catch (err) {
+        if (!ApiError.is(err, "Conflict") || named || attempt >= 4) throw err;
+      }
+    }
+  }
+
   /** Every watcher of a change sends the same JSON: serialize it once. */
   const recentJson = new RecentJson(1024);
 
+  /**
+   * Serves a watch of `served`. `filter` is the part of a field selector the store cannot
+   * check (an Event's `reason`): the server checks it on each object as served, and — as
+   * Kubernetes does for a selector — an object that stops matching arrives as DELETED, one that
+   * starts matching as ADDED. `alsoServed` are objects served beside the stored ones (the
+   * modules' CRDs): sent as ADDED with the initial events, and stored objects of their names
+   * are not sent.
+   */
   async function serveWatch(
     req: IncomingMessage,
     res: ServerResponse,
-    kind: AnyKind,
+    served: ServedKind,
     listOptions: ListOptions,
+    filter: ((object: StoredObject) => boolean) | undefined,
     request: WatchRequest,
     accept: string | undefined,
-    openWatches: Set<() => void>,
+    watchOptions: {
+      readonly openWatches: Set<() => void>;
+      readonly alsoServed?: ReadonlyMap<string, StoredObject>;
+    },
   ): Promise<void> {
+    const { openWatches, alsoServed } = watchOptions;
+    const kind = served.kind;
     const stop = new AbortController();
     const onClose = () => stop.abort();
     req.once("close", onClose);
@@ -701,13 +1068,33 @@ export async function serveKubernetesApi(
     res.flushHeaders();
     const write = (event: { type: string; object: unknown }) =>
       res.write(`${JSON.stringify(event)}\n`);
-    const writeObject = (type: string, object: StoredObject) =>
-      table
-        ? write({
-            type,
-            object: tableOf(kind, [object], { resourceVersion: object.metadata.resourceVersion }),
-          })
-        : res.write(`{"type":"${type}","object":${recentJson.of(object)}}\n`);
+    /** The keys of objects sent as matching a server-checked selector, to send their leaving. */
+    const matching = new Set<string>();
+    /** Whether `matching` holds every match (initial events were sent), not just those seen. */
+    let knowsAll = false;
+    const writeObject = (type: string, stored: StoredObject) => {
+      if (alsoServed?.has(stored.metadata.name) && stored !== alsoServed.get(stored.metadata.name))
+        return;
+      const object = served.toServed(stored);
+      if (filter !== undefined) {
+        const id = keyString(keyOf(object));
+        if (!filter(object)) {
+          if (type === "DELETED" || !matching.delete(id)) return;
+          type = "DELETED";
+        } else if (type === "DELETED") matching.delete(id);
+        else {
+          if (type === "MODIFIED" && knowsAll && !matching.has(id)) type = "ADDED";
+          matching.add(id);
+        }
+      }
+      if (table)
+        write({
+          type,
+          object: served.table([object], { resourceVersion: object.metadata.resourceVersion }),
+        });
+      else if (served.view) write({ type, object });
+      else res.write(`{"type":"${type}","object":${recentJson.of(object)}}\n`);
+    };
     try {
       let resourceVersion: string | undefined = request.resourceVersion;
       const legacyStart = resourceVersion === "" || resourceVersion === "0";
@@ -716,7 +1103,7 @@ export async function serveKubernetesApi(
       if (request.sendInitialEvents ?? legacyStart) {
         let token: string | undefined;
         do {
-          const page = await plane.backend.list(kind, {
+          const page = await plane.backend.list(served.storage, {
             ...listOptions,
             limit: 500,
             ...(token ? { continue: token } : {}),
@@ -725,6 +1112,18 @@ export async function serveKubernetesApi(
           resourceVersion = page.resourceVersion;
           token = page.continue;
         } while (token);
+        const labels =
+          listOptions.labelSelector === undefined
+            ? undefined
+            : parseLabelSelector(String(listOptions.labelSelector));
+        const fields = listOptions.fieldSelector as FieldSelector | undefined;
+        for (const object of alsoServed?.values() ?? [])
+          if (
+            (labels === undefined || labels.matches(object.metadata.labels)) &&
+            (fields === undefined || fields.matches(object.metadata))
+          )
+            writeObject("ADDED", object);
+        knowsAll = true;
         if (request.sendInitialEvents === true && request.allowWatchBookmarks)
           write({
             type: "BOOKMARK",
@@ -738,7 +1137,7 @@ export async function serveKubernetesApi(
             },
           });
       } else if (legacyStart) resourceVersion = undefined; // from now on
-      const watch = plane.backend.watch(kind, {
+      const watch = plane.backend.watch(served.storage, {
         ...listOptions,
         ...(resourceVersion === undefined ? {} : { resourceVersion }),
         allowBookmarks: request.allowWatchBookmarks,
@@ -811,7 +1210,7 @@ export async function serveKubernetesApi(
         closing.abort();
         void yaml.close();
         for (const close of openWatches) close();
-        server.close(() => void crdInformerRun.then(() => resolve()));
+        server.close(() => void Promise.all([crdInformerRun, namespacesRun]).then(() => resolve()));
         server.closeAllConnections();
       }),
   };
@@ -939,6 +1338,66 @@ async function markEstablished(plane: ControlPlane, crd: StoredObject): Promise<
   }
 }
 
+/**
+ * `PUT /api/v1/namespaces/<name>/finalize`: sets the namespace's `spec.finalizers`, as
+ * Kubernetes' finalize subresource does. Taking `kubernetes` out of a terminating namespace's
+ * finalizers lets it go at once, whatever content is left (what people do to a namespace stuck
+ * terminating).
+ */
+async function finalizeNamespace(
+  plane: ControlPlane,
+  name: string,
+  sent: Record<string, unknown>,
+  dryRun: boolean,
+): Promise<StoredObject> {
+  const current = await plane.backend.get(Namespace, { name });
+  const spec = isPlainObject(sent.spec) ? sent.spec : {};
+  const finalizers = Array.isArray(spec.finalizers) ? (spec.finalizers as unknown[]) : [];
+  if (!finalizers.every((f) => typeof f === "string"))
+    throw badRequest("spec.finalizers must be a list of strings");
+  const sentVersion = (sent.metadata as { resourceVersion?: unknown }).resourceVersion;
+  const release =
+    current.metadata.deletionTimestamp !== undefined && !finalizers.includes(namespaceFinalizer);
+  return plane.backend.update(
+    Namespace,
+    {
+      ...current,
+      metadata: {
+        ...current.metadata,
+        resourceVersion:
+          typeof sentVersion === "string" && sentVersion !== ""
+            ? sentVersion
+            : current.metadata.resourceVersion,
+        ...(release
+          ? {
+              finalizers: (current.metadata.finalizers ?? []).filter(
+                (f) => f !== namespaceFinalizer,
+              ),
+            }
+          : {}),
+      },
+      spec: { ...(current.spec ?? {}), finalizers },
+    } as never,
+    { dryRun },
+  );
+}
+
+/** What a write to the CRD of a module's kind gets: 403, for it is not stored but defined in code. */
+function moduleCrdReadOnly(crd: StoredObject): ApiError {
+  const name = crd.metadata.name;
+  return new ApiError(
+    "Forbidden",
+    `customresourcedefinitions.apiextensions.k8s.io "${name}" is forbidden: the kind is defined by a module this server runs (annotation ${moduleCrdAnnotation}); its CustomResourceDefinition is read-only — change the module instead`,
+    {
+      details: {
+        name,
+        group: CustomResourceDefinition.group,
+        kind: "customresourcedefinitions",
+      },
+    },
+  );
+}
+
 async function readPatch(
   req: IncomingMessage,
   limit: number,
@@ -1011,7 +1470,7 @@ interface WatchRequest {
  * malformed `resourceVersion`, selector or `timeoutSeconds` is BadRequest; `sendInitialEvents`
  * needs `resourceVersionMatch=NotOlderThan`, which is allowed with nothing else (Invalid).
  */
-function watchRequestOf(query: URLSearchParams): WatchRequest {
+function watchRequestOf(query: URLSearchParams, selectable: readonly string[]): WatchRequest {
   const sendInitialEvents = booleanParam(query, "sendInitialEvents");
   const match = query.get("resourceVersionMatch") ?? "";
   const causes = [];
@@ -1042,7 +1501,7 @@ function watchRequestOf(query: URLSearchParams): WatchRequest {
   const labelSelector = query.get("labelSelector");
   if (labelSelector) parseLabelSelector(labelSelector);
   const fieldSelector = query.get("fieldSelector");
-  if (fieldSelector) parseFieldSelector(fieldSelector);
+  if (fieldSelector) parseFieldSelector(fieldSelector, selectable);
   return {
     resourceVersion,
     timeoutSeconds: integerParam(query, "timeoutSeconds"),

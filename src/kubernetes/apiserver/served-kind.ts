@@ -1,0 +1,212 @@
+/**
+ * How `setpoint serve` serves one kind: the kind clients see (discovery, OpenAPI, URLs), the
+ * kind the store keeps (the same, or another one the served kind is a view of — core `v1`
+ * Events are a view of `events.k8s.io/v1` ones), the fields a field selector may name beyond
+ * `metadata.name`/`metadata.namespace`, and the Table `kubectl get` prints.
+ */
+import { createHash } from "node:crypto";
+import type { StoredObject } from "../../backend/backend.js";
+import { Event } from "../../controller/events.js";
+import { type AnyKind, kindId } from "../../model/kind.js";
+import { CustomResourceDefinition, Service } from "../builtin-kinds.js";
+import { crdOf } from "../crd.js";
+import {
+  CoreEvent,
+  checkEventCreate,
+  coreEventFields,
+  eventFields,
+  eventTable,
+  fromCoreEvent,
+  toCoreEvent,
+  withMicroTimes,
+} from "./events.js";
+import { humanDuration, tableOf } from "./table.js";
+
+type Fields = Record<string, unknown>;
+type Metadata = Record<string, unknown>;
+
+/** How one kind is served; see the module documentation. */
+export interface ServedKind {
+  /** What clients see: group, version, kind, plural, scope. */
+  readonly kind: AnyKind;
+  /** What the store keeps: `kind` itself unless this is a view. */
+  readonly storage: AnyKind;
+  /** Whether objects are converted between `storage` and `kind` on the way in and out. */
+  readonly view: boolean;
+  /** A stored object as clients see it. */
+  toServed(stored: StoredObject): StoredObject;
+  /** An object as clients send it, in the stored shape. */
+  toStored(served: Fields): Fields;
+  /** Fields beyond `metadata.name`/`metadata.namespace` a selector may name, read from served objects. */
+  readonly fields: Readonly<Record<string, (object: StoredObject) => string>>;
+  /** The `meta.k8s.io/v1` Table of served objects. */
+  table(objects: readonly StoredObject[], metadata: Metadata): unknown;
+  /** The rules of this API for a create beyond the stored kind's schema (stored shape); throws Invalid. */
+  checkCreate?(stored: Fields): void;
+}
+
+const identity = <T>(object: T): T => object;
+
+/** How a kind of the plane (a built-in, a module's, a CRD's) is served. */
+export function servedKindOf(kind: AnyKind): ServedKind {
+  const served = {
+    kind,
+    storage: kind,
+    view: false,
+    toServed: identity,
+    toStored: identity,
+    fields: {},
+    table: (objects: readonly StoredObject[], metadata: Metadata) =>
+      tableOf(kind, objects, metadata),
+  };
+  switch (kindId(kind)) {
+    case kindId(Event):
+      return {
+        ...served,
+        toServed: withMicroTimes,
+        fields: eventFields,
+        table: (objects, metadata) => eventTable(objects.map(toCoreEvent), metadata),
+        checkCreate: (stored) => checkEventCreate(stored, "events.k8s.io/v1"),
+      };
+    case kindId(CustomResourceDefinition):
+      return { ...served, table: crdTable };
+    case kindId(Service):
+      return { ...served, table: serviceTable };
+    default:
+      return served;
+  }
+}
+
+/** Core `v1` Events: a view of the stored `events.k8s.io/v1` ones. */
+export const coreEvents: ServedKind = {
+  kind: CoreEvent,
+  storage: Event,
+  view: true,
+  toServed: toCoreEvent,
+  toStored: fromCoreEvent,
+  fields: coreEventFields,
+  table: (objects, metadata) => eventTable(objects, metadata),
+  checkCreate: (stored) => checkEventCreate(stored, "v1"),
+};
+
+function partial(object: StoredObject) {
+  return { kind: "PartialObjectMetadata", apiVersion: "meta.k8s.io/v1", metadata: object.metadata };
+}
+
+/** `kubectl get crd`: NAME and CREATED AT, as the API server's default table shows. */
+function crdTable(objects: readonly StoredObject[], metadata: Metadata) {
+  return {
+    kind: "Table",
+    apiVersion: "meta.k8s.io/v1",
+    metadata,
+    columnDefinitions: [
+      { name: "Name", type: "string", format: "name", description: "", priority: 0 },
+      { name: "Created At", type: "date", format: "", description: "", priority: 0 },
+    ],
+    rows: objects.map((object) => ({
+      cells: [object.metadata.name, object.metadata.creationTimestamp ?? null],
+      object: partial(object),
+    })),
+  };
+}
+
+/** `kubectl get services`: Kubernetes' columns, from what the Service says. */
+function serviceTable(objects: readonly StoredObject[], metadata: Metadata) {
+  const column = (name: string, priority = 0) => ({
+    name,
+    type: "string",
+    format: name === "Name" ? "name" : "",
+    description: "",
+    priority,
+  });
+  return {
+    kind: "Table",
+    apiVersion: "meta.k8s.io/v1",
+    metadata,
+    columnDefinitions: [
+      column("Name"),
+      column("Type"),
+      column("Cluster-IP"),
+      column("External-IP"),
+      column("Port(s)"),
+      column("Age"),
+      column("Selector", 1),
+    ],
+    rows: objects.map((object) => {
+      const spec = (object.spec ?? {}) as Fields;
+      const ports = Array.isArray(spec.ports) ? (spec.ports as Fields[]) : [];
+      const external = Array.isArray(spec.externalIPs) ? (spec.externalIPs as string[]) : [];
+      const selector = (spec.selector ?? {}) as Record<string, string>;
+      const created = Date.parse(String(object.metadata.creationTimestamp));
+      return {
+        cells: [
+          object.metadata.name,
+          typeof spec.type === "string" ? spec.type : "ClusterIP",
+          typeof spec.clusterIP === "string" ? spec.clusterIP : "<none>",
+          external.length > 0 ? external.join(",") : "<none>",
+          ports.length > 0
+            ? ports
+                .map(
+                  (p) =>
+                    `${p.port}${p.nodePort ? `:${p.nodePort}` : ""}/${typeof p.protocol === "string" ? p.protocol : "TCP"}`,
+                )
+                .join(",")
+            : "<none>",
+          Number.isNaN(created) ? "<unknown>" : humanDuration(Date.now() - created),
+          Object.keys(selector).length > 0
+            ? Object.entries(selector)
+                .map(([k, v]) => `${k}=${v}`)
+                .join(",")
+            : "<none>",
+        ],
+        object: partial(object),
+      };
+    }),
+  };
+}
+
+/** The annotation on the CRDs of kinds the server's modules define. */
+export const moduleCrdAnnotation = "setpoint.dev/defined-by";
+
+/** A UUID-shaped identifier derived from `text`: stable across restarts. */
+function stableUid(text: string): string {
+  const hex = createHash("sha256").update(text).digest("hex");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
+}
+
+/**
+ * The CustomResourceDefinition a kind defined in code is served as (`kubectl get crd`,
+ * `kubectl get crd <name> -o yaml`): its generated CRD, established, marked with
+ * {@link moduleCrdAnnotation}. It is not stored; writes to it are refused.
+ */
+export function moduleCrdOf(kind: AnyKind, createdAt: string): StoredObject {
+  const crd = crdOf(kind) as { metadata: { name: string }; spec: Fields };
+  const name = crd.metadata.name;
+  const names = crd.spec.names;
+  const condition = (type: string, reason: string, message: string) => ({
+    type,
+    status: "True",
+    lastTransitionTime: createdAt,
+    reason,
+    message,
+  });
+  return {
+    ...crd,
+    metadata: {
+      name,
+      uid: stableUid(`setpoint module crd ${name}`),
+      resourceVersion: "1",
+      generation: 1,
+      creationTimestamp: createdAt,
+      annotations: { [moduleCrdAnnotation]: "module" },
+    },
+    status: {
+      acceptedNames: names,
+      storedVersions: [kind.version],
+      conditions: [
+        condition("NamesAccepted", "NoConflicts", "no conflicts found"),
+        condition("Established", "InitialNamesAccepted", "the initial names have been accepted"),
+      ],
+    },
+  } as unknown as StoredObject;
+}
