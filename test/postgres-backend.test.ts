@@ -102,7 +102,7 @@ describe.skipIf(!url)("the PostgreSQL backend", () => {
     await client.query(`INSERT INTO "${schema}".migrations (version, name) VALUES (99, 'future')`);
     await client.end();
     await expect(connectPostgres({ postgres: url, schema })).rejects.toThrow(
-      `the store in schema ${schema} is at version 99, newer than this setpoint knows (1); upgrade setpoint`,
+      `the store in schema ${schema} is at version 99, newer than this setpoint knows (2); upgrade setpoint`,
     );
     await expect(connectPostgres({ postgres: url, schema: "Bad-Name" })).rejects.toThrow(
       'schema "Bad-Name" must be lower-case letters',
@@ -120,7 +120,7 @@ describe.skipIf(!url)("the PostgreSQL backend", () => {
     await client.connect();
     const { rows } = await client.query(`SELECT version FROM "${schema}".migrations`);
     await client.end();
-    expect(rows).toEqual([{ version: 1 }]);
+    expect(rows).toEqual([{ version: 1 }, { version: 2 }]);
     await a.close();
     await b.close();
     await dropSchemas();
@@ -221,6 +221,132 @@ describe.skipIf(!url)("the PostgreSQL backend", () => {
   });
 });
 
+/** Any fields in its spec, as a CRD with `x-kubernetes-preserve-unknown-fields` takes them. */
+const Free = defineKind({
+  group: "example.setpoint.dev",
+  version: "v1",
+  kind: "Free",
+  scope: "Namespaced",
+  spec: z.looseObject({}),
+});
+
+describe.skipIf(!url)("the PostgreSQL backend with input PostgreSQL cannot hold as given", () => {
+  it("refuses U+0000 in a key or a dry run as Invalid naming the field, never InternalError (the bug: 500, unsupported Unicode escape sequence)", async () => {
+    const schema = freshSchema();
+    const backend = await connectPostgres({ postgres: url, schema });
+    try {
+      const free = (name: string, spec: Record<string, unknown>) => ({
+        metadata: { name, namespace: "shop" },
+        spec,
+      });
+      await expect(backend.create(Free, free("key", { "k\u0000": 1 }))).rejects.toMatchObject({
+        reason: "Invalid",
+        code: 422,
+        details: { causes: [{ field: 'spec["k\\u0000"]' }] },
+        message: expect.stringContaining("PostgreSQL cannot store U+0000"),
+      });
+      await expect(
+        backend.create(Free, free("dry", { deep: [{ v: "\u0000" }] }), { dryRun: true }),
+      ).rejects.toMatchObject({
+        reason: "Invalid",
+        details: { causes: [{ field: "spec.deep[0].v" }] },
+      });
+      // The text "\u0000" (a backslash and five characters) is not the character.
+      const text = await backend.create(Free, free("text", { v: "\\u0000" }));
+      expect((await backend.get(Free, { namespace: "shop", name: "text" })).spec).toEqual(
+        text.spec,
+      );
+      expect((await backend.list(Free)).items.map((o) => o.metadata.name)).toEqual(["text"]);
+    } finally {
+      await backend.close();
+      await dropSchemas();
+    }
+  });
+
+  it("keeps an owner reference with a uid too long for a btree index (the bug: 500, index row size exceeds btree maximum)", async () => {
+    const schema = freshSchema();
+    const backend = await connectPostgres({ postgres: url, schema });
+    try {
+      const owner = await backend.create(Widget, widget("owner"));
+      const ref = (uid: string) => ({
+        apiVersion: Widget.apiVersion,
+        kind: "Widget",
+        name: "owner",
+        uid,
+      });
+      // Random, so that PostgreSQL cannot compress it under the limit of 2,704 bytes.
+      const long = randomBytes(4_000).toString("hex");
+      const dependent = await backend.create(Free, {
+        metadata: {
+          name: "dependent",
+          namespace: "shop",
+          ownerReferences: [
+            { ...ref(long), apiVersion: "elsewhere.example.com/v1", kind: "Stranger" },
+            ref(owner.metadata.uid),
+            ref(owner.metadata.uid),
+          ],
+        },
+        spec: {},
+      });
+      expect(dependent.metadata.ownerReferences?.[0]?.uid).toBe(long);
+      // Its owners are still found: deleting the live one leaves the stranger, never held.
+      await backend.delete(Widget, { namespace: "shop", name: "owner" });
+      expect(await backend.get(Free, { namespace: "shop", name: "dependent" })).toEqual(dependent);
+      await backend.delete(Free, { namespace: "shop", name: "dependent" });
+    } finally {
+      await backend.close();
+      await dropSchemas();
+    }
+  });
+
+  it("collects the dependents a store of schema version 1 recorded, once upgraded", async () => {
+    const schema = freshSchema();
+    const before = await connectPostgres({ postgres: url, schema });
+    const owner = await before.create(Widget, widget("owner"));
+    await before.create(Widget, {
+      metadata: {
+        name: "child",
+        namespace: "shop",
+        ownerReferences: [
+          { apiVersion: Widget.apiVersion, kind: "Widget", name: "owner", uid: owner.metadata.uid },
+        ],
+      },
+      spec: { replicas: 1 },
+    });
+    await before.close();
+    // Back to version 1, as a store written by an earlier setpoint is.
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    await client.query(`
+      DROP INDEX "${schema}".owners_by_owner;
+      DROP INDEX "${schema}".owners_by_dependent;
+      ALTER TABLE "${schema}".owners ADD PRIMARY KEY (owner_uid, kind, namespace, name);
+      DELETE FROM "${schema}".migrations WHERE version = 2;`);
+    await client.end();
+    const after = await connectPostgres({ postgres: url, schema });
+    try {
+      await after.delete(Widget, { namespace: "shop", name: "owner" });
+      expect((await after.list(Widget)).items).toEqual([]);
+    } finally {
+      await after.close();
+      await dropSchemas();
+    }
+  });
+
+  it("keeps numbers at the ends of a double's range as they were written", async () => {
+    const schema = freshSchema();
+    const backend = await connectPostgres({ postgres: url, schema });
+    try {
+      const spec = { big: 1.7976931348623157e308, tiny: 5e-324, negative: -2.5e-300, zero: 0 };
+      await backend.create(Free, { metadata: { name: "numbers", namespace: "shop" }, spec });
+      expect((await backend.get(Free, { namespace: "shop", name: "numbers" })).spec).toEqual(spec);
+    } finally {
+      await backend.close();
+      await dropSchemas();
+    }
+  });
+});
+
 describe.skipIf(!url)("the PostgreSQL backend when the server restarts", () => {
   it("reconnects, listens again and misses no change", async () => {
     // A server of its own: the shared one serves other tests meanwhile.
@@ -269,6 +395,121 @@ describe.skipIf(!url)("the PostgreSQL backend when the server restarts", () => {
     }
   });
 });
+
+describe.skipIf(!url)("the PostgreSQL backend when its connections are terminated", () => {
+  it("survives the termination of its connections while writes are in flight: failed writes are 503, acknowledged ones are kept, a watch catches up (the bug: pg's 'error' event on a checked-out client ended the process)", async () => {
+    const schema = freshSchema();
+    // Named, so that only this backend's connections are terminated: other tests share the server.
+    const app = `victim_${schema}`;
+    const address = new URL(url);
+    address.searchParams.set("application_name", app);
+    const backend = await connectPostgres({
+      postgres: address.toString(),
+      schema,
+      pollIntervalMs: 100,
+    });
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    const uncaught: unknown[] = [];
+    const onUncaught = (error: unknown) => uncaught.push(error);
+    process.on("uncaughtException", onUncaught);
+    const watch = backend.watch(Widget, {
+      resourceVersion: (await backend.list(Widget)).resourceVersion,
+    });
+    try {
+      const seen = new Set<string>();
+      const watching = (async () => {
+        for await (const event of watch)
+          if (event.type === "ADDED") seen.add(event.object.metadata.name);
+      })();
+      const acknowledged: string[] = [];
+      const failures: unknown[] = [];
+      let terminated = 0;
+      for (let round = 0; round < 25; round++) {
+        const writes = Array.from({ length: 8 }, (_, i) =>
+          backend.create(Widget, widget(`w${round}-${i}`)).then(
+            (created) => acknowledged.push(created.metadata.name),
+            (error: unknown) => failures.push(error),
+          ),
+        );
+        // While they are in flight: connections checked out by write transactions go too.
+        const { rows } = await admin.query(
+          "SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE application_name = $1",
+          [app],
+        );
+        terminated += rows[0].n;
+        await Promise.all(writes);
+      }
+      expect(uncaught).toEqual([]);
+      expect(terminated).toBeGreaterThan(0);
+      for (const failure of failures)
+        expect(failure).toMatchObject({ reason: "ServiceUnavailable", code: 503, retryable: true });
+      // The backend reconnects: writes succeed again.
+      const after = await eventually(() => backend.create(Widget, widget("after")), {
+        timeoutMs: 10_000,
+      });
+      const stored = new Set((await backend.list(Widget)).items.map((o) => o.metadata.name));
+      for (const name of acknowledged) expect(stored).toContain(name);
+      // Every change reaches the open watch: what was acknowledged, what a failed COMMIT may
+      // have made after all, and the write after.
+      await eventually(() => expect(seen).toEqual(stored), { timeoutMs: 10_000 });
+      expect(seen).toContain(after.metadata.name);
+      watch.close();
+      await watching;
+    } finally {
+      process.off("uncaughtException", onUncaught);
+      watch.close();
+      await admin.end();
+      await backend.close();
+      await dropSchemas();
+    }
+  });
+});
+
+describe.skipIf(!url)(
+  "the PostgreSQL backend when its connection is terminated while it migrates",
+  () => {
+    it("fails to connect, and the process lives on (the bug: the migrating client had no 'error' listener)", async () => {
+      const schema = freshSchema();
+      const app = `migrating_${schema}`;
+      const address = new URL(url);
+      address.searchParams.set("application_name", app);
+      const admin = new pg.Client({ connectionString: url });
+      await admin.connect();
+      const uncaught: unknown[] = [];
+      const onUncaught = (error: unknown) => uncaught.push(error);
+      process.on("uncaughtException", onUncaught);
+      try {
+        // Hold the migrations' lock, so that the migrating client waits, checked out, for it.
+        await admin.query("SELECT pg_advisory_lock(hashtext($1))", [`setpoint:${schema}`]);
+        const connecting = connectPostgres({ postgres: address.toString(), schema }).then(
+          (backend) => backend,
+          (error: unknown) => error,
+        );
+        await eventually(async () => {
+          const { rows } = await admin.query(
+            "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'",
+            [app],
+          );
+          expect(rows[0].n).toBe(1);
+        });
+        await admin.query(
+          "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+          [app],
+        );
+        expect(await connecting).toMatchObject({
+          reason: "ServiceUnavailable",
+          message: expect.stringContaining("cannot connect to PostgreSQL"),
+        });
+        expect(uncaught).toEqual([]);
+      } finally {
+        process.off("uncaughtException", onUncaught);
+        await admin.end();
+        await dropSchemas();
+      }
+    });
+  },
+);
 
 describe.skipIf(!url)("a control plane on PostgreSQL", () => {
   it("is made at once and used as soon as it is connected", async () => {

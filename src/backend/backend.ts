@@ -18,8 +18,15 @@
  *   dependents whose `ownerReferences` name its `uid` once no other owner of theirs exists
  *   (background propagation). Preconditions on `uid`/`resourceVersion` are honoured.
  * - `watch` from a revision delivers every later change of the kind, in revision order, exactly
- *   once; a resume point older than the kept history fails with `Expired` (410).
+ *   once; a resume point older than the kept history fails with `Expired` (410), one beyond the
+ *   store's revision with `Timeout` (504) "Too large resource version" (kube-apiserver's answer,
+ *   on which clients relist). A `continue` token the store cannot serve is `Expired`.
+ * - Dependents are collected as Kubernetes' collector would: an owner is present when an object
+ *   of its kind, name and uid exists; a namespaced owner named by a cluster-scoped dependent is
+ *   unresolvable, and counts as present (Kubernetes never collects for it).
  * - Invalid input is `Invalid` (422) with field paths, and nothing is written.
+ * - Text as Kubernetes keeps it: lone surrogates become U+FFFD; U+0000 is kept, or refused as
+ *   `Invalid` by a store that cannot hold it (PostgreSQL). Client input is never InternalError.
  * - Every object handed out is deeply frozen; writes never change the caller's object.
  */
 import type { JsonPatchOperation } from "../model/json.js";
@@ -62,7 +69,8 @@ export interface WatchOptions {
   /**
    * Deliver changes after this revision; from now on when left out. Unlike Kubernetes, `"0"`
    * is not "any": it asks for every change since the store began, `Expired` once that history is
-   * gone. List first and watch from the list's `resourceVersion` to see everything.
+   * gone. List first and watch from the list's `resourceVersion` to see everything. A revision
+   * beyond the store's fails with `Timeout` (504) "Too large resource version": relist.
    */
   readonly resourceVersion?: string;
   readonly namespace?: string;

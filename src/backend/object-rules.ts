@@ -503,14 +503,57 @@ function countShared(size: Size, part: unknown): void {
   else size.bytes += bytes;
 }
 
-/** One part of an object, sealed: `old` itself when equal to it, else a frozen JSON copy. */
+/**
+ * A lone surrogate's escape in JSON text from `JSON.stringify`, which escapes lone surrogates
+ * (lower-case hex) and only them: paired surrogates are written as they are. The lookbehind and
+ * the even run of backslashes skip an escaped backslash followed by the text `ud800`.
+ */
+const loneSurrogateEscape = /(?<!\\)((?:\\\\)*)\\ud[89a-f][0-9a-f]{2}/g;
+
+/**
+ * `json` (from `JSON.stringify`) with every lone surrogate replaced by U+FFFD, as Go's JSON
+ * decoder (and so Kubernetes) reads one. A lone surrogate is not text: PostgreSQL refuses it, and
+ * UTF-8 cannot carry it. `json` itself when it holds none — found by one `includes`, which costs
+ * next to nothing beside the serialization that made `json`.
+ */
+function wellFormedJson(json: string): string {
+  return json.includes("\\ud") ? json.replace(loneSurrogateEscape, "$1\ufffd") : json;
+}
+
+/** String methods of ES2024 (Node 20 has them; this project's `lib` is ES2023). */
+interface WellFormedString {
+  isWellFormed(): boolean;
+  toWellFormed(): string;
+}
+
+/** `map`, or a copy of it whose values hold no lone surrogate (each one becomes U+FFFD). */
+function wellFormedValues(map: Readonly<Record<string, string>>): Readonly<Record<string, string>> {
+  let copy: Record<string, string> | undefined;
+  for (const key in map) {
+    const value = map[key] as unknown as WellFormedString;
+    if (value.isWellFormed()) continue;
+    copy ??= { ...map };
+    copy[key] = value.toWellFormed();
+  }
+  return copy ?? map;
+}
+
+/**
+ * One part of an object, sealed: `old` itself when equal to it, else a frozen JSON copy (lone
+ * surrogates made U+FFFD).
+ */
 function sealPart<T>(size: Size, field: string, value: T | undefined, old: unknown): T | undefined {
   if (value === undefined) return undefined;
   if (value === old) {
     countShared(size, value);
     return value;
   }
-  const json = toJson(size.kind, size.name, field, value);
+  let json = toJson(size.kind, size.name, field, value);
+  const wellFormed = wellFormedJson(json);
+  if (wellFormed !== json) {
+    json = wellFormed;
+    value = JSON.parse(json) as T;
+  }
   size.bytes += json.length;
   if (old !== undefined && deepEqual(value, old)) return old as T;
   const sealed = deepFreeze(JSON.parse(json)) as T;
@@ -521,17 +564,19 @@ function sealPart<T>(size: Size, field: string, value: T | undefined, old: unkno
 /**
  * A label or annotation map, sealed: `old` when equal, else a frozen copy. Their keys and values
  * were checked to be strings, so a plain copy is enough, and cheaper than JSON for small maps.
+ * Keys were checked to be qualified names; a value's lone surrogates become U+FFFD.
  */
 function sealStringMap(
   size: Size,
-  value: Readonly<Record<string, string>> | undefined,
+  given: Readonly<Record<string, string>> | undefined,
   old: Readonly<Record<string, string>> | undefined,
 ): Readonly<Record<string, string>> | undefined {
-  if (value === undefined) return value;
-  if (value === old) {
-    countShared(size, value);
-    return value;
+  if (given === undefined) return given;
+  if (given === old) {
+    countShared(size, given);
+    return given;
   }
+  const value = wellFormedValues(given);
   if (old !== undefined && deepEqual(value, old)) {
     size.bytes += sizeOfMap(value);
     return old;
@@ -725,7 +770,20 @@ function finish(
   next: Resource,
   context: WriteContext,
 ): WritePlan {
-  const { object: sealed, bytes } = seal(kind, next, context.maxObjectBytes, existing);
+  let { object: sealed, bytes } = seal(kind, next, context.maxObjectBytes, existing);
+  if (
+    sealed.metadata.generation !== existing.metadata.generation &&
+    sameSpec(kind, sealed, existing)
+  ) {
+    // The spec differed from the stored one only in lone surrogates, which sealing made U+FFFD
+    // as the stored one has them: it did not change, and neither does the generation.
+    ({ object: sealed, bytes } = seal(
+      kind,
+      { ...next, metadata: { ...next.metadata, generation: existing.metadata.generation } },
+      context.maxObjectBytes,
+      existing,
+    ));
+  }
   const { metadata } = sealed;
   // A terminating object whose last finalizer went is gone.
   if (metadata.deletionTimestamp !== undefined && metadata.finalizers === undefined) {
@@ -736,6 +794,13 @@ function finish(
     : { action: "put", object: sealed, created: false, bytes };
 }
 
+/** Whether two sealed versions hold the same spec: the same one, shared, unless flat. */
+function sameSpec(kind: AnyKind, next: StoredObject, existing: StoredObject): boolean {
+  return kind.layout === "flat"
+    ? deepEqual(specOf(kind, next), specOf(kind, existing))
+    : next.spec === existing.spec;
+}
+
 /**
  * Whether two versions hold the same content. `seal` shares every part equal to the previous
  * version's, so comparing references is enough.
@@ -743,12 +808,8 @@ function finish(
 function sameContent(kind: AnyKind, next: StoredObject, existing: StoredObject): boolean {
   const a = next.metadata;
   const b = existing.metadata;
-  const sameSpec =
-    kind.layout === "flat"
-      ? deepEqual(specOf(kind, next), specOf(kind, existing))
-      : next.spec === existing.spec;
   return (
-    sameSpec &&
+    sameSpec(kind, next, existing) &&
     next.status === existing.status &&
     a.labels === b.labels &&
     a.annotations === b.annotations &&
@@ -984,6 +1045,14 @@ export function encodeContinue(token: ContinueToken): string {
   return Buffer.from(JSON.stringify(token)).toString("base64url");
 }
 
+/** What a store answers a `continue` token it cannot serve: 410, start a new list. */
+export function continueExpired(): ApiError {
+  return new ApiError(
+    "Expired",
+    "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.",
+  );
+}
+
 /** The token in a `continue` value; `BadRequest` for a garbled one. */
 export function decodeContinue(value: string): ContinueToken {
   try {
@@ -996,6 +1065,25 @@ export function decodeContinue(value: string): ContinueToken {
       return token;
   } catch {}
   throw badRequest(`invalid continue token "${value}"`);
+}
+
+/**
+ * What kube-apiserver answers a request for a revision the store has not reached: `Timeout`
+ * (504) with the cause client-go looks for (`ResourceVersionTooLarge`, "Too large resource
+ * version"), on which its reflector relists from the current state. A store answers it to a
+ * watch from beyond its revision — a client resuming from before a restart of a store whose
+ * revisions started again, or from another store — which would otherwise wait for revisions that
+ * mean something else when they come.
+ */
+export function tooLargeResourceVersion(asked: string | number, current: number): ApiError {
+  return new ApiError("Timeout", `Too large resource version: ${asked}, current: ${current}`, {
+    details: {
+      causes: [
+        { reason: "ResourceVersionTooLarge", message: "Too large resource version", field: "" },
+      ],
+      retryAfterSeconds: 1,
+    },
+  });
 }
 
 /** A store revision as `resourceVersion` gives it; `BadRequest` unless a decimal number. */

@@ -27,6 +27,13 @@ export async function migrate(pool: Pool, schema: string): Promise<void> {
   const latest = known[known.length - 1]!.version;
   const quoted = `"${schema}"`;
   const client = await pool.connect();
+  // pg emits `error` on a checked-out client whose connection dies; unheard, it ends the process.
+  // The query in flight fails too, and that is what the caller gets.
+  let lost: Error | undefined;
+  const onError = (error: Error) => {
+    lost = error;
+  };
+  client.on("error", onError);
   try {
     await client.query("BEGIN");
     // One migrator per schema at a time; the lock ends with the transaction.
@@ -54,6 +61,7 @@ export async function migrate(pool: Pool, schema: string): Promise<void> {
     await client.query("ROLLBACK").catch(() => {});
     throw error;
   } finally {
-    client.release();
+    client.off("error", onError);
+    client.release(lost);
   }
 }

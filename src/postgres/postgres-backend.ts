@@ -20,6 +20,13 @@
  * Lists read one snapshot; a `continue` page reads the state at its first page's revision by
  * combining current objects with the latest change at or below that revision of each key that
  * changed since.
+ *
+ * Connections. A connection that dies (a restart, a terminated backend) fails what it was doing
+ * with ServiceUnavailable (503), never the process: every client the backend checks out or
+ * creates has an `error` listener, and a dead one is discarded, so the pool connects afresh.
+ *
+ * Text. `jsonb` cannot hold U+0000: a write holding it is `Invalid` (422), naming the field;
+ * lone surrogates never reach it (`seal` makes them U+FFFD in every store).
  */
 import type { Client as PgClient, Pool, PoolClient } from "pg";
 import type {
@@ -41,6 +48,7 @@ import { eventFor, type WatchFilter } from "../backend/memory/memory-watch.js";
 import {
   applyBody,
   checkFence,
+  continueExpired,
   decodeContinue,
   defaultMaxObjectBytes,
   encodeContinue,
@@ -55,11 +63,12 @@ import {
   prepareWrite,
   rememberPartSizes,
   subjectOf,
+  tooLargeResourceVersion,
   type WriteContext,
   type WriteKind,
   type WritePlan,
 } from "../backend/object-rules.js";
-import { ApiError, badRequest, conflict, expired, notFound } from "../model/api-error.js";
+import { ApiError, badRequest, conflict, expired, invalid, notFound } from "../model/api-error.js";
 import { deepEqual } from "../model/json.js";
 import { type AnyKind, groupOf, kindId } from "../model/kind.js";
 import {
@@ -75,7 +84,11 @@ import { migrate } from "./migrate.js";
 
 /** Options of {@link connectPostgres}. */
 export interface PostgresOptions {
-  /** A connection string, or a `pg` Pool to share (then `close()` leaves it open). */
+  /**
+   * A connection string, or a `pg` Pool to share (then `close()` leaves it open, and errors of
+   * its idle clients — a restart of the server — are for its owner to hear with
+   * `pool.on("error")`, as pg asks; the backend hears those of the clients it checks out).
+   */
   readonly postgres: string | Pool;
   /** The schema of the store's tables: several control planes can share one database. @default "setpoint" */
   readonly schema?: string;
@@ -317,7 +330,7 @@ export class PostgresBackend implements Backend {
     this.checkOpen();
     const { rows } = await this.query(
       `SELECT object FROM ${this.t.objects} WHERE kind = $1 AND namespace = $2 AND name = $3`,
-      [kindId(kind), key.namespace ?? "", key.name],
+      [kindId(kind), text(key.namespace ?? ""), text(key.name)],
     );
     if (rows.length === 0) throw notFound(subjectOf(kind, key.name));
     return frozen(rows[0].object);
@@ -356,13 +369,12 @@ export class PostgresBackend implements Backend {
         const revision = token?.rv ?? current;
         if (
           token !== undefined &&
-          revision < Number(compacted) &&
-          Number(last_change ?? 0) > revision
+          // Before the kept history and changed since, or beyond this store's revision (a
+          // list begun on another store, or before the database was restored from a backup).
+          ((revision < Number(compacted) && Number(last_change ?? 0) > revision) ||
+            revision > current)
         )
-          throw new ApiError(
-            "Expired",
-            "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.",
-          );
+          throw continueExpired();
         const items: StoredObject[] = [];
         let after = token === undefined ? undefined : { ns: token.ns ?? "", name: token.name };
         if (after === undefined && namespace !== undefined) after = { ns: namespace, name: "" };
@@ -436,7 +448,7 @@ export class PostgresBackend implements Backend {
               ORDER BY namespace, name, revision DESC
            ) latest WHERE type <> 'DELETED'
          ) state ORDER BY namespace, name LIMIT $4`;
-    const params: unknown[] = [id, ns, name, limit];
+    const params: unknown[] = [id, text(ns), text(name), limit];
     if (!current) params.push(revision);
     const { rows } = await client.query(sql, params);
     return rows.map((row: { object: unknown }) => frozen(row.object));
@@ -464,7 +476,7 @@ export class PostgresBackend implements Backend {
         options.resourceVersion === undefined || options.resourceVersion === ""
           ? undefined
           : parseRevision(options.resourceVersion);
-      const started = watch.start(from);
+      const started = watch.start(from, options.resourceVersion);
       if (from === undefined) {
         const entry: Promise<unknown> = started.finally(() => this.starting.delete(entry));
         this.starting.add(entry);
@@ -510,7 +522,11 @@ export class PostgresBackend implements Backend {
             ORDER BY revision LIMIT ${batchSize}
          ) c ON true
         WHERE r.id = 1`,
-      [id, revision, namespace ?? null],
+      [
+        id,
+        Math.min(revision, Number.MAX_SAFE_INTEGER),
+        namespace === undefined ? null : text(namespace),
+      ],
     );
     const first = rows[0];
     return {
@@ -649,6 +665,7 @@ export class PostgresBackend implements Backend {
   private async transact<T>(body: (tx: WriteTransaction) => Promise<T>): Promise<T> {
     return this.withClient(async (client) => {
       await client.query("BEGIN");
+      let committing = false;
       try {
         const { rows } = await client.query(
           `UPDATE ${this.t.revision} SET value = value + 1 WHERE id = 1 RETURNING value`,
@@ -659,11 +676,21 @@ export class PostgresBackend implements Backend {
           maxObjectBytes: this.settings.maxObjectBytes,
         });
         const result = await body(tx);
+        committing = tx.changed;
         await client.query(tx.changed ? "COMMIT" : "ROLLBACK");
         return result;
       } catch (error) {
         await client.query("ROLLBACK").catch(() => {});
-        throw error;
+        const failure = asStoreError(error);
+        // The connection went while COMMIT was on its way: whether it was made, only a read
+        // can tell (as a timeout of Kubernetes' leaves a write undecided).
+        if (committing && ApiError.is(failure, "ServiceUnavailable"))
+          throw new ApiError(
+            "ServiceUnavailable",
+            `the connection to PostgreSQL was lost while the write was committed, so it may have been made or not; read it back before writing again (${(error as Error).message})`,
+            { cause: error },
+          );
+        throw failure;
       }
     });
   }
@@ -730,6 +757,14 @@ export class PostgresBackend implements Backend {
     }
   }
 
+  /**
+   * Runs `body` with a client of the pool to itself (a transaction's). pg emits `error` on a
+   * client whose connection dies while it is checked out (a restart of the server, a terminated
+   * backend): unheard, that event would end the process. It is heard here, the query in flight
+   * (or the next) fails with an error of its own, which the caller gets as ServiceUnavailable, and
+   * the client is discarded rather than returned to the pool, which opens a new connection when
+   * next asked for one: that is the reconnect.
+   */
   private async withClient<T>(body: (client: PoolClient) => Promise<T>): Promise<T> {
     let client: PoolClient;
     try {
@@ -737,12 +772,18 @@ export class PostgresBackend implements Backend {
     } catch (error) {
       throw asStoreError(error);
     }
+    let lost: Error | undefined;
+    const onError = (error: Error) => {
+      lost = error;
+    };
+    client.on("error", onError);
     try {
       return await body(client);
     } catch (error) {
       throw asStoreError(error);
     } finally {
-      client.release();
+      client.off("error", onError);
+      client.release(lost);
     }
   }
 
@@ -763,16 +804,24 @@ export class PostgresBackend implements Backend {
   }
 }
 
-/** PostgreSQL's errors as the Backend contract's: connection trouble is retryable. */
+/**
+ * PostgreSQL's errors as the Backend contract's: connection trouble is retryable
+ * (ServiceUnavailable) — the driver's own errors (no code: a connection terminated, a client not
+ * queryable), the socket's (`ECONNREFUSED`, `ECONNRESET`, `EPIPE`, `ETIMEDOUT`…), and PostgreSQL's
+ * classes 08 (connection exception), 53 (insufficient resources: too many connections, disk
+ * full) and 57 (operator intervention: the server shutting down or starting, a terminated
+ * backend). Client input is kept from reaching PostgreSQL in forms it refuses (`storableJson`,
+ * `text`), so anything else is InternalError.
+ */
 function asStoreError(error: unknown): unknown {
   if (error instanceof ApiError) return error;
   const code = (error as { code?: string }).code;
   if (
     code === undefined ||
-    code === "ECONNREFUSED" ||
-    code === "ECONNRESET" ||
-    code?.startsWith("08") ||
-    code === "57P01"
+    /^E(?!RR_)[A-Z_]+$/.test(code) ||
+    code.startsWith("08") ||
+    code.startsWith("53") ||
+    code.startsWith("57")
   )
     return new ApiError(
       "ServiceUnavailable",
@@ -788,6 +837,65 @@ function asStoreError(error: unknown): unknown {
       },
     );
   return new ApiError("InternalError", `PostgreSQL: ${(error as Error).message}`, { cause: error });
+}
+
+/**
+ * `value` as a parameter PostgreSQL's `text` takes: U+0000, which it cannot hold, becomes
+ * U+FFFD. Used for names and namespaces a caller looks up — no stored one holds either
+ * character (they are DNS names), so such a lookup finds nothing, as on the other stores,
+ * instead of failing with PostgreSQL's "invalid byte sequence" (500).
+ */
+function text(value: string): string {
+  return value.includes("\u0000") ? value.replaceAll("\u0000", "\ufffd") : value;
+}
+
+/** `\u0000` in JSON text from `JSON.stringify` (not the text `\u0000` itself: `\\u0000`). */
+const nulEscape = /(?<!\\)(?:\\\\)*\\u0000/;
+
+/**
+ * The JSON PostgreSQL stores for `object`, which must hold no U+0000: `jsonb` (text in
+ * PostgreSQL) cannot. Kubernetes and setpoint's other stores accept the character; here it is
+ * `Invalid` (422), naming the field, rather than PostgreSQL's "unsupported Unicode escape
+ * sequence" as an InternalError (500). Lone surrogates, which `jsonb` refuses too, never get
+ * here: `seal` made them U+FFFD, as Kubernetes' JSON decoder does.
+ */
+function storableJson(kind: AnyKind, object: StoredObject): string {
+  const json = JSON.stringify(object);
+  if (json.includes("\\u0000") && nulEscape.test(json)) {
+    throw invalid(subjectOf(kind, object.metadata.name), [
+      {
+        field: pathOfNul(object, "") ?? "<root>",
+        reason: "FieldValueInvalid",
+        message:
+          "Invalid value: PostgreSQL cannot store U+0000 (NUL) in a string or key (setpoint's other stores and Kubernetes accept it; this one cannot)",
+      },
+    ]);
+  }
+  return json;
+}
+
+/** The field path of the first string or key holding U+0000 in `value`, if any. */
+function pathOfNul(value: unknown, path: string): string | undefined {
+  if (typeof value === "string") return value.includes("\u0000") ? path || "<root>" : undefined;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const found = pathOfNul(value[i], `${path}[${i}]`);
+      if (found !== undefined) return found;
+    }
+    return undefined;
+  }
+  if (value === null || typeof value !== "object") return undefined;
+  for (const [key, item] of Object.entries(value)) {
+    const at = /^[A-Za-z_$][\w$-]*$/.test(key)
+      ? path === ""
+        ? key
+        : `${path}.${key}`
+      : `${path}[${JSON.stringify(key)}]`;
+    if (key.includes("\u0000")) return at;
+    const found = pathOfNul(item, at);
+    if (found !== undefined) return found;
+  }
+  return undefined;
 }
 
 /** One write transaction: reads under it, and the commit of planned changes with their GC. */
@@ -808,7 +916,7 @@ class WriteTransaction {
   async read(kind: AnyKind, key: ObjectKey): Promise<StoredObject | undefined> {
     const { rows } = await this.client.query(
       `SELECT object FROM ${this.backend.tables.objects} WHERE kind = $1 AND namespace = $2 AND name = $3`,
-      [kindId(kind), key.namespace ?? "", key.name],
+      [kindId(kind), text(key.namespace ?? ""), text(key.name)],
     );
     if (rows.length === 0) return undefined;
     const object = frozen(rows[0].object);
@@ -841,11 +949,16 @@ class WriteTransaction {
       const { lease } = options.fence;
       const { rows } = await this.client.query(
         `SELECT object FROM ${this.backend.tables.objects} WHERE kind = $1 AND namespace = $2 AND name = $3`,
-        [leaseKindId, lease.namespace ?? "", lease.name],
+        [leaseKindId, text(lease.namespace ?? ""), text(lease.name)],
       );
       checkFence(rows[0]?.object, options.fence);
     }
-    if (plan.action === "none" || options.dryRun) return plan.object;
+    if (plan.action === "none") return plan.object;
+    if (options.dryRun) {
+      // Refused as the write itself would be.
+      if (plan.action === "put") storableJson(kind, plan.object);
+      return plan.object;
+    }
     await this.apply(kind, plan, previous);
     if (plan.action === "remove") await this.collectDependentsOf(plan.object.metadata.uid);
     else await this.collectIfOrphaned(kind, plan.object, previous);
@@ -874,6 +987,7 @@ class WriteTransaction {
     const namespace = object.metadata.namespace ?? "";
     const name = object.metadata.name;
     const revision = this.revision;
+    const json = storableJson(kind, object);
     this.changed = true;
     await this.client.query(
       `INSERT INTO ${t.kinds} (id, identity, last_change) VALUES ($1, $2, $3)
@@ -884,7 +998,7 @@ class WriteTransaction {
       await this.client.query(
         `INSERT INTO ${t.objects} (kind, namespace, name, uid, revision, object) VALUES ($1, $2, $3, $4, $5, $6)
          ON CONFLICT (kind, namespace, name) DO UPDATE SET uid = EXCLUDED.uid, revision = EXCLUDED.revision, object = EXCLUDED.object`,
-        [id, namespace, name, object.metadata.uid, revision, JSON.stringify(object)],
+        [id, namespace, name, object.metadata.uid, revision, json],
       );
     } else {
       await this.client.query(
@@ -899,10 +1013,11 @@ class WriteTransaction {
         `DELETE FROM ${t.owners} WHERE kind = $1 AND namespace = $2 AND name = $3`,
         [id, namespace, name],
       );
-      for (const ref of after)
+      // One row per owner: references may repeat a uid, and the table has no key to refuse it.
+      for (const uid of new Set(after.map((ref) => ref.uid)))
         await this.client.query(
-          `INSERT INTO ${t.owners} (owner_uid, kind, namespace, name) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`,
-          [ref.uid, id, namespace, name],
+          `INSERT INTO ${t.owners} (owner_uid, kind, namespace, name) VALUES ($1, $2, $3, $4)`,
+          [uid, id, namespace, name],
         );
     }
     const previousLabels = previous?.metadata.labels;
@@ -915,7 +1030,7 @@ class WriteTransaction {
         namespace,
         name,
         plan.action === "remove" ? "DELETED" : previous === undefined ? "ADDED" : "MODIFIED",
-        JSON.stringify(object),
+        json,
         deepEqual(previousLabels, object.metadata.labels)
           ? null
           : JSON.stringify(previousLabels ?? {}),
@@ -947,11 +1062,14 @@ class WriteTransaction {
           row.namespace === "" ? { name: row.name } : { namespace: row.namespace, name: row.name };
         const dependent = await this.read(kind, key);
         if (dependent === undefined) continue;
-        let ownedElsewhere = false;
+        // The owner that went was deleted in this transaction: it counts only if unresolvable.
+        let owned = false;
         for (const ref of dependent.metadata.ownerReferences ?? [])
-          if (ref.uid !== ownerUid && (await this.ownerExists(ref, dependent)))
-            ownedElsewhere = true;
-        if (ownedElsewhere) continue;
+          if (await this.ownerExists(ref, dependent)) {
+            owned = true;
+            break;
+          }
+        if (owned) continue;
         const plan = planDelete(kind, key, dependent, undefined, await this.nextContext());
         if (plan.action === "none") continue;
         await this.apply(kind, plan, dependent);
@@ -987,7 +1105,9 @@ class WriteTransaction {
   /**
    * Whether an object of the reference's kind, name and uid exists — in the dependent's
    * namespace when the owner's kind is namespaced — as Kubernetes' collector looks an owner up.
-   * An owner of a kind this store has never held counts as present, as in the memory store.
+   * An owner of a kind this store has never held counts as present, as in the memory store, and
+   * so does a namespaced owner of a cluster-scoped dependent: Kubernetes finds that reference
+   * unresolvable (an `OwnerRefInvalidNamespace` event) and never collects the dependent for it.
    */
   private async ownerExists(
     ref: Frozen<OwnerReference>,
@@ -995,7 +1115,7 @@ class WriteTransaction {
   ): Promise<boolean> {
     const t = this.backend.tables;
     const { rows } = await this.client.query(
-      `SELECT k.id IS NOT NULL AS known, EXISTS (
+      `SELECT k.id IS NOT NULL AS known, k.identity->>'scope' = 'Namespaced' AS namespaced, EXISTS (
          SELECT 1 FROM ${t.objects} o
           WHERE o.uid = $1 AND o.kind = $2 AND o.name = $3
             AND o.namespace = CASE WHEN k.identity->>'scope' = 'Namespaced' THEN $4 ELSE '' END
@@ -1008,7 +1128,8 @@ class WriteTransaction {
         dependent.metadata.namespace ?? "",
       ],
     );
-    return rows[0].present || !rows[0].known;
+    const { known, namespaced, present } = rows[0];
+    return present || !known || (namespaced === true && dependent.metadata.namespace === undefined);
   }
 }
 
@@ -1053,9 +1174,13 @@ class PostgresWatch implements Watch {
   /** The first read waits for this: the starting revision is known. */
   private ready: Promise<void> = Promise.resolve();
 
+  /** The `resourceVersion` the watch was asked to start from, for errors about it. */
+  private asked: string | undefined;
+
   /** Starts from `revision`, or from the current one; resolves once the start is known. */
-  start(revision: number | undefined): Promise<void> {
+  start(revision: number | undefined, asked?: string): Promise<void> {
     this.cursor = revision;
+    this.asked = asked;
     if (revision === undefined)
       this.ready = this.backend.currentRevision().then(
         (current) => {
@@ -1119,6 +1244,13 @@ class PostgresWatch implements Watch {
           this.filter.namespace,
         );
         if (this.closed) return;
+        // Beyond the store's revision (a resume point from before a restore of the database, or
+        // from another store): nothing here is the change after it, so relist.
+        if (this.cursor > current) {
+          this.fail(tooLargeResourceVersion(this.asked ?? this.cursor, current));
+          return;
+        }
+        this.asked = undefined;
         if (this.cursor < compacted)
           throw expired(`too old resource version: ${this.cursor} (${compacted})`);
         for (const change of changes) {

@@ -35,6 +35,12 @@ export interface ConformanceOptions {
    * does not) or, once commits succeed again, carries on without a trace of the failed write.
    */
   readonly failCommits?: (backend: Backend) => Promise<() => void | Promise<void>>;
+  /**
+   * Whether a watch from a revision beyond the store's fails with `Timeout` (504) "Too large
+   * resource version", as kube-apiserver answers it. The Kubernetes backend retries a watch's
+   * 5xx answers instead, so its callers see such a watch wait. @default true
+   */
+  readonly refusesFutureWatches?: boolean;
 }
 
 const ledgerSpec = z.object({ entries: z.number().int().min(0) });
@@ -173,6 +179,8 @@ export function runBackendConformance(
   describe(`backend conformance: ${name}`, () => {
     let backend: Backend;
     const watches: Watch[] = [];
+    /** Stores a test made besides `backend` (see `restartedStore`). */
+    const others: Backend[] = [];
 
     beforeEach(async () => {
       backend = await makeBackend();
@@ -180,9 +188,20 @@ export function runBackendConformance(
 
     afterEach(async () => {
       for (const watch of watches.splice(0)) watch.close();
-      await backend.close();
-      await options.cleanup?.(backend);
+      const all = [backend, ...others.splice(0)];
+      for (const store of all) await store.close();
+      for (const store of all) await options.cleanup?.(store);
     });
+
+    /**
+     * Another fresh store, whose revisions begin where `backend`'s began: what a memory store
+     * is after a restart, to a client holding a revision or a token from before it.
+     */
+    async function restartedStore(): Promise<Backend> {
+      const store = await makeBackend();
+      others.push(store);
+      return store;
+    }
 
     function watch(kind: AnyKind, watchOptions: Parameters<Backend["watch"]>[1] = {}): Watch {
       const w = backend.watch(kind, watchOptions);
@@ -951,6 +970,22 @@ export function runBackendConformance(
         expect((await backend.get(Gadget, key("kept"))).metadata.deletionTimestamp).toBeUndefined();
       });
 
+      it("keeps a cluster-scoped object whose owner is namespaced, as Kubernetes does (the bug: it was collected at once)", async () => {
+        // Kubernetes finds the reference unresolvable (OwnerRefInvalidNamespace) and never
+        // collects the object for it: not when written, not when that owner goes.
+        const owner = await backend.create(Widget, widget("owner"));
+        const w = watch(Rack);
+        const rack = await backend.create(Rack, {
+          metadata: { name: "owned-across", ownerReferences: [ownerRef(owner)] },
+          spec: { slots: 1 },
+        });
+        await backend.delete(Widget, key("owner"));
+        const [added] = await take(w, 1);
+        expect(added).toEqual({ type: "ADDED", object: rack });
+        await expectNoMoreEvents(w, Rack);
+        expect(await backend.get(Rack, clusterKey("owned-across"))).toEqual(rack);
+      });
+
       it("rejects two controller references", async () => {
         const a = await backend.create(Widget, widget("a"));
         const b = await backend.create(Widget, widget("b"));
@@ -1145,6 +1180,19 @@ export function runBackendConformance(
         expect(event).toMatchObject({ type: "ADDED", object: { metadata: { name: "after" } } });
       });
 
+      it("answers a continue token from beyond the store's revision (a list begun before a restart) with Expired", async () => {
+        for (let i = 0; i < 5; i++) await backend.create(Widget, widget(`c${i}`));
+        const first = await backend.list(Widget, { limit: 2 });
+        const restarted = await restartedStore();
+        await restarted.create(Widget, widget("c0"));
+        const err = await rejection(
+          restarted.list(Widget, { limit: 2, continue: first.continue! }),
+        );
+        expect(err.reason).toBe("Expired");
+        expect(err.code).toBe(410);
+        expect(err.message).toContain("You can start a new list without the continue parameter");
+      });
+
       it("rejects a garbled continue token", async () => {
         const err = await rejection(backend.list(Widget, { continue: "not a token" }));
         expect(["BadRequest", "Expired", "Gone"]).toContain(err.reason);
@@ -1268,6 +1316,41 @@ export function runBackendConformance(
             backend.list(Widget, { limit: 2, continue: first.continue! }),
           );
           expect(ApiError.isGone(err)).toBe(true);
+        },
+      );
+
+      it.runIf(options.refusesFutureWatches !== false)(
+        "fails with Timeout (504) Too large resource version when watching from beyond the store's revision, so that clients relist (the bug: it streamed)",
+        async () => {
+          const created = await backend.create(Widget, widget("a"));
+          const expectTooLarge = async (resourceVersion: string, on: Backend = backend) => {
+            const w = on.watch(Widget, { resourceVersion });
+            watches.push(w);
+            const err = await rejection(withDeadline(w.next(), timeoutMs, "the Timeout error"));
+            expect(err.reason).toBe("Timeout");
+            expect(err.code).toBe(504);
+            expect(err.message).toContain("Too large resource version");
+            // What client-go's reflector looks for before it relists from the current state.
+            expect(err.details?.causes).toContainEqual(
+              expect.objectContaining({
+                reason: "ResourceVersionTooLarge",
+                message: "Too large resource version",
+              }),
+            );
+          };
+          await expectTooLarge("99999999999999999999999");
+          await expectTooLarge(String(Number(created.metadata.resourceVersion) + 1000));
+          // A resume point from before a restart of a store whose revisions began again.
+          for (let i = 0; i < 5; i++) await backend.create(Widget, widget(`b${i}`));
+          await expectTooLarge(
+            (await backend.list(Widget)).resourceVersion,
+            await restartedStore(),
+          );
+          // The current revision itself is a fine place to resume from.
+          const now = (await backend.list(Widget)).resourceVersion;
+          const w = watch(Widget, { resourceVersion: now });
+          const later = await backend.create(Widget, widget("later"));
+          expect(await take(w, 1)).toEqual([{ type: "ADDED", object: later }]);
         },
       );
 
@@ -1522,6 +1605,73 @@ export function runBackendConformance(
             }),
           "metadata.labels",
         );
+      });
+    });
+
+    describe("text", () => {
+      it("replaces lone surrogates with U+FFFD, as Kubernetes' JSON decoder does (the bug: PostgreSQL answered 500)", async () => {
+        const created = await backend.create(
+          Widget,
+          widget(
+            "lone",
+            { replicas: 1, blob: "a\ud800b", tags: ["\udc00", "paired \ud83d\ude00 kept"] },
+            { annotations: { note: "x\udbffy" } },
+          ),
+        );
+        const expected = {
+          spec: { blob: "a\ufffdb", tags: ["\ufffd", "paired \ud83d\ude00 kept"] },
+          metadata: { annotations: { note: "x\ufffdy" } },
+        };
+        expect(created).toMatchObject(expected);
+        expect(await backend.get(Widget, key("lone"))).toMatchObject(expected);
+        // Written again as given, it is the same object: no change, no revision.
+        const again = await backend.update(Widget, {
+          ...created,
+          spec: { ...created.spec, blob: "a\ud800b" },
+        });
+        expect(again.metadata.resourceVersion).toBe(created.metadata.resourceVersion);
+      });
+
+      it("stores U+0000 as given, or refuses it as Invalid naming the field where the store cannot hold it (PostgreSQL) — never an InternalError", async () => {
+        const writes = [
+          ["spec.blob", widget("nul-spec", { replicas: 1, blob: "a\u0000b" })],
+          ["spec.tags[0]", widget("nul-tag", { replicas: 1, tags: ["\u0000"] })],
+          [
+            "metadata.annotations",
+            widget("nul-note", { replicas: 1 }, { annotations: { note: "x\u0000y" } }),
+          ],
+        ] as const;
+        for (const [field, object] of writes) {
+          const written = await settle(backend.create(Widget, object));
+          if (written.error === undefined) {
+            const read = await backend.get(Widget, key(object.metadata.name));
+            expect(read).toEqual(written.value);
+            expect(read).toMatchObject({ spec: object.spec });
+            continue;
+          }
+          expect(written.error.reason).toBe("Invalid");
+          expect(written.error.details?.causes?.[0]?.field).toContain(field);
+          expect(written.error.message).toContain("U+0000");
+          expect((await rejection(backend.get(Widget, key(object.metadata.name)))).reason).toBe(
+            "NotFound",
+          );
+        }
+      });
+
+      it("finds no object under a name or namespace holding U+0000, rather than failing", async () => {
+        await backend.create(Widget, widget("a"));
+        for (const lookup of [
+          () => backend.get(Widget, key("a\u0000")),
+          () => backend.get(Widget, { namespace: `${ns}\u0000`, name: "a" }),
+          () => backend.delete(Widget, key("a\u0000")),
+          () =>
+            backend.patch(Widget, key("a\u0000"), {
+              type: "merge",
+              patch: { spec: { replicas: 2 } },
+            }),
+        ])
+          expect((await rejection(lookup())).reason).toBe("NotFound");
+        expect((await backend.list(Widget, { namespace: "x\u0000" })).items).toEqual([]);
       });
     });
 

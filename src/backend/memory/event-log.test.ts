@@ -64,6 +64,29 @@ describe("EventLog", () => {
     expect(log.bytes).toBe(0);
   });
 
+  it("holds slots for the entries it has, not its capacity, until it fills (the bug: 78 KB for every kind, even one never written)", () => {
+    const log = new EventLog(10_000);
+    const slots = () => (log as unknown as { ring: unknown[] }).ring.length;
+    expect(slots()).toBe(0);
+    for (let revision = 1; revision <= 3; revision++) log.append(entry(revision));
+    expect(slots()).toBe(3);
+    log.compact(3);
+    log.append(entry(4));
+    expect(slots()).toBe(4);
+    expect(log.at(3).revision).toBe(4);
+  });
+
+  it("wraps around once grown to its capacity, after a compaction too", () => {
+    const log = new EventLog(4);
+    for (let revision = 1; revision <= 3; revision++) log.append(entry(revision));
+    log.compact(3);
+    for (let revision = 4; revision <= 9; revision++) log.append(entry(revision));
+    expect(log.size).toBe(4);
+    expect([6, 7, 8, 9].map((_, i) => log.at(log.start + i).revision)).toEqual([6, 7, 8, 9]);
+    expect(log.seqAfter(7)).toBe(log.start + 2);
+    expect(() => log.seqAfter(4)).toThrow(/too old resource version/);
+  });
+
   it("after compaction expires every earlier resume point but the newest", () => {
     const log = new EventLog(10);
     log.append(entry(1));

@@ -21,7 +21,11 @@ export interface LogEntry {
  * latest change is kept even if it alone is over `maxBytes`.
  */
 export class EventLog {
-  private readonly ring: (LogEntry | undefined)[];
+  /**
+   * Grows to `capacity` as entries come, then wraps: a kind with little history (most of them,
+   * and kinds can be made at run time) holds a small array, not 10,000 empty slots (78 KB).
+   */
+  private readonly ring: (LogEntry | undefined)[] = [];
   /** Sequence number of the oldest entry kept. */
   private first = 0;
   /** Sequence number the next entry gets. */
@@ -34,13 +38,14 @@ export class EventLog {
   constructor(
     readonly capacity: number,
     readonly maxBytes = Number.POSITIVE_INFINITY,
-  ) {
-    this.ring = new Array(capacity);
-  }
+  ) {}
 
   append(entry: LogEntry): void {
     if (this.next - this.first === this.capacity) this.evictOldest();
-    this.ring[this.next % this.capacity] = entry;
+    const slot = this.next % this.capacity;
+    // Until the ring is full, the next slot is the one past its end.
+    if (slot === this.ring.length) this.ring.push(entry);
+    else this.ring[slot] = entry;
     this.next++;
     this.kept += entry.bytes;
     while (this.kept > this.maxBytes && this.next - this.first > 1) this.evictOldest();
@@ -55,6 +60,14 @@ export class EventLog {
     this.first++;
   }
 
+  /**
+   * Drops the oldest entry unless it is the only one (the latest change is always kept): how a
+   * bound over several logs trims this one. Watches behind it get `Expired` from then on.
+   */
+  trimOldest(): void {
+    if (this.next - this.first > 1) this.evictOldest();
+  }
+
   /** Drops every entry, as if history had been compacted at `revision` (a test hook). */
   compact(revision: number): void {
     while (this.first < this.next) this.evictOldest();
@@ -67,6 +80,11 @@ export class EventLog {
 
   get start(): number {
     return this.first;
+  }
+
+  /** How many entries are kept. */
+  get size(): number {
+    return this.next - this.first;
   }
 
   /** The bytes of the entries kept, as their `bytes` say. */

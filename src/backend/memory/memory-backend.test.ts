@@ -91,3 +91,144 @@ describe("the memory store's history", () => {
     );
   });
 });
+
+describe("the memory store's continue snapshots", () => {
+  it("keeps at most maxContinueSnapshots per kind, and a list's later pages after its snapshot went answer Expired (the bug: each paginated list pinned a 1.4 MB version for 5 minutes, 669 MB)", async () => {
+    const backend = new MemoryBackend({ maxContinueSnapshots: 4 });
+    await backend.create(Blob, {
+      metadata: { name: "a", namespace: "ns" },
+      spec: { data: "", n: 0 },
+    });
+    let big = await backend.create(Blob, {
+      metadata: { name: "b", namespace: "ns" },
+      spec: { data: "", n: 0 },
+    });
+    const tokens: string[] = [];
+    for (let n = 1; n <= 40; n++) {
+      tokens.push((await backend.list(Blob, { limit: 1 })).continue!);
+      big = await backend.update(Blob, {
+        ...big,
+        spec: { data: String(n % 10).repeat(1_400_000), n },
+      });
+      expect(backend.keptSnapshots(Blob)).toBeLessThanOrEqual(4);
+    }
+    expect(backend.keptSnapshots(Blob)).toBe(4);
+    // The oldest list's snapshot went, and the kind changed since: start a new list.
+    await expect(backend.list(Blob, { limit: 1, continue: tokens[0]! })).rejects.toMatchObject({
+      reason: "Expired",
+      code: 410,
+      message:
+        "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.",
+    });
+    // The latest lists' go on from their own snapshots: b as it was before each update.
+    for (const n of [37, 40]) {
+      const page = await backend.list(Blob, { limit: 1, continue: tokens[n - 1]! });
+      expect(page.items[0]?.spec).toMatchObject({ n: n - 1 });
+    }
+    await backend.close();
+  });
+
+  it("shares one snapshot among the lists of a kind that has not changed, whatever other kinds do", async () => {
+    const backend = new MemoryBackend();
+    for (const name of ["a", "b"])
+      await backend.create(Blob, { metadata: { name, namespace: "ns" }, spec: { data: "", n: 0 } });
+    const firsts = [];
+    for (let n = 0; n < 20; n++) {
+      firsts.push(await backend.list(Blob, { limit: 1 }));
+      // The store's revision moves on; Blob's state does not.
+      await backend.create(Small, { metadata: { name: `s${n}`, namespace: "ns" }, spec: { n } });
+    }
+    expect(backend.keptSnapshots(Blob)).toBe(1);
+    const a = await backend.get(Blob, { namespace: "ns", name: "a" });
+    await backend.update(Blob, { ...a, spec: { data: "changed", n: 1 } });
+    for (const first of firsts) {
+      const page = await backend.list(Blob, { limit: 1, continue: first.continue! });
+      expect(page.items.map((o) => o.metadata.name)).toEqual(["b"]);
+      expect(page.resourceVersion).toBe(first.resourceVersion);
+    }
+    await backend.close();
+  });
+
+  it("keeps 16 per kind by default", async () => {
+    const backend = new MemoryBackend();
+    await backend.create(Small, { metadata: { name: "a", namespace: "ns" }, spec: { n: 0 } });
+    let b = await backend.create(Small, {
+      metadata: { name: "b", namespace: "ns" },
+      spec: { n: 0 },
+    });
+    for (let n = 1; n <= 20; n++) {
+      await backend.list(Small, { limit: 1 });
+      b = await backend.update(Small, { ...b, spec: { n } });
+    }
+    expect(backend.keptSnapshots(Small)).toBe(16);
+    await backend.close();
+  });
+
+  it("checks maxContinueSnapshots", () => {
+    expect(() => new MemoryBackend({ maxContinueSnapshots: 0 })).toThrow(
+      "maxContinueSnapshots (0) must be a positive integer",
+    );
+  });
+});
+
+describe("the memory store's history over every kind", () => {
+  /** A kind of its own: kinds made at run time, as CRDs are through `setpoint serve`. */
+  const kindNumber = (k: number) =>
+    defineKind({
+      group: `g${k}.test.setpoint.dev`,
+      version: "v1",
+      kind: "Blob",
+      scope: "Namespaced",
+      spec: z.object({ data: z.string(), n: z.number() }),
+    });
+
+  it("is bounded by totalHistoryBytes, the kind holding the most giving up its oldest changes first (the bug: 16 kinds × 30 updates of 1.4 MB held 531 MB)", async () => {
+    const backend = new MemoryBackend({ totalHistoryBytes: 2_000_000 });
+    // A quiet kind with a little history, written first.
+    const quiet = await backend.create(Small, {
+      metadata: { name: "q", namespace: "ns" },
+      spec: { n: 0 },
+    });
+    await backend.update(Small, { ...quiet, spec: { n: 1 } });
+    const firsts: StoredObject[] = [];
+    for (let k = 0; k < 8; k++) {
+      const kind = kindNumber(k);
+      let current = await backend.create(kind, {
+        metadata: { name: "big", namespace: "ns" },
+        spec: { data: "", n: 0 },
+      });
+      firsts.push(current);
+      for (let n = 1; n <= 10; n++) {
+        current = await backend.update(kind, {
+          ...current,
+          spec: { data: String(n % 10).repeat(100_000), n },
+        });
+        expect(backend.keptHistoryBytes).toBeLessThanOrEqual(2_000_000);
+      }
+    }
+    // 8 MB written: the early kinds' history went to make room for the later ones'.
+    await expect(
+      backend.watch(kindNumber(0), { resourceVersion: firsts[0]!.metadata.resourceVersion }).next(),
+    ).rejects.toMatchObject({ reason: "Expired", code: 410 });
+    // Every kind keeps its latest change, and the quiet kind its history.
+    for (let k = 0; k < 8; k++) {
+      const latest = (await backend.list(kindNumber(k))).items[0]!;
+      const from = String(Number(latest.metadata.resourceVersion) - 1);
+      expect((await backend.watch(kindNumber(k), { resourceVersion: from }).next()).value).toEqual({
+        type: "MODIFIED",
+        object: latest,
+      });
+    }
+    expect(
+      (await backend.watch(Small, { resourceVersion: quiet.metadata.resourceVersion }).next())
+        .value,
+    ).toMatchObject({ type: "MODIFIED", object: { spec: { n: 1 } } });
+    await backend.close();
+  });
+
+  it("checks totalHistoryBytes", () => {
+    expect(() => new MemoryBackend({ totalHistoryBytes: 0 })).toThrow(
+      "totalHistoryBytes (0) must be positive",
+    );
+  });
+});

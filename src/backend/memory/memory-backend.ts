@@ -28,6 +28,7 @@ import {
   applyBody,
   type ContinueToken,
   checkFence,
+  continueExpired,
   decodeContinue,
   defaultMaxObjectBytes,
   encodeContinue,
@@ -42,6 +43,7 @@ import {
   prepareWrite,
   rememberPartSizes,
   subjectOf,
+  tooLargeResourceVersion,
   type WriteContext,
   type WriteKind,
   type WritePlan,
@@ -68,6 +70,15 @@ export interface MemoryBackendOptions {
    * @default 33_554_432 (32 MiB)
    */
   readonly historyBytes?: number;
+  /**
+   * How many bytes of changes the store keeps for watches over every kind together, counted as
+   * `historyBytes` counts them. Kinds can be made at run time (a CRD through `setpoint serve`),
+   * so the per-kind bounds alone do not bound the store: 16 kinds of 1.4 MB updates held 531 MB.
+   * Over it, the oldest changes of the kind holding the most history bytes go first (each kind
+   * keeps its latest change); a watch resuming from before what is kept gets `Expired` (410).
+   * @default 268_435_456 (256 MiB)
+   */
+  readonly totalHistoryBytes?: number;
   /** The largest object accepted, in bytes of JSON. @default 1_572_864 (1.5 MiB, as etcd) */
   readonly maxObjectBytes?: number;
   /**
@@ -75,6 +86,15 @@ export interface MemoryBackendOptions {
    * `Expired` (410) if the kind changed since. @default 300_000 (5 minutes, etcd's compaction)
    */
   readonly continueTtlMs?: number;
+  /**
+   * How many snapshots behind `continue` tokens each kind keeps at most. A paginated list keeps
+   * the kind's state for its later pages (one snapshot per state of the kind: lists of an
+   * unchanged kind share it), and a snapshot holds every object version it saw until it goes;
+   * beyond this many, the oldest goes, and its tokens get `Expired` (410) once the kind changed
+   * since, as Kubernetes answers a token past etcd's compaction. Clients then list again.
+   * @default 16
+   */
+  readonly maxContinueSnapshots?: number;
   /** @default systemClock */
   readonly clock?: Clock;
 }
@@ -128,7 +148,10 @@ class Table implements WatchSource {
   readonly watches = new Set<MemoryWatch>();
   /** The revision of this kind's latest change. */
   lastChange = 0;
-  /** Copy-on-write snapshots behind `continue` tokens, by revision. */
+  /**
+   * Copy-on-write snapshots behind `continue` tokens, by the revision of the kind's latest change
+   * when taken (one per state of the kind), oldest first.
+   */
   readonly snapshots = new Map<number, { tree: BTree<Key, StoredObject>; takenAt: number }>();
   readonly log: EventLog;
 
@@ -172,9 +195,10 @@ function failedWatch(error: unknown): Watch {
  * The in-memory store: every Backend rule, at memory speed, for tests, demos and one process.
  *
  * Objects are kept as compact frozen snapshots in a B+ tree per kind (ordered for pagination,
- * copy-on-write for consistent `continue` pages); each kind keeps a bounded history that
- * watches read as cursors. Writes are atomic: a write's checks and its commit run without an
- * `await` between them.
+ * copy-on-write for consistent `continue` pages, at most `maxContinueSnapshots` per kind); each
+ * kind keeps a history bounded by count and bytes, and every kind's together by
+ * `totalHistoryBytes`, that watches read as cursors. Writes are atomic: a write's checks and its
+ * commit run without an `await` between them.
  *
  * Garbage collection runs in the same atomic step as the write that makes it due: the delete
  * that removes an owner deletes (or, with finalizers, marks) every dependent whose owners are
@@ -183,7 +207,8 @@ function failedWatch(error: unknown): Watch {
  * deletion (or marking) of the object it wrote: the writer gets the object as written, watches see
  * ADDED (or MODIFIED) and then DELETED, as Kubernetes' collector would do a moment later. An
  * owner is present when an object of its kind, name and uid exists (in the dependent's namespace,
- * for a namespaced owner); an owner of a kind this store has never held counts as present.
+ * for a namespaced owner); an owner of a kind this store has never held counts as present, and so
+ * does a namespaced owner of a cluster-scoped dependent (unresolvable to Kubernetes' collector).
  * Dangling references to owners that are gone are not removed from dependents that still have a
  * live owner.
  *
@@ -218,8 +243,12 @@ export class MemoryBackend implements Backend {
   /** Tables changed since the last sync, whose watches wake when it completes. */
   private readonly unsynced = new Set<Table>();
   private readonly history: { readonly limit: number; readonly bytes: number };
+  private readonly totalHistoryBytes: number;
+  /** The bytes of every kind's history, as their logs count them. */
+  private historyBytesKept = 0;
   private readonly maxObjectBytes: number;
   private readonly continueTtlMs: number;
+  private readonly maxContinueSnapshots: number;
   private readonly clock: Clock;
 
   /**
@@ -232,21 +261,31 @@ export class MemoryBackend implements Backend {
     const {
       historyLimit = 10_000,
       historyBytes = 32 * 1024 * 1024,
+      totalHistoryBytes = 256 * 1024 * 1024,
       maxObjectBytes = defaultMaxObjectBytes,
       continueTtlMs = 300_000,
+      maxContinueSnapshots = 16,
     } = options;
     if (!Number.isSafeInteger(historyLimit) || historyLimit < 1) {
       throw new RangeError(`historyLimit (${historyLimit}) must be a positive integer`);
     }
     if (!(historyBytes > 0))
       throw new RangeError(`historyBytes (${historyBytes}) must be positive`);
+    if (!(totalHistoryBytes > 0))
+      throw new RangeError(`totalHistoryBytes (${totalHistoryBytes}) must be positive`);
+    if (!Number.isSafeInteger(maxContinueSnapshots) || maxContinueSnapshots < 1)
+      throw new RangeError(
+        `maxContinueSnapshots (${maxContinueSnapshots}) must be a positive integer`,
+      );
     if (!(maxObjectBytes > 0))
       throw new RangeError(`maxObjectBytes (${maxObjectBytes}) must be positive`);
     if (!(continueTtlMs >= 0))
       throw new RangeError(`continueTtlMs (${continueTtlMs}) must not be negative`);
     this.history = { limit: historyLimit, bytes: historyBytes };
+    this.totalHistoryBytes = totalHistoryBytes;
     this.maxObjectBytes = maxObjectBytes;
     this.continueTtlMs = continueTtlMs;
+    this.maxContinueSnapshots = maxContinueSnapshots;
     this.clock = options.clock ?? systemClock;
   }
 
@@ -298,6 +337,23 @@ export class MemoryBackend implements Backend {
       table.log.compact(this.currentRevision);
       table.snapshots.clear();
     }
+    this.historyBytesKept = 0;
+  }
+
+  /**
+   * The bytes of watch history the store keeps over every kind, as `totalHistoryBytes` counts
+   * them: for tests and metrics.
+   */
+  get keptHistoryBytes(): number {
+    return this.historyBytesKept;
+  }
+
+  /**
+   * How many snapshots behind `continue` tokens the store keeps for `kind` (at most
+   * `maxContinueSnapshots`): for tests and metrics.
+   */
+  keptSnapshots(kind: AnyKind): number {
+    return this.tables.get(kindId(kind))?.snapshots.size ?? 0;
   }
 
   async get(kind: AnyKind, key: ObjectKey): Promise<StoredObject> {
@@ -332,8 +388,11 @@ export class MemoryBackend implements Backend {
     let tree = table.tree;
     let revision = this.currentRevision;
     let after: Key | undefined;
-    if (options.continue !== undefined && options.continue !== "") {
-      const token = decodeContinue(options.continue);
+    const continuing = options.continue !== undefined && options.continue !== "";
+    if (continuing) {
+      const token = decodeContinue(options.continue!);
+      // From beyond this store's revision: a list begun before a restart, or on another store.
+      if (token.rv > this.currentRevision) throw continueExpired();
       revision = token.rv;
       tree = this.snapshotAt(table, token.rv);
       after =
@@ -364,7 +423,9 @@ export class MemoryBackend implements Backend {
     });
     if (!more) return { items, resourceVersion: String(revision) };
 
-    this.keepSnapshot(table, revision, tree);
+    // Read from the live tree: later pages need the kind's state now, whatever comes next. A
+    // first page renews a snapshot it shares; a later page keeps the time its list began.
+    if (tree === table.tree) this.keepSnapshot(table, !continuing);
     const last = items[items.length - 1]!.metadata;
     const token: ContinueToken =
       last.namespace === undefined
@@ -381,10 +442,15 @@ export class MemoryBackend implements Backend {
         options.labelSelector === undefined ? undefined : toLabelSelector(options.labelSelector);
       const fields: FieldSelector | undefined =
         options.fieldSelector === undefined ? undefined : toFieldSelector(options.fieldSelector);
-      const seq =
-        options.resourceVersion === undefined || options.resourceVersion === ""
-          ? table.log.end
-          : table.log.seqAfter(parseRevision(options.resourceVersion));
+      let seq = table.log.end;
+      if (options.resourceVersion !== undefined && options.resourceVersion !== "") {
+        const from = parseRevision(options.resourceVersion);
+        // A revision this store has not reached names no point in its history (a client
+        // resuming from before a restart, when revisions began again): relist, as on Kubernetes.
+        if (from > this.currentRevision)
+          throw tooLargeResourceVersion(options.resourceVersion, this.currentRevision);
+        seq = table.log.seqAfter(from);
+      }
       const interval = options.bookmarkIntervalMs ?? 60_000;
       if (!(interval > 0))
         throw new RangeError(`bookmarkIntervalMs (${interval}) must be positive`);
@@ -657,6 +723,7 @@ export class MemoryBackend implements Backend {
       plan.action === "put" ? object.metadata.ownerReferences : undefined,
     );
     const previousLabels = previous?.metadata.labels;
+    const historyBefore = table.log.bytes;
     table.log.append({
       type: plan.action === "remove" ? "DELETED" : previous === undefined ? "ADDED" : "MODIFIED",
       revision,
@@ -666,6 +733,8 @@ export class MemoryBackend implements Backend {
         : (previousLabels ?? {}),
       bytes: plan.bytes,
     });
+    this.historyBytesKept += table.log.bytes - historyBefore;
+    if (this.historyBytesKept > this.totalHistoryBytes) this.trimHistory();
     table.lastChange = revision;
     if (this.journal !== undefined) {
       this.journal.record({
@@ -714,7 +783,8 @@ export class MemoryBackend implements Backend {
         const dependent = table.tree.get(key);
         if (dependent === undefined) continue;
         const refs = dependent.metadata.ownerReferences ?? [];
-        if (refs.some((ref) => ref.uid !== ownerUid && this.ownerExists(ref, dependent))) continue;
+        // The owner that went is gone from its tree by now: it counts only if unresolvable.
+        if (refs.some((ref) => this.ownerExists(ref, dependent))) continue;
         const plan = planDelete(table.kind, key, dependent, undefined, this.context());
         if (plan.action === "none") continue;
         this.apply(table, plan, dependent);
@@ -746,34 +816,88 @@ export class MemoryBackend implements Backend {
     if (plan.action === "remove") this.collectDependentsOf(plan.object.metadata.uid);
   }
 
+  /**
+   * Whether the owner `ref` names is present for `dependent`, as Kubernetes' collector decides:
+   * an object of its kind, name and uid exists — in the dependent's namespace, for a namespaced
+   * kind. A kind this store has never held counts as present (there is nothing to look in), and
+   * so does a namespaced owner of a cluster-scoped dependent: Kubernetes finds such a reference
+   * unresolvable (an `OwnerRefInvalidNamespace` event) and never collects the dependent for it.
+   */
   private ownerExists(ref: Frozen<OwnerReference>, dependent: StoredObject): boolean {
     const table = this.tables.get(`${groupOf(ref.apiVersion)}/${ref.kind}`);
     if (table === undefined) return true;
-    const namespace = table.kind.scope === "Namespaced" ? dependent.metadata.namespace : undefined;
+    const namespace = dependent.metadata.namespace;
+    if (table.kind.scope !== "Namespaced")
+      return table.tree.get({ name: ref.name })?.metadata.uid === ref.uid;
+    if (namespace === undefined) return true;
     return table.tree.get({ namespace, name: ref.name })?.metadata.uid === ref.uid;
   }
 
-  private keepSnapshot(table: Table, revision: number, tree: BTree<Key, StoredObject>): void {
+  /**
+   * Keeps the kind's current state for the later pages of a list: one snapshot per state of the
+   * kind (a list of a kind unchanged since the last one shares its snapshot, and with `renew`
+   * starts its time again), at most `maxContinueSnapshots`, the oldest going first. Snapshots are
+   * taken in the order of the states they keep, and renewed only while theirs is the kind's
+   * state, so the map's order is both: the oldest snapshot is always of the oldest state, which
+   * `snapshotAt` relies on.
+   */
+  private keepSnapshot(table: Table, renew: boolean): void {
     const now = this.clock.now();
-    for (const [rev, snapshot] of table.snapshots) {
-      if (now - snapshot.takenAt > this.continueTtlMs) table.snapshots.delete(rev);
+    const { snapshots } = table;
+    for (const [state, snapshot] of snapshots) {
+      if (now - snapshot.takenAt > this.continueTtlMs) snapshots.delete(state);
     }
-    if (table.snapshots.has(revision)) return;
+    const state = table.lastChange;
+    const kept = snapshots.get(state);
+    if (kept !== undefined && !renew) return;
+    snapshots.delete(state);
     // A clone shares every node until one side writes: O(1) now, copy-on-write after.
-    table.snapshots.set(revision, {
-      tree: tree === table.tree ? tree.clone() : tree,
-      takenAt: now,
-    });
+    snapshots.set(state, { tree: kept?.tree ?? table.tree.clone(), takenAt: now });
+    for (const oldest of snapshots.keys()) {
+      if (snapshots.size <= this.maxContinueSnapshots) break;
+      snapshots.delete(oldest);
+    }
   }
 
+  /**
+   * The kind's objects as they were at store revision `revision`: the live tree if the kind has
+   * not changed since, else the snapshot of the kind's latest state at or before it — the latest
+   * snapshot of a state no later than `revision`. If that state's snapshot is gone (expired or
+   * evicted), every older one is too, so none is found: `Expired`.
+   */
   private snapshotAt(table: Table, revision: number): BTree<Key, StoredObject> {
-    const snapshot = table.snapshots.get(revision);
-    if (snapshot !== undefined && this.clock.now() - snapshot.takenAt <= this.continueTtlMs)
-      return snapshot.tree;
     if (table.lastChange <= revision) return table.tree;
-    throw new ApiError(
-      "Expired",
-      "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.",
-    );
+    let found: { tree: BTree<Key, StoredObject>; takenAt: number } | undefined;
+    for (const [state, snapshot] of table.snapshots) if (state <= revision) found = snapshot;
+    if (found !== undefined && this.clock.now() - found.takenAt <= this.continueTtlMs)
+      return found.tree;
+    throw continueExpired();
+  }
+
+  /**
+   * Brings the history of every kind together under `totalHistoryBytes`: the oldest changes of
+   * the kind holding the most history bytes go first, down to the next largest kind's bytes or
+   * the bound; each kind keeps its latest change (as `historyBytes` keeps it). Rare, and the
+   * number of kinds small: a scan per step.
+   */
+  private trimHistory(): void {
+    while (this.historyBytesKept > this.totalHistoryBytes) {
+      let largest: Table | undefined;
+      let next = 0;
+      for (const table of this.tables.values()) {
+        if (table.log.size < 2) continue;
+        if (largest === undefined || table.log.bytes > largest.log.bytes) {
+          if (largest !== undefined) next = Math.max(next, largest.log.bytes);
+          largest = table;
+        } else next = Math.max(next, table.log.bytes);
+      }
+      if (largest === undefined) return; // every kind is down to its latest change
+      const log = largest.log;
+      do {
+        const before = log.bytes;
+        log.trimOldest();
+        this.historyBytesKept -= before - log.bytes;
+      } while (this.historyBytesKept > this.totalHistoryBytes && log.size > 1 && log.bytes >= next);
+    }
   }
 }
