@@ -9,7 +9,7 @@ export interface JitteredBackoffOptions {
   /** A failure after this long without one starts again from `initialMs`. @default 120_000 */
   readonly resetAfterMs?: number;
   readonly clock: Clock;
-  /** Uniform in [0, 1). @default Math.random */
+  /** Uniform in [0, 1). @default the clock's `random`, else Math.random */
   readonly random?: () => number;
 }
 
@@ -32,7 +32,7 @@ export class JitteredBackoff {
       maxMs = 30_000,
       resetAfterMs = 120_000,
       clock,
-      random = Math.random,
+      random = clock.random?.bind(clock) ?? Math.random,
     } = options;
     if (!(initialMs > 0)) throw new RangeError(`initialMs (${initialMs}) must be positive`);
     if (!(maxMs >= initialMs))

@@ -71,6 +71,27 @@ describe("watcher state machine", () => {
     expect(s.effects).toEqual([{ type: "stopWatch" }, { type: "list", continue: undefined }]);
   });
 
+  it("relists at once when the watch's revision is ahead of the store (504 Too large resource version: a restarted store's watchers kept stale caches)", () => {
+    const tooLarge = new ApiError("Timeout", "Too large resource version: 99, current: 3", {
+      details: {
+        causes: [
+          { reason: "ResourceVersionTooLarge", message: "Too large resource version", field: "" },
+        ],
+      },
+    });
+    const s = step(
+      { phase: "watching", resourceVersion: "99" },
+      { type: "watchFailed", error: tooLarge },
+    );
+    expect(s.effects).toEqual([{ type: "stopWatch" }, { type: "list", continue: undefined }]);
+    // Any other timeout backs off as before.
+    const other = step(
+      { phase: "watching", resourceVersion: "12" },
+      { type: "watchFailed", error: new ApiError("Timeout", "slow") },
+    );
+    expect(other.state.phase).toBe("backingOff");
+  });
+
   it("restarts a list whose continue token expired", () => {
     const s = step(
       { phase: "listing", continue: "old", pages: [[object("a", "1")]] },

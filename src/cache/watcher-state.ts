@@ -8,7 +8,7 @@
  * listing ──last page───▶ watching      (emit the whole list: the cache swaps it in)
  * watching ─event───────▶ watching      (emit it; remember its revision)
  * watching ─ended/idle──▶ watching      (watch again from the last revision: no relist)
- * any ──────Gone (410)──▶ listing       (relist now)
+ * any ──────Gone (410)──▶ listing       (relist now; also on 504 Too large resource version)
  * any ──────other error─▶ backoff ──elapsed──▶ where it failed
  * ```
  */
@@ -74,8 +74,9 @@ function failed(
   resume: "list" | "watch",
   resourceVersion: string | undefined,
 ): Step {
-  if (ApiError.isGone(error)) {
-    // The resume point (or the list's snapshot) is gone: only a fresh list can go on.
+  if (ApiError.isGone(error) || ApiError.isTooLargeResourceVersion(error)) {
+    // The resume point (or the list's snapshot) is gone, or ahead of the store (whose revisions
+    // began again): only a fresh list can go on.
     return {
       state: startListing,
       effects: [{ type: "stopWatch" }, { type: "list", continue: undefined }],

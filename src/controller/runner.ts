@@ -385,7 +385,8 @@ export class ControllerRunner {
   private scheduleResync(): void {
     const every = this.controller.options.resyncMs ?? 300_000;
     if (every === 0 || this.cache === undefined) return;
-    const jittered = every * (0.9 + Math.random() * 0.2);
+    const random = this.deps.clock.random?.() ?? Math.random();
+    const jittered = every * (0.9 + random * 0.2);
     this.resyncTimer = this.deps.clock.setTimer(jittered, () => {
       for (const key of this.cache!.keys()) this.enqueue(key, "resync", true);
       this.scheduleResync();

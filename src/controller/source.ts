@@ -143,7 +143,7 @@ export function fromAsyncIterable<T>(
       });
       // An iterable that yields without waiting would run on microtasks forever: give the
       // event loop its turn once the budget is spent.
-      const budget = new TurnBudget();
+      const budget = new TurnBudget(undefined, undefined, feed.clock.cpuNow?.bind(feed.clock));
       try {
         for (;;) {
           const next = await Promise.race([iterator.next(), stopped]);

@@ -136,7 +136,7 @@ export class LeaderElector {
       if (term !== undefined) return this.lead(term);
       await sleep(
         this.clock,
-        this.retryPeriodMs * (1 + Math.random() * (jitterFactor - 1)),
+        this.retryPeriodMs * (1 + (this.clock.random?.() ?? Math.random()) * (jitterFactor - 1)),
         signal,
       );
     }

@@ -107,6 +107,20 @@ export class ApiError extends Error {
   static isGone(err: unknown): err is ApiError {
     return err instanceof ApiError && err.code === 410;
   }
+
+  /**
+   * Whether `err` is kube-apiserver's "Too large resource version" (504, cause
+   * `ResourceVersionTooLarge`): the revision asked for is ahead of the store's, as after a store
+   * whose revisions began again (a restart of one in memory). client-go relists on it.
+   */
+  static isTooLargeResourceVersion(err: unknown): err is ApiError {
+    return (
+      err instanceof ApiError &&
+      err.code === 504 &&
+      (err.details?.causes?.some((c) => c.reason === "ResourceVersionTooLarge") === true ||
+        err.message.includes("Too large resource version"))
+    );
+  }
 }
 
 /** What an error is about, for the `details` of the common constructors below. */

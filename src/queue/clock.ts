@@ -6,6 +6,8 @@
  * real CPU time, which no fake clock models (a fake clock stands still while code spins).
  */
 
+import type { TurnBudget } from "./turn-budget.js";
+
 /** A pending timer; `cancel()` is idempotent. */
 export interface Timer {
   cancel(): void;
@@ -19,6 +21,17 @@ export interface Clock {
   wallNow(): number;
   /** Runs `callback` once `ms` milliseconds from now. */
   setTimer(ms: number, callback: () => void): Timer;
+  /**
+   * Uniform in [0, 1): for jitter and generated names and uids. A deterministic simulation
+   * gives a seeded one, so that one seed is one history. @default Math.random
+   */
+  random?(): number;
+  /**
+   * How long this process has been running code, in ms, for the {@link TurnBudget} that keeps
+   * loops of ready work from starving the event loop. A deterministic simulation gives a count
+   * that moves with every reading. @default performance.now()
+   */
+  cpuNow?(): number;
 }
 
 /**

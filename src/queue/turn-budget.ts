@@ -41,10 +41,12 @@ export class TurnBudget {
    * @param budgetMs how long counted work may hold one turn. @default TURN_BUDGET_MS (5)
    * @param onTurn called at the start of the next turn after work was counted (a queue wakes
    *   the workers it held back).
+   * @param now the reading of elapsed CPU time (a clock's `cpuNow`). @default performance.now
    */
   constructor(
     private readonly budgetMs = TURN_BUDGET_MS,
     private readonly onTurn?: () => void,
+    private readonly now: () => number = () => performance.now(),
   ) {
     if (!(budgetMs > 0)) throw new RangeError(`budgetMs (${budgetMs}) must be positive`);
   }
@@ -52,7 +54,7 @@ export class TurnBudget {
   /** Counts one unit of work; whether this turn's budget is spent (then wait for the next). */
   spend(): boolean {
     if (this.start < 0) {
-      this.start = performance.now();
+      this.start = this.now();
       this.count = 0;
       this.nextCheck = 1;
       this.spent = false;
@@ -61,7 +63,7 @@ export class TurnBudget {
     if (this.spent) return true;
     if (++this.count >= this.nextCheck) {
       this.nextCheck = this.count < 32 ? this.count * 2 : this.count + 32;
-      if (performance.now() - this.start >= this.budgetMs) this.spent = true;
+      if (this.now() - this.start >= this.budgetMs) this.spent = true;
     }
     return this.spent;
   }

@@ -141,9 +141,7 @@ export class WorkQueue<K = string> {
   /** Normal-lane handouts since the low lane's last turn. */
   private normalRun = 0;
   /** How long handing out ready keys may hold the event loop in one turn. */
-  private readonly budget = new TurnBudget(TURN_BUDGET_MS, () => {
-    if (!this.stopped) this.wakeGetters();
-  });
+  private readonly budget: TurnBudget;
   private processingCount = 0;
   private readonly getters: ((key: K | undefined) => void)[] = [];
   private readonly drainers: (() => void)[] = [];
@@ -165,6 +163,14 @@ export class WorkQueue<K = string> {
 
   constructor(options: WorkQueueOptions<K> = {}) {
     this.clock = options.clock ?? systemClock;
+    const cpuNow = this.clock.cpuNow?.bind(this.clock);
+    this.budget = new TurnBudget(
+      TURN_BUDGET_MS,
+      () => {
+        if (!this.stopped) this.wakeGetters();
+      },
+      cpuNow,
+    );
     this.rateLimiter = options.rateLimiter ?? new ExponentialBackoff<K>();
     this.metrics = options.metrics;
     if (this.metrics !== undefined) {

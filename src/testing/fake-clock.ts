@@ -62,6 +62,14 @@ export class FakeClock implements Clock {
     return this.timers.filter((t) => !t.cancelled).length;
   }
 
+  /** When the next timer falls due (monotonic ms), or `undefined` when none is set. */
+  get nextTimerAt(): number | undefined {
+    let next: number | undefined;
+    for (const t of this.timers)
+      if (!t.cancelled && (next === undefined || t.due < next)) next = t.due;
+    return next;
+  }
+
   /** Moves time forward by `ms`, firing every timer that falls due, in order. */
   async advance(ms: number): Promise<void> {
     if (!(ms >= 0)) throw new RangeError(`advance(${ms}): ms must not be negative`);
