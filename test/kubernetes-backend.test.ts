@@ -39,9 +39,6 @@ runBackendConformance(
     compact: (backend) => served.get(backend)!.memory.compact(),
     // Kubernetes has no atomic fence for writes: the backend ignores it.
     fencing: false,
-    // The served store answers such a watch 504 "Too large resource version" (an ERROR event,
-    // as kube-apiserver does), but the Kubernetes backend retries a watch's 5xx answers.
-    refusesFutureWatches: false,
     cleanup: async (backend) => {
       const { server, dir } = served.get(backend)!;
       served.delete(backend);

@@ -102,8 +102,9 @@ interface Reply {
 }
 
 /**
- * One request; a watch (200 with chunked JSON lines) is answered as soon as its headers come,
- * then hung up on. Fails if the server does not answer within 20 s.
+ * One request, its path sent as it is; a chunked 200 (a watch, or a list, which is written as
+ * the client reads it) is answered as soon as its headers come, then hung up on. Fails if the
+ * server does not answer within 20 s.
  */
 function call(
   method: string,
@@ -112,9 +113,13 @@ function call(
   headers: Record<string, string> = {},
 ): Promise<Reply> {
   return new Promise((resolve, reject) => {
+    // The path goes as it is: `request(url)` would resolve `..` and `%2e%2e` before sending.
+    const { hostname, port } = new URL(server.url);
     const req = request(
-      `${server.url}${path}`,
       {
+        host: hostname,
+        port,
+        path,
         method,
         headers: {
           "content-type": "application/json",
@@ -304,6 +309,11 @@ const segment = fc.oneof(
       "%00",
       "%2F",
       "..",
+      ".",
+      "%2e%2e",
+      "%2E.",
+      "..%5c..",
+      "a\\b",
       "__proto__",
       "constructor",
       "%C0%AF",

@@ -1,15 +1,16 @@
 /**
  * The rules a CustomResourceDefinition must keep, as the Kubernetes API server checks them
  * (`apiextensions-apiserver/pkg/apis/apiextensions/validation`): names, a group of its own, one
- * storage version, and a structural schema whose patterns RE2 can run.
+ * storage version, and a structural schema that {@link CrdSchema} compiles (patterns RE2 can run,
+ * defaults their schema accepts, within its limits).
  *
  * What a CRD alone can be checked for is here ({@link crdSpecIssues}, run by the
  * CustomResourceDefinition kind's validator on every write, whatever the store); what needs the
  * object's name or the kinds a server already serves is {@link crdServingIssues}, run by
  * `setpoint serve` before a CRD is written and again before it is served.
  */
-import { RE2JS } from "re2js";
 import { type AnyKind, scaleIssue } from "../model/kind.js";
+import { CrdSchema, schemaDigest } from "./crd-schema.js";
 
 /** One fault of a CRD: where (from `spec`, or from the object for serving issues) and why. */
 export interface CrdIssue {
@@ -55,15 +56,6 @@ export function isProtectedGroup(group: string): boolean {
     group.endsWith(".k8s.io") ||
     group.endsWith(".kubernetes.io")
   );
-}
-
-/**
- * A linear-time regular expression from a schema's `pattern`, as Kubernetes runs them (Go's
- * RE2 syntax, matched anywhere in the value). Throws `RE2JSException` for a pattern RE2 cannot
- * compile (lookarounds, backreferences, repeat counts over 1000).
- */
-export function compilePattern(pattern: string): { test(value: string): boolean } {
-  return RE2JS.compile(pattern);
 }
 
 function checkLabelName(
@@ -145,7 +137,12 @@ export function crdSpecIssues(spec: CrdSpecShape): CrdIssue[] {
         path: ["versions", i, "schema", "openAPIV3Schema"],
         message: "Required value: schemas are required",
       });
-    else issues.push(...schemaIssues(schema, ["versions", i, "schema", "openAPIV3Schema"]));
+    else
+      for (const issue of versionSchemaIssues(schema))
+        issues.push({
+          path: ["versions", i, "schema", "openAPIV3Schema", ...issue.path],
+          message: issue.message,
+        });
     const scale = version.subresources?.scale;
     const scaleFault = scale === undefined ? undefined : scaleIssue(scale as never);
     if (scaleFault !== undefined)
@@ -159,6 +156,32 @@ export function crdSpecIssues(spec: CrdSpecShape): CrdIssue[] {
       path: ["versions"],
       message: `Invalid value: ${stored}: must have exactly one version marked as storage version`,
     });
+  return issues;
+}
+
+/** What {@link versionSchemaIssues} found, by schema digest, the most recently used last. */
+const checkedSchemas = new Map<string, readonly CrdIssue[]>();
+
+/**
+ * Everything wrong with one version's schema, with paths from the schema: the structural rules
+ * ({@link schemaIssues}), then what compiling it finds (keyword values, patterns, defaults,
+ * limits; {@link CrdSchema.compile}). Remembered by the schema's digest, for a CRD is checked on
+ * every write and every time it is served: a large schema is walked once, not each time.
+ */
+function versionSchemaIssues(schema: Readonly<Record<string, unknown>>): readonly CrdIssue[] {
+  const digest = schemaDigest(schema);
+  const cached = digest === undefined ? undefined : checkedSchemas.get(digest.key);
+  if (digest !== undefined && cached !== undefined) {
+    checkedSchemas.delete(digest.key);
+    checkedSchemas.set(digest.key, cached);
+    return cached;
+  }
+  const structural = schemaIssues(schema);
+  const issues = structural.length > 0 ? structural : (CrdSchema.compile(schema).issues ?? []);
+  if (digest !== undefined) {
+    checkedSchemas.set(digest.key, issues);
+    if (checkedSchemas.size > 256) checkedSchemas.delete(checkedSchemas.keys().next().value!);
+  }
   return issues;
 }
 
@@ -185,7 +208,8 @@ function isObject(value: unknown): value is Readonly<Record<string, unknown>> {
  * `additionalProperties` but not both, no `$ref`, `patternProperties` and other keywords
  * Kubernetes forbids, no types or defaults inside logical junctors, no `uniqueItems: true`
  * (quadratic), no `additionalProperties: false`, `metadata` restricted only in `name` and
- * `generateName`, an object at the root, and every `pattern` one RE2 compiles.
+ * `generateName`, and an object at the root. What the schema's keywords say (patterns RE2
+ * can run, defaults the schema accepts, limits) {@link CrdSchema.compile} checks.
  */
 export function schemaIssues(
   schema: Readonly<Record<string, unknown>>,
@@ -280,19 +304,6 @@ function walkSchema(
       path: [...path, "additionalProperties"],
       message: "Forbidden: additionalProperties and properties are mutual exclusive",
     });
-  if (node.pattern !== undefined) {
-    if (typeof node.pattern !== "string")
-      issues.push({ path: [...path, "pattern"], message: "Invalid value: must be a string" });
-    else
-      try {
-        compilePattern(node.pattern);
-      } catch (err) {
-        issues.push({
-          path: [...path, "pattern"],
-          message: `Invalid value: ${JSON.stringify(node.pattern)}: must be a valid regular expression, but isn't: ${(err as Error).message}`,
-        });
-      }
-  }
   const inside = { junctor: where.junctor, intOrString: where.intOrString || intOrString };
   if (node.type === "array" && node.items === undefined && !where.junctor)
     issues.push({ path: [...path, "items"], message: "Required value: must be specified" });

@@ -5,10 +5,8 @@
  * are pruned (unless `x-kubernetes-preserve-unknown-fields`), defaults applied, the rest validated.
  */
 import type { StandardJSONSchemaV1, StandardSchemaV1 } from "@standard-schema/spec";
-import { Ajv, type CodeOptions, type ErrorObject, type ValidateFunction } from "ajv";
 import { stringify } from "yaml";
 import type { StoredObject } from "../backend/backend.js";
-import { setOwn } from "../model/json.js";
 import {
   type AnyKind,
   defineKind,
@@ -16,7 +14,8 @@ import {
   type PrinterColumn,
   type ScaleSubresource,
 } from "../model/kind.js";
-import { compilePattern } from "./crd-validation.js";
+import { fieldPath } from "../model/validation.js";
+import { CrdSchema } from "./crd-schema.js";
 
 type Schema = Record<string, unknown>;
 
@@ -134,162 +133,41 @@ export function crdYamlOf(kind: AnyKind): string {
 }
 
 /**
- * Schema patterns run on RE2 (linear time, as Kubernetes runs them), never on JavaScript's
- * backtracking RegExp: `^(a+)+$` against 30 characters would block the process for seconds.
+ * A Standard Schema validator for one field of a CRD's root (`spec`, `status`): prune, default,
+ * validate, as {@link CrdSchema} does. `required` says whether the root requires the field. It
+ * gives its schema back as Standard JSON Schema, so that OpenAPI (`kubectl explain`,
+ * client-side validation) describes a kind defined at runtime as fully as one defined in code.
  */
-const re2: NonNullable<CodeOptions["regExp"]> = Object.assign(
-  (pattern: string) => compilePattern(pattern),
-  {
-    code: "re2js",
-  },
-);
-
-const ajv = new Ajv({
-  strict: false,
-  allErrors: true,
-  useDefaults: true,
-  validateFormats: false,
-  code: { regExp: re2 },
-});
-
-/** The keywords of Kubernetes' `JSONSchemaProps` that validate; ajv sees only these. */
-const validatingKeywords = new Set([
-  "type",
-  "format",
-  "default",
-  "maximum",
-  "minimum",
-  "maxLength",
-  "minLength",
-  "pattern",
-  "maxItems",
-  "minItems",
-  "multipleOf",
-  "enum",
-  "maxProperties",
-  "minProperties",
-  "required",
-  "items",
-  "allOf",
-  "oneOf",
-  "anyOf",
-  "not",
-  "properties",
-  "additionalProperties",
-  "nullable",
-  "x-kubernetes-preserve-unknown-fields",
-  "x-kubernetes-int-or-string",
-]);
-
-/**
- * A CRD schema as ajv should run it: only the keywords Kubernetes knows (so that no `$ref`,
- * `unevaluatedProperties` or other JSON Schema feature Kubernetes lacks reaches ajv), OpenAPI
- * 3.0's boolean `exclusiveMaximum`/`exclusiveMinimum` in JSON Schema's numeric form, and
- * int-or-string as `anyOf` integer or string.
- */
-function forAjv(schema: unknown): unknown {
-  if (schema === null || typeof schema !== "object" || Array.isArray(schema)) return schema;
-  const input = schema as Schema;
-  const out: Schema = {};
-  for (const [key, value] of Object.entries(input)) {
-    if (!validatingKeywords.has(key)) continue;
-    if (key === "properties" && value !== null && typeof value === "object") {
-      const properties: Schema = {};
-      for (const [name, child] of Object.entries(value)) setOwn(properties, name, forAjv(child));
-      out.properties = properties;
-    } else if (key === "items" || key === "not" || key === "additionalProperties")
-      out[key] = forAjv(value);
-    else if (key === "allOf" || key === "anyOf" || key === "oneOf")
-      out[key] = Array.isArray(value) ? value.map(forAjv) : value;
-    else out[key] = value;
-  }
-  for (const [flag, bound] of [
-    ["exclusiveMaximum", "maximum"],
-    ["exclusiveMinimum", "minimum"],
-  ] as const) {
-    if (input[flag] === true && typeof input[bound] === "number") {
-      out[flag] = input[bound];
-      delete out[bound];
-    }
-  }
-  if (input["x-kubernetes-int-or-string"] === true && out.anyOf === undefined)
-    out.anyOf = [{ type: "integer" }, { type: "string" }];
-  return out;
-}
-
-/** Drops fields a structural schema does not name, as the Kubernetes API server prunes them. */
-function prune(value: unknown, schema: Schema | undefined): unknown {
-  if (schema === undefined || schema["x-kubernetes-preserve-unknown-fields"] === true) return value;
-  if (Array.isArray(value))
-    return value.map((item) => prune(item, schema.items as Schema | undefined));
-  if (value === null || typeof value !== "object") return value;
-  const properties = schema.properties as Record<string, Schema> | undefined;
-  const additional = schema.additionalProperties;
-  const out: Record<string, unknown> = {};
-  for (const [key, item] of Object.entries(value)) {
-    const known = properties !== undefined && Object.hasOwn(properties, key);
-    if (known) setOwn(out, key, prune(item, properties[key]));
-    else if (additional !== undefined && additional !== false)
-      setOwn(
-        out,
-        key,
-        prune(item, typeof additional === "object" ? (additional as Schema) : undefined),
-      );
-  }
-  return out;
-}
-
-function pathOf(error: ErrorObject): PropertyKey[] {
-  const path = error.instancePath
-    .split("/")
-    .slice(1)
-    .map((p) => (/^\d+$/.test(p) ? Number(p) : p.replace(/~1/g, "/").replace(/~0/g, "~")));
-  if (error.keyword === "required")
-    path.push((error.params as { missingProperty: string }).missingProperty);
-  return path;
-}
-
-/**
- * Compiles a CRD schema (as {@link forAjv} makes it) into a validator; throws when ajv cannot.
- * The compiled schema is not kept in ajv's cache, which would otherwise grow with every version
- * of every CRD ever served.
- */
-export function compileCrdSchema(schema: Schema): ValidateFunction {
-  const prepared = forAjv(schema) as Schema;
-  try {
-    return ajv.compile(prepared);
-  } finally {
-    ajv.removeSchema(prepared);
-  }
-}
-
-/**
- * A Standard Schema validator from a CRD's OpenAPI v3 schema: prune, default, validate. The
- * schema is compiled now, so a schema that cannot be compiled fails here, not on a write. It
- * gives its schema back as Standard JSON Schema, so that OpenAPI (`kubectl explain`, client-side
- * validation) describes a kind defined at runtime as fully as one defined in code.
- */
-function validatorOf(schema: Schema | undefined): StandardSchemaV1 & StandardJSONSchemaV1 {
-  const validate = schema === undefined ? undefined : compileCrdSchema(schema);
-  const described = () => structuredClone(schema ?? { type: "object" });
+function validatorOf(
+  field: CrdSchema | undefined,
+  described: Schema | undefined,
+  required: boolean,
+): StandardSchemaV1 & StandardJSONSchemaV1 {
+  const describe = () => structuredClone(described ?? { type: "object" });
   return {
     "~standard": {
       version: 1,
       vendor: "setpoint-crd",
       validate(value) {
-        if (schema === undefined || validate === undefined) return { value };
-        const pruned = structuredClone(prune(value, schema));
-        if (validate(pruned)) return { value: pruned };
-        return {
-          issues: (validate.errors ?? []).map((e) => ({
-            message: e.message ?? "is invalid",
-            path: pathOf(e),
-          })),
-        };
+        if (field === undefined) return { value };
+        if (value === undefined && required && !field.hasDefault)
+          return { issues: [{ message: "Required value", path: [] }] };
+        const result = field.apply(value);
+        if (result.issues === undefined) return { value: result.value };
+        return { issues: result.issues.map(({ message, path }) => ({ message, path })) };
       },
-      jsonSchema: { input: described, output: described },
+      jsonSchema: { input: describe, output: describe },
     },
   };
+}
+
+/** The schema of a field no schema describes: any object. */
+const keepsUnknown: Schema = { type: "object", "x-kubernetes-preserve-unknown-fields": true };
+
+/** `properties[name]`, if it is a schema of `properties`' own (never an inherited member). */
+function ownSchema(properties: Record<string, Schema>, name: string): Schema | undefined {
+  const schema = Object.hasOwn(properties, name) ? properties[name] : undefined;
+  return schema !== null && typeof schema === "object" ? schema : undefined;
 }
 
 interface CrdSpec {
@@ -328,6 +206,22 @@ export function kindFromCrd(crd: StoredObject): AnyKind {
   const version = spec.versions.find((v) => v.storage) ?? spec.versions[0]!;
   const root = version.schema?.openAPIV3Schema;
   const properties = (root?.properties ?? {}) as Record<string, Schema>;
+  const required = Array.isArray(root?.required) ? (root.required as unknown[]) : [];
+  let schema: CrdSchema | undefined;
+  if (root !== undefined) {
+    const compiled = CrdSchema.compile(root);
+    if (compiled.issues !== undefined)
+      throw new Error(
+        `the schema of version ${version.name} is invalid: ${compiled.issues
+          .slice(0, 10)
+          .map((i) => `${fieldPath("openAPIV3Schema", i.path)}: ${i.message}`)
+          .join("; ")}`,
+      );
+    schema = compiled.schema;
+  }
+  const specSchema =
+    schema?.property("spec") ??
+    (root === undefined ? undefined : CrdSchema.compile(keepsUnknown).schema);
   const printerColumns: PrinterColumn[] = (version.additionalPrinterColumns ?? []).map((c) => ({
     name: c.name,
     type: (["string", "integer", "number", "boolean", "date"].includes(c.type)
@@ -346,12 +240,15 @@ export function kindFromCrd(crd: StoredObject): AnyKind {
     ...(spec.names.singular ? { singular: spec.names.singular } : {}),
     scope: spec.scope,
     spec: validatorOf(
-      properties.spec ??
-        (root === undefined
-          ? undefined
-          : { type: "object", "x-kubernetes-preserve-unknown-fields": true }),
+      specSchema,
+      ownSchema(properties, "spec") ?? (root === undefined ? undefined : keepsUnknown),
+      required.includes("spec"),
     ),
-    status: validatorOf(properties.status),
+    status: validatorOf(
+      schema?.property("status"),
+      ownSchema(properties, "status"),
+      required.includes("status"),
+    ),
     printerColumns,
     shortNames: spec.names.shortNames ?? [],
     categories: spec.names.categories ?? [],

@@ -17,6 +17,7 @@ export {
   Service,
 } from "./builtin-kinds.js";
 export { crdOf, crdYamlOf, kindFromCrd } from "./crd.js";
+export { crdSchemaLimits } from "./crd-schema.js";
 export { connectKubernetes, type KubernetesOptions } from "./kubernetes-backend.js";
 export {
   type MissingNamespace,

@@ -10,7 +10,8 @@
  * - 429 and 5xx answers (and dropped connections) are retried with jittered backoff from 0.8 s
  *   to 30 s, honouring `Retry-After`, without relisting; a silent stream is restarted after
  *   the idle timeout;
- * - a 410 ends the watch with `Expired`, so that its informer relists;
+ * - a 410 ends the watch with `Expired`, and a 504 "Too large resource version" with that error,
+ *   so that its informer relists;
  * - requests share one keep-alive agent; a list with `readAhead` asks for its next page early;
  * - writes made while a watch of this backend is asking for its starting revision wait for it,
  *   so that a watch never misses a write its caller made after starting it.
@@ -38,6 +39,7 @@ import type { AnyKind } from "../model/kind.js";
 import { deepFreeze, type Frozen, type ObjectKey, type ResourceInput } from "../model/resource.js";
 import { type FieldSelector, LabelSelector, toLabelSelector } from "../model/selector.js";
 import { sleep, systemClock } from "../queue/clock.js";
+import { checkPathSegmentName } from "./path-segment.js";
 
 /** Options of {@link connectKubernetes}. */
 export interface KubernetesOptions {
@@ -180,11 +182,13 @@ class KubernetesBackend implements Backend {
     subresource?: string,
   ): string {
     const base = kind.group === "" ? `/api/${kind.version}` : `/apis/${kind.group}/${kind.version}`;
+    // A name of `..` would take the request elsewhere (the URL resolves it): refused, as
+    // client-go refuses it.
     const ns =
       kind.scope === "Namespaced" && namespace !== undefined
-        ? `/namespaces/${encodeURIComponent(namespace)}`
+        ? `/namespaces/${encodeURIComponent(checkPathSegmentName("namespace", namespace))}`
         : "";
-    return `${base}${ns}/${kind.plural}${name === undefined ? "" : `/${encodeURIComponent(name)}`}${subresource === undefined ? "" : `/${subresource}`}`;
+    return `${base}${ns}/${kind.plural}${name === undefined ? "" : `/${encodeURIComponent(checkPathSegmentName("name", name))}`}${subresource === undefined ? "" : `/${subresource}`}`;
   }
 
   /** Sends one request; resolves with the response, whose body the caller reads. */
@@ -390,7 +394,9 @@ class KubernetesBackend implements Backend {
       if (code !== 200) {
         const text = await readBody(response);
         const error = errorOf(code, text, response.headers);
-        if (code === 429 || code >= 500) {
+        // "Too large resource version" ends the watch, as 410 does: the server's revisions began
+        // again (a restarted store), and only a relist can go on.
+        if ((code === 429 || code >= 500) && !ApiError.isTooLargeResourceVersion(error)) {
           await sleep(
             systemClock,
             error.details?.retryAfterSeconds !== undefined
@@ -473,7 +479,10 @@ class KubernetesBackend implements Backend {
       });
       if (signal.aborted) return;
       if (failure !== undefined) {
-        if (failure.code === 429 || failure.code >= 500) {
+        if (
+          (failure.code === 429 || failure.code >= 500) &&
+          !ApiError.isTooLargeResourceVersion(failure)
+        ) {
           await sleep(systemClock, backoff.next(), signal);
           continue;
         }

@@ -113,7 +113,7 @@ export class ApiError extends Error {
    * `ResourceVersionTooLarge`): the revision asked for is ahead of the store's, as after a store
    * whose revisions began again (a restart of one in memory). client-go relists on it.
    */
-  static isTooLargeResourceVersion(err: unknown): err is ApiError {
+  static isTooLargeResourceVersion(err: unknown): boolean {
     return (
       err instanceof ApiError &&
       err.code === 504 &&

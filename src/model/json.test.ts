@@ -120,3 +120,57 @@ describe("patches from outside (issue 10)", () => {
     );
   });
 });
+
+describe("JSON patch operations fast-json-patch would take and RFC 6902 refuses (second attack on serve)", () => {
+  it("refuses the internal _get operation and inherited names as operations with BadRequest", () => {
+    for (const op of ["_get", "toString", "constructor", "hasOwnProperty", "__proto__"])
+      expect(() => applyJsonPatch({ a: 1 }, [{ op, path: "/a" } as never]), op).toThrow(
+        expect.objectContaining({ reason: "BadRequest" }),
+      );
+  });
+
+  it("refuses ~ escapes other than ~0 and ~1 as BadRequest", () => {
+    for (const path of ["/~2", "/a~", "/~x/b"])
+      expect(() => applyJsonPatch({ "~2": 1 }, [{ op: "remove", path }]), path).toThrow(
+        expect.objectContaining({ reason: "BadRequest" }),
+      );
+    expect(
+      applyJsonPatch({ "a/b": 1, "c~d": 2 }, [
+        { op: "remove", path: "/a~1b" },
+        { op: "remove", path: "/c~0d" },
+      ]),
+    ).toEqual({});
+  });
+
+  it("refuses array indexes with leading zeros, and - outside an add, as paths that do not exist", () => {
+    for (const operation of [
+      { op: "replace", path: "/arr/01", value: 9 },
+      { op: "remove", path: "/arr/00" },
+      { op: "add", path: "/arr/01", value: 9 },
+      { op: "test", path: "/arr/-", value: 1 },
+      { op: "copy", from: "/arr/01", path: "/b" },
+      { op: "add", path: "/arr/3", value: 9 },
+    ] as const)
+      expect(() => applyJsonPatch({ arr: [1, 2] }, [operation]), JSON.stringify(operation)).toThrow(
+        expect.objectContaining({ reason: "Invalid" }),
+      );
+    expect(applyJsonPatch({ arr: [1, 2] }, [{ op: "add", path: "/arr/2", value: 3 }])).toEqual({
+      arr: [1, 2, 3],
+    });
+  });
+
+  it("does not find inherited members: replacing or removing a missing toString is Invalid", () => {
+    for (const operation of [
+      { op: "replace", path: "/spec/toString", value: "x" },
+      { op: "remove", path: "/spec/valueOf" },
+      { op: "test", path: "/spec/constructor", value: {} },
+      { op: "add", path: "/spec/toString/x", value: 1 },
+    ] as const)
+      expect(() => applyJsonPatch({ spec: {} }, [operation]), JSON.stringify(operation)).toThrow(
+        expect.objectContaining({ reason: "Invalid" }),
+      );
+    expect(
+      applyJsonPatch({ spec: {} }, [{ op: "add", path: "/spec/toString", value: "x" }]),
+    ).toEqual({ spec: { toString: "x" } });
+  });
+});

@@ -124,21 +124,12 @@ export function applyJsonPatch(
     document = structuredClone(target);
     for (; index < ops.length; index++) {
       const op = ops[index]!;
+      checkOperationName(op);
       jsonPatch.validator(op, index);
+      checkPointers(op, document, index);
       if (isPlainObject(op) && typeof op.path === "string" && typeof op.from === "string") {
-        if (op.from !== "" && !op.from.startsWith("/"))
-          throw new PatchFault('Operation `from` property must start with "/"', true);
         if (op.op === "move" && op.path.startsWith(`${op.from}/`))
           throw new PatchFault("a value cannot be moved into its own child");
-        // fast-json-patch finds inherited members (`/spec/constructor`); RFC 6902 only members.
-        if (!hasMember(document, op.from))
-          throw new jsonPatch.JsonPatchError(
-            "the from path does not exist",
-            "OPERATION_FROM_UNRESOLVABLE",
-            index,
-            op,
-            document,
-          );
         if (op.op === "copy") {
           copied += jsonLength(jsonPatch.getValueByPointer(document, op.from));
           if (copied > maxJsonPatchCopyBytes)
@@ -163,6 +154,90 @@ class PatchFault extends Error {
   ) {
     super(message);
   }
+}
+
+const operationNames: ReadonlySet<unknown> = new Set([
+  "add",
+  "remove",
+  "replace",
+  "move",
+  "copy",
+  "test",
+]);
+
+/**
+ * Refuses an `op` RFC 6902 does not define. fast-json-patch looks operations up in an object,
+ * so it would run its internal `_get`, or an inherited `toString` or `constructor`.
+ */
+function checkOperationName(op: unknown): void {
+  if (isPlainObject(op) && !operationNames.has(op.op))
+    throw new PatchFault(
+      "Operation `op` property is not one of operations defined in RFC-6902 (add, remove, replace, move, copy, test)",
+      true,
+    );
+}
+
+/**
+ * Checks an operation's JSON pointers as RFC 6901 and 6902 read them, where fast-json-patch is
+ * lenient: `~` only as `~0` or `~1` (malformed otherwise); array indexes without leading zeros
+ * and `-` only as the end of an array an `add` (or a move or copy) adds to; and every member on
+ * the way one of the document's own — not an inherited `toString` or `constructor` — as must be
+ * the value a remove, replace or test names (Invalid otherwise, naming the path).
+ */
+function checkPointers(op: jsonPatch.Operation, document: unknown, index: number): void {
+  const pointers = op as { path?: unknown; from?: unknown };
+  if (typeof pointers.from === "string" && pointers.from !== "" && !pointers.from.startsWith("/"))
+    throw new PatchFault('Operation `from` property must start with "/"', true);
+  for (const pointer of [pointers.path, pointers.from])
+    if (typeof pointer === "string" && /~(?![01])/.test(pointer))
+      throw new PatchFault(
+        `the JSON pointer ${JSON.stringify(pointer)} is malformed: "~" must be followed by 0 or 1`,
+        true,
+      );
+  const path = op.path;
+  const missing = (
+    pointer: string,
+    name: "OPERATION_PATH_UNRESOLVABLE" | "OPERATION_FROM_UNRESOLVABLE",
+  ) =>
+    new jsonPatch.JsonPatchError(
+      `the path ${JSON.stringify(pointer)} does not exist`,
+      name,
+      index,
+      op,
+      document,
+    );
+  if ((op.op === "move" || op.op === "copy") && !hasMember(document, op.from))
+    throw missing(op.from, "OPERATION_FROM_UNRESOLVABLE");
+  if (op.op === "remove" || op.op === "replace" || op.op === "test") {
+    if (!hasMember(document, path)) throw missing(path, "OPERATION_PATH_UNRESOLVABLE");
+    return;
+  }
+  // add, move, copy: the parent must exist, and an array takes an index up to its length or `-`.
+  if (path === "") return;
+  const cut = path.lastIndexOf("/");
+  const parent = path.slice(0, cut);
+  if (!hasMember(document, parent)) throw missing(path, "OPERATION_PATH_UNRESOLVABLE");
+  const container = valueAt(document, parent);
+  const last = path.slice(cut + 1);
+  if (
+    Array.isArray(container)
+      ? last !== "-" && !(/^(0|[1-9][0-9]*)$/.test(last) && Number(last) <= container.length)
+      : !isPlainObject(container)
+  )
+    throw missing(path, "OPERATION_PATH_UNRESOLVABLE");
+}
+
+/** The value the JSON pointer `pointer` names, which {@link hasMember} found. */
+function valueAt(document: unknown, pointer: string): unknown {
+  if (pointer === "") return document;
+  let current = document;
+  for (const token of pointer.slice(1).split("/")) {
+    const key = token.replace(/~1/g, "/").replace(/~0/g, "~");
+    current = Array.isArray(current)
+      ? current[Number(key)]
+      : (current as Record<string, unknown>)[key];
+  }
+  return current;
 }
 
 /** Whether the JSON pointer `pointer` names a value of `document`, through own members only. */

@@ -60,6 +60,19 @@ describe("parseLabelSelector", () => {
     expect(parseError("!").message).toContain("end of input");
   });
 
+  it('reads in () as in (""), as Kubernetes\' parser does, where it used to select nothing (or everything, for notin)', () => {
+    for (const input of ["a in ()", "a in ( )"]) {
+      const selector = parseLabelSelector(input);
+      expect(selector.matches({ a: "" }), input).toBe(true);
+      expect(selector.matches({ a: "x" }), input).toBe(false);
+      expect(selector.matches({}), input).toBe(false);
+    }
+    const notIn = parseLabelSelector("a notin ()");
+    expect(notIn.matches({ a: "" })).toBe(false);
+    expect(notIn.matches({ a: "x" })).toBe(true);
+    expect(notIn.matches({})).toBe(true);
+  });
+
   it("rejects keys and values Kubernetes would reject", () => {
     expect(parseError("-a=1").reason).toBe("BadRequest");
     expect(parseError(`a=${"x".repeat(64)}`).message).toContain("63");

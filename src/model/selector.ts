@@ -193,6 +193,9 @@ export function parseLabelSelector(input: string): LabelSelector {
               throw selectorError(input, sep.at, `expected "," or ")", found ${describe(sep)}`);
           }
         } else {
+          // `in ()` is `in ("")`, as Kubernetes' parser reads it: never an empty set, which
+          // would select nothing (or, for notin, everything).
+          values.push("");
           next();
         }
         requirement = { key, operator: op.text === "in" ? "In" : "NotIn", values };

@@ -1,7 +1,8 @@
 /**
  * The simple JSONPath of printer columns: `.spec.replicas`, `.status.conditions[0].type`,
  * `.metadata.labels.app`. Filters and wildcards are not supported; a path that does not resolve
- * gives `undefined`.
+ * (through the object's own members: never an inherited `toString` or `constructor`) gives
+ * `undefined`.
  */
 export function evaluateJsonPath(object: unknown, path: string): unknown {
   const trimmed = path.trim().replace(/^\{(.*)\}$/, "$1");
@@ -16,6 +17,9 @@ export function evaluateJsonPath(object: unknown, path: string): unknown {
     } else {
       key = part.slice(1);
     }
+    // Own members only: `.spec.constructor` of an object without one is nothing, not Object.
+    if (!Object.hasOwn(current, key) || (Array.isArray(current) && typeof key !== "number"))
+      return undefined;
     current = (current as Record<string | number, unknown>)[key];
   }
   return current;

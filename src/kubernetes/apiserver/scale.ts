@@ -39,7 +39,7 @@ function written(
 ): Record<string, unknown> {
   const [head, ...rest] = parts(path);
   if (head === undefined) return object;
-  const child = object[head];
+  const child = Object.hasOwn(object, head) ? object[head] : undefined;
   const next =
     rest.length === 0
       ? value

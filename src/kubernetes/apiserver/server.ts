@@ -13,10 +13,14 @@
  * CustomResourceDefinitions.
  *
  * Security: binds 127.0.0.1 unless told otherwise; a bearer token when one is given (401
- * otherwise, compared in constant time); TLS from a key and certificate; bodies over the limit
- * get 413; malformed bodies, paths and parameters 400, before a watch's stream starts; YAML is
- * parsed on a worker thread; CRDs are validated as Kubernetes validates them, their patterns run
- * by RE2, and none may take over a served kind; objects and patches nest at most 100 levels.
+ * otherwise, compared in constant time, the scheme in any case as Kubernetes reads it); TLS from
+ * a key and certificate; bodies over the limit get 413; malformed bodies, paths and parameters
+ * 400, before a watch's stream starts; paths are read as sent, never resolved (`..`, `%2e%2e`
+ * and `\` reach no other namespace; `.` and `..` as a name are 400); YAML is parsed on a worker
+ * thread; CRDs are validated as Kubernetes validates them, their schemas compiled once in linear
+ * time within `crdSchemaLimits`, their patterns run by RE2, their defaults checked, and none may
+ * take over a served kind; objects and patches nest at most 100 levels; requests in flight are
+ * limited (429), and lists and watches are written only as fast as their client reads them.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import { readFileSync } from "node:fs";
@@ -53,6 +57,7 @@ import {
   crdSpecIssues,
 } from "../crd-validation.js";
 import { NamespaceLifecycle } from "../namespace-lifecycle.js";
+import { checkPathSegmentName } from "../path-segment.js";
 import {
   aggregatedDiscovery,
   apiGroupList,
@@ -102,6 +107,15 @@ export interface ServeOptions {
   readonly defaultWatchTimeoutSeconds?: number;
   /** How often a quiet watch that allows bookmarks gets one (Kubernetes: about a minute). @default 60_000 */
   readonly bookmarkIntervalMs?: number;
+  /**
+   * The most reads (GET and other non-mutating requests, watches excepted) served at once; one
+   * more is answered 429 `TooManyRequests` with `Retry-After: 1`, as kube-apiserver's
+   * `--max-requests-inflight`. A request counts until its response is sent or its client goes.
+   * `0` for no limit. @default 400
+   */
+  readonly maxRequestsInFlight?: number;
+  /** The most writes (POST, PUT, PATCH, DELETE) served at once, as kube-apiserver's `--max-mutating-requests-inflight`; `0` for no limit. @default 200 */
+  readonly maxMutatingRequestsInFlight?: number;
 }
 
 /** A running server. */
@@ -124,11 +138,21 @@ interface ResourcePath {
   readonly subresource: string | undefined;
 }
 
+/** `/api/<version>` or `/apis/<group>/<version>`: a group version's resource list. */
+interface GroupVersionPath {
+  readonly group: string;
+  readonly version: string;
+  readonly plural?: undefined;
+}
+
 /**
  * Splits `/api/v1/…` and `/apis/<group>/<version>/…` into their parts, `%`-decoded; `undefined`
- * if neither. A malformed `%` escape is BadRequest, as Go's HTTP server answers it.
+ * if neither. The path is the request's own, never resolved: `..` and `%2e%2e` are segments like
+ * any other, as Go's server keeps them, so no path reaches another namespace's objects. A
+ * malformed `%` escape is BadRequest, as Go's HTTP server answers it, and so is a namespace or
+ * name that cannot be one (`.`, `..`, or holding `/` or `%`), as the API server answers it.
  */
-export function parseResourcePath(pathname: string): ResourcePath | "groupVersion" | undefined {
+export function parseResourcePath(pathname: string): ResourcePath | GroupVersionPath | undefined {
   const segments = pathname
     .split("/")
     .filter((s) => s !== "")
@@ -145,7 +169,7 @@ export function parseResourcePath(pathname: string): ResourcePath | "groupVersio
     version = segments[2]!;
     rest = segments.slice(3);
   } else return undefined;
-  if (rest.length === 0) return "groupVersion";
+  if (rest.length === 0) return { group, version };
   let namespace: string | undefined;
   // namespaces/<ns>/<plural>/… is a namespaced resource; namespaces[/<name>[/status]] is Namespace itself.
   if (
@@ -153,11 +177,12 @@ export function parseResourcePath(pathname: string): ResourcePath | "groupVersio
     rest.length >= 3 &&
     !(rest.length === 3 && (rest[2] === "status" || rest[2] === "finalize"))
   ) {
-    namespace = rest[1];
+    namespace = checkPathSegmentName("namespace", rest[1]!);
     rest = rest.slice(2);
   }
   if (rest.length > 3) return undefined;
-  return { group, version, namespace, plural: rest[0]!, name: rest[1], subresource: rest[2] };
+  const name = rest[1] === undefined ? undefined : checkPathSegmentName("name", rest[1]);
+  return { group, version, namespace, plural: rest[0]!, name, subresource: rest[2] };
 }
 
 function decodeSegment(segment: string): string {
@@ -168,16 +193,58 @@ function decodeSegment(segment: string): string {
   }
 }
 
+/** A request's path, exactly as sent (still `%`-encoded), and its query. */
+interface RequestTarget {
+  readonly pathname: string;
+  readonly query: URLSearchParams;
+}
+
 /**
- * The URL of a request: its target is a path (origin form, `//` kept as part of the path, not
- * read as a host) or an absolute URL; anything else is BadRequest.
+ * The path and query of a request's target: a path (origin form, `//` kept as part of the
+ * path, not read as a host) or an absolute URL; anything else is BadRequest. Nothing in the
+ * path is resolved or rewritten — no `..` or `%2e%2e` removed, no `\` read as `/` — as Go's
+ * server (`url.ParseRequestURI`) keeps them: a WHATWG `URL` would resolve
+ * `namespaces/team-a/%2e%2e/team-b` into team-b's namespace.
  */
-function requestUrl(target: string | undefined): URL {
+export function requestTarget(target: string | undefined): RequestTarget {
   const raw = target ?? "/";
+  let rest = raw;
+  if (!raw.startsWith("/")) {
+    const origin = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?]*/.exec(raw);
+    if (origin === null)
+      throw badRequest(`malformed request target ${JSON.stringify(raw.slice(0, 200))}`);
+    rest = raw.slice(origin[0].length);
+    if (!rest.startsWith("/")) rest = `/${rest}`;
+  }
+  const queryAt = rest.indexOf("?");
+  return queryAt < 0
+    ? { pathname: rest, query: new URLSearchParams() }
+    : { pathname: rest.slice(0, queryAt), query: new URLSearchParams(rest.slice(queryAt + 1)) };
+}
+
+/**
+ * The token of an `Authorization: Bearer <token>` header, read as Kubernetes' bearer token
+ * authenticator reads it: spaces around trimmed, the scheme in any case (`bearer`, `BEARER`),
+ * the token up to the next space; `undefined` for another scheme or an empty token.
+ */
+export function bearerToken(header: string | undefined): string | undefined {
+  const parts = (header ?? "").trim().split(" ");
+  if (parts.length < 2 || parts[0]!.toLowerCase() !== "bearer") return undefined;
+  return parts[1] === "" ? undefined : parts[1];
+}
+
+/**
+ * Which limit a request counts against: `writes` for a method that changes something, `reads`
+ * for the others, none for a watch (long-running, as Kubernetes leaves watches out of its
+ * limits; a watch's memory is bounded by waiting for its client to read).
+ */
+function inFlightLane(req: IncomingMessage): "reads" | "writes" | undefined {
+  const method = req.method ?? "GET";
+  if (method !== "GET" && method !== "HEAD" && method !== "OPTIONS") return "writes";
   try {
-    return raw.startsWith("/") ? new URL(`http://localhost${raw}`) : new URL(raw);
+    return booleanParam(requestTarget(req.url).query, "watch") === true ? undefined : "reads";
   } catch {
-    throw badRequest(`malformed request target ${JSON.stringify(raw.slice(0, 200))}`);
+    return "reads"; // answered 400 soon enough
   }
 }
 
@@ -193,6 +260,40 @@ function send(res: ServerResponse, code: number, body: unknown): void {
     "Content-Length": Buffer.byteLength(json),
   });
   res.end(json);
+}
+
+/** How much of a list is put together before it is written. */
+const listChunkBytes = 64 * 1024;
+
+/**
+ * Sends a list (`head` and its `items`) as it is serialized, a chunk at a time, waiting for the
+ * client to read whenever the socket's buffer is full: a client that never reads holds a chunk
+ * of the list, not the whole of it (a hundred 1 MB objects, five such clients: 500 MB).
+ */
+async function sendList(
+  res: ServerResponse,
+  head: Record<string, unknown>,
+  items: readonly unknown[],
+): Promise<void> {
+  const gone = new AbortController();
+  const onClose = () => gone.abort();
+  res.once("close", onClose);
+  try {
+    res.writeHead(200, { "Content-Type": "application/json" });
+    // `{…,"items":[]}` without its closing `]}`.
+    let chunk = JSON.stringify({ ...head, items: [] }).slice(0, -2);
+    for (let i = 0; i < items.length; i++) {
+      chunk += (i === 0 ? "" : ",") + JSON.stringify(items[i]);
+      if (chunk.length < listChunkBytes) continue;
+      res.write(chunk);
+      chunk = "";
+      if (res.writableNeedDrain) await drained(res, gone.signal);
+      if (gone.signal.aborted) return;
+    }
+    res.end(`${chunk}]}`);
+  } finally {
+    res.off("close", onClose);
+  }
 }
 
 function sendError(res: ServerResponse, error: unknown): void {
@@ -311,7 +412,19 @@ export async function serveKubernetesApi(
     maxBodyBytes = 3 * 1024 * 1024,
     minorVersion = 32,
     defaultWatchTimeoutSeconds = 1_800,
+    maxRequestsInFlight = 400,
+    maxMutatingRequestsInFlight = 200,
   } = options;
+  for (const [name, value] of [
+    ["maxRequestsInFlight", maxRequestsInFlight],
+    ["maxMutatingRequestsInFlight", maxMutatingRequestsInFlight],
+  ] as const)
+    if (!Number.isInteger(value) || value < 0)
+      throw new RangeError(`${name} (${value}) must be a non-negative integer (0 for no limit)`);
+  // Kubernetes reads a token up to its first space, in any scheme's case: a token with
+  // whitespace could never be sent.
+  if (token !== undefined && (token === "" || /\s/.test(token)))
+    throw new RangeError("token must be non-empty and hold no whitespace");
   plane.register(...builtinKinds);
   const closing = new AbortController();
   const yaml = new YamlParser();
@@ -420,18 +533,16 @@ export async function serveKubernetesApi(
 
   // The token is compared in constant time, as digests of equal length, so that how long a
   // refusal takes tells nothing about how much of a guess was right.
-  const expectedAuthorization = token === undefined ? undefined : digest(`Bearer ${token}`);
+  const expectedToken = token === undefined ? undefined : digest(token);
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    if (
-      expectedAuthorization !== undefined &&
-      !timingSafeEqual(digest(req.headers.authorization ?? ""), expectedAuthorization)
-    ) {
-      throw new ApiError("Unauthorized", "Unauthorized");
+    if (expectedToken !== undefined) {
+      const sent = bearerToken(req.headers.authorization);
+      if (sent === undefined || !timingSafeEqual(digest(sent), expectedToken))
+        throw new ApiError("Unauthorized", "Unauthorized");
     }
-    const url = requestUrl(req.url);
+    const { pathname, query } = requestTarget(req.url);
     const method = req.method ?? "GET";
     const accept = req.headers.accept;
-    const { pathname } = url;
 
     if (pathname === "/version") {
       send(res, 200, {
@@ -490,10 +601,8 @@ export async function serveKubernetesApi(
         "NotFound",
         `the server could not find the requested resource (${method} ${pathname})`,
       );
-    if (path === "groupVersion") {
-      const segments = pathname.split("/").filter(Boolean);
-      const group = segments[0] === "api" ? "" : segments[1]!;
-      const version = segments[0] === "api" ? segments[1]! : segments[2]!;
+    if (path.plural === undefined) {
+      const { group, version } = path;
       const matching = kinds().filter((k) => k.group === group && k.version === version);
       if (matching.length === 0)
         throw new ApiError(
@@ -531,7 +640,6 @@ export async function serveKubernetesApi(
         : { name: path.name };
     };
     const backend = plane.backend;
-    const query = url.searchParams;
     let strict = false;
     /** The `dryRun` and `fieldValidation` of a write, checked before its body is read. */
     const writeOptions = (optionsKind: OptionsKind): { dryRun: boolean } => {
@@ -762,12 +870,11 @@ export async function serveKubernetesApi(
         }
         if (wantsTable(accept)) send(res, 200, servedKind.table(items, metadata));
         else
-          send(res, 200, {
-            apiVersion: kind.apiVersion,
-            kind: `${kind.kind}List`,
-            metadata,
+          await sendList(
+            res,
+            { apiVersion: kind.apiVersion, kind: `${kind.kind}List`, metadata },
             items,
-          });
+          );
         return;
       }
       case "POST": {
@@ -1023,7 +1130,7 @@ export async function serveKubernetesApi(
   }
 
   /** Every watcher of a change sends the same JSON: serialize it once. */
-  const recentJson = new RecentJson(1024);
+  const recentJson = new RecentJson(1024, 16 * 1024 * 1024);
 
   /**
    * Serves a watch of `served`. `filter` is the part of a field selector the store cannot
@@ -1108,7 +1215,13 @@ export async function serveKubernetesApi(
             limit: 500,
             ...(token ? { continue: token } : {}),
           });
-          for (const object of page.items) writeObject("ADDED", object);
+          for (const object of page.items) {
+            writeObject("ADDED", object);
+            // As for the events after them: a client that does not read is not buffered for
+            // (five such clients of a hundred 1 MB objects held 1 GB).
+            if (res.writableNeedDrain) await drained(res, stop.signal);
+            if (stop.signal.aborted) return;
+          }
           resourceVersion = page.resourceVersion;
           token = page.continue;
         } while (token);
@@ -1171,7 +1284,28 @@ export async function serveKubernetesApi(
     }
   }
 
+  /** Requests being served, reads and writes apart, watches not counted (see ServeOptions). */
+  const inFlight = { reads: 0, writes: 0 };
   const listener = (req: IncomingMessage, res: ServerResponse) => {
+    const lane = inFlightLane(req);
+    if (lane !== undefined) {
+      const limit = lane === "writes" ? maxMutatingRequestsInFlight : maxRequestsInFlight;
+      if (limit > 0 && inFlight[lane] >= limit) {
+        res.setHeader("Retry-After", "1");
+        sendError(
+          res,
+          new ApiError("TooManyRequests", "Too many requests, please try again later.", {
+            details: { retryAfterSeconds: 1 },
+          }),
+        );
+        req.resume();
+        return;
+      }
+      inFlight[lane]++;
+      res.once("close", () => {
+        inFlight[lane]--;
+      });
+    }
     handle(req, res).catch((error) => {
       sendError(res, error);
       // Drain what is left of a body we refused, so the connection can close cleanly.
@@ -1554,19 +1688,30 @@ function drained(res: ServerResponse, signal: AbortSignal): Promise<void> {
 /**
  * The JSON of the last few objects sent: stored objects are frozen, so one serialization serves
  * every watch that sends the object (a hundred watchers of one change cost one JSON.stringify).
- * Bounded, oldest out first: a cache of every object ever sent would double the store's memory.
+ * Bounded by count and by bytes, oldest out first: a cache of every object ever sent would
+ * double the store's memory, and a thousand 1 MB objects would hold a gigabyte.
  */
 class RecentJson {
   private readonly entries = new Map<object, string>();
+  private length = 0;
 
-  constructor(private readonly capacity: number) {}
+  constructor(
+    private readonly capacity: number,
+    private readonly maxLength: number,
+  ) {}
 
   of(object: object): string {
     let json = this.entries.get(object);
     if (json === undefined) {
       json = JSON.stringify(object);
+      if (json.length > this.maxLength) return json;
       this.entries.set(object, json);
-      if (this.entries.size > this.capacity) this.entries.delete(this.entries.keys().next().value!);
+      this.length += json.length;
+      while (this.entries.size > this.capacity || this.length > this.maxLength) {
+        const [oldest, text] = this.entries.entries().next().value!;
+        this.entries.delete(oldest);
+        this.length -= text.length;
+      }
     }
     return json;
   }

@@ -5,9 +5,12 @@
  * every other request, watches and `/version` included.
  *
  * Guarantees: the server's thread never parses YAML; one worker, started on the first YAML
- * body, parses one body at a time; a parse that takes longer than `timeoutMs` or more than
- * 256 MiB of heap ends the worker (the next body starts a new one) and fails as
- * RequestEntityTooLarge; flow collections nested deeper than objects may be are BadRequest.
+ * body, parses one body at a time, in the order they came; a parse that takes longer than
+ * `timeoutMs` (counted from when the worker starts on that body, not from when it was queued)
+ * or more than 256 MiB of heap ends the worker and fails that body alone, as
+ * RequestEntityTooLarge — the bodies queued behind it go on, on a new worker; flow collections
+ * nested deeper than objects may be are BadRequest. Bodies queued are bounded by the server's
+ * limit on requests in flight.
  * Caveats: duplicate keys are allowed, the last one wins (as the API server's non-strict YAML
  * decoding); at most 100 alias expansions (the `yaml` library's guard against alias bombs).
  */
@@ -50,44 +53,84 @@ parentPort.on("message", ({ id, text }) => {
 });
 `;
 
+/** A body waiting for the worker, or being parsed by it. */
 interface Pending {
+  readonly id: number;
+  readonly text: string;
   readonly resolve: (value: unknown) => void;
   readonly reject: (error: unknown) => void;
-  readonly timer: NodeJS.Timeout;
 }
 
 /** Parses YAML documents on a worker thread; see the module's doc for its guarantees. */
 export class YamlParser {
   private worker: Worker | undefined;
-  private readonly pending = new Map<number, Pending>();
+  /** Bodies in the order they came; the first is the one being parsed. */
+  private readonly queue: Pending[] = [];
+  /** Ends the body being parsed once it has had `timeoutMs`. */
+  private timer: NodeJS.Timeout | undefined;
   private nextId = 0;
 
-  /** @param timeoutMs the longest one body may take to parse. @default 10_000 */
+  /** @param timeoutMs the longest one body may take to parse, once the worker starts on it. @default 10_000 */
   constructor(private readonly timeoutMs = 10_000) {}
 
   /** The value of the YAML document `text`; BadRequest if it is not YAML. */
   parse(text: string): Promise<unknown> {
-    const worker = this.start();
-    const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.stop(
-          new ApiError(
-            "RequestEntityTooLarge",
-            `the YAML body took more than ${this.timeoutMs} ms to parse; send it as JSON`,
-          ),
-        );
-      }, this.timeoutMs);
-      this.pending.set(id, { resolve, reject, timer });
-      worker.postMessage({ id, text });
+      this.queue.push({ id: this.nextId++, text, resolve, reject });
+      if (this.queue.length === 1) this.startNext();
     });
   }
 
-  /** Ends the worker; bodies still being parsed fail. */
+  /** Ends the worker; bodies still being parsed or waiting fail. */
   async close(): Promise<void> {
     const worker = this.worker;
-    this.stop(new ApiError("ServiceUnavailable", "the server is shutting down"));
+    this.worker = undefined;
+    clearTimeout(this.timer);
+    const error = new ApiError("ServiceUnavailable", "the server is shutting down");
+    for (const waiting of this.queue.splice(0)) waiting.reject(error);
     await worker?.terminate();
+  }
+
+  /**
+   * Hands the first body in the queue to the worker and starts its clock: a body's time limit
+   * counts from when the worker starts on it, not from when it was queued, so one slow body
+   * fails alone rather than every body queued behind it.
+   */
+  private startNext(): void {
+    const next = this.queue[0];
+    if (next === undefined) return;
+    const worker = this.start();
+    this.timer = setTimeout(() => {
+      this.fail(
+        next.id,
+        new ApiError(
+          "RequestEntityTooLarge",
+          `the YAML body took more than ${this.timeoutMs} ms to parse; send it as JSON`,
+        ),
+      );
+    }, this.timeoutMs);
+    worker.postMessage({ id: next.id, text: next.text });
+  }
+
+  /** Settles the body being parsed (if it is `id`) and starts on the next. */
+  private settle(id: number, outcome: { value: unknown } | { error: ApiError }): void {
+    const current = this.queue[0];
+    if (current === undefined || current.id !== id) return;
+    this.queue.shift();
+    clearTimeout(this.timer);
+    if ("error" in outcome) current.reject(outcome.error);
+    else current.resolve(outcome.value);
+    this.startNext();
+  }
+
+  /** Fails the body being parsed with `error` and ends the worker, which may be stuck on it. */
+  private fail(id: number, error: ApiError): void {
+    const current = this.queue[0];
+    if (current === undefined || current.id !== id) return;
+    const worker = this.worker;
+    this.worker = undefined;
+    void worker?.terminate();
+    this.settle(id, { error });
   }
 
   private start(): Worker {
@@ -105,17 +148,20 @@ export class YamlParser {
     worker.on(
       "message",
       ({ id, value, error }: { id: number; value?: unknown; error?: string }) => {
-        const waiting = this.pending.get(id);
-        if (waiting === undefined) return;
-        this.pending.delete(id);
-        clearTimeout(waiting.timer);
-        if (error === undefined) waiting.resolve(value);
-        else waiting.reject(badRequest(`the request body is not valid YAML: ${error}`));
+        if (this.worker !== worker) return;
+        this.settle(
+          id,
+          error === undefined
+            ? { value }
+            : { error: badRequest(`the request body is not valid YAML: ${error}`) },
+        );
       },
     );
+    // A worker that dies fails the body it was parsing; the next body starts a new one.
     worker.on("error", (err) => {
-      if (this.worker === worker)
-        this.stop(
+      if (this.worker === worker && this.queue[0] !== undefined)
+        this.fail(
+          this.queue[0].id,
           new ApiError(
             "RequestEntityTooLarge",
             `the YAML body could not be parsed: ${err.message}`,
@@ -123,21 +169,11 @@ export class YamlParser {
         );
     });
     worker.on("exit", () => {
-      if (this.worker === worker)
-        this.stop(new ApiError("InternalError", "the YAML parser stopped"));
+      if (this.worker === worker && this.queue[0] !== undefined)
+        this.fail(this.queue[0].id, new ApiError("InternalError", "the YAML parser stopped"));
+      else if (this.worker === worker) this.worker = undefined;
     });
     this.worker = worker;
     return worker;
-  }
-
-  private stop(error: ApiError): void {
-    const worker = this.worker;
-    this.worker = undefined;
-    for (const [id, waiting] of this.pending) {
-      this.pending.delete(id);
-      clearTimeout(waiting.timer);
-      waiting.reject(error);
-    }
-    void worker?.terminate();
   }
 }
