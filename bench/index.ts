@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: every benchmark, in one run, each beside its peers. Figures vary with the
- * machine's load; compare ratios from the same run. `BENCH=store,durable,postgres,replicas,queue,controller,composite,kubernetes` picks some.
+ * machine's load; compare ratios from the same run. `BENCH=store,durable,postgres,replicas,queue,controller,composite,kubernetes,simulate` picks some.
  */
 import { compositeBenchmarks } from "./composite.bench.js";
 import { controllerBenchmarks } from "./controller.bench.js";
@@ -9,12 +9,14 @@ import { kubernetesBenchmarks } from "./k8s.bench.js";
 import { postgresBenchmarks } from "./postgres.bench.js";
 import { queueBenchmarks } from "./queue.bench.js";
 import { replicaBenchmarks } from "./replicas.bench.js";
+import { simulateBenchmarks } from "./simulate.bench.js";
 import { storeBenchmarks } from "./store.bench.js";
 
 const objects = Number(process.env.BENCH_OBJECTS ?? 100_000);
 const only = new Set(
   (
-    process.env.BENCH ?? "store,durable,postgres,replicas,queue,controller,composite,kubernetes"
+    process.env.BENCH ??
+    "store,durable,postgres,replicas,queue,controller,composite,kubernetes,simulate"
   ).split(","),
 );
 console.log(`setpoint benchmarks — node ${process.version}, ${new Date().toISOString()}`);
@@ -26,3 +28,4 @@ if (only.has("queue")) await queueBenchmarks();
 if (only.has("controller")) await controllerBenchmarks(objects);
 if (only.has("composite")) await compositeBenchmarks();
 if (only.has("kubernetes")) await kubernetesBenchmarks();
+if (only.has("simulate")) await simulateBenchmarks();

@@ -4,7 +4,7 @@
  * `status.readyReplicas` with a `Ready` condition, and stops them through a finalizer when the
  * Workload is deleted. Process exits reach the controller through a source, so it reacts at once.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import {
   type Action,
   controller,
@@ -76,8 +76,27 @@ function channel<T>() {
   };
 }
 
+/** What the controller needs of a process: `child_process.spawn`'s, or a simulation's fake. */
+export interface ProcessLike {
+  readonly pid?: number | undefined;
+  readonly exitCode: number | null;
+  readonly signalCode: NodeJS.Signals | null;
+  kill(signal?: NodeJS.Signals): boolean;
+  once(
+    event: "exit",
+    listener: (code: number | null, signal: NodeJS.Signals | null) => void,
+  ): unknown;
+  once(event: "error", listener: (err: Error) => void): unknown;
+}
+
+/** Options of {@link workloadController}. */
+export interface WorkloadControllerOptions {
+  /** Starts a process. @default child_process.spawn, with stdio ignored */
+  readonly spawn?: (command: readonly string[]) => ProcessLike;
+}
+
 interface Replica {
-  readonly process: ChildProcess;
+  readonly process: ProcessLike;
   stopping: boolean;
 }
 
@@ -104,12 +123,15 @@ function stop(replica: Replica): Promise<void> {
  * The Workload controller and the processes it runs. `stopAll()` stops every process (for a
  * clean exit of the program that runs it).
  */
-export function workloadController() {
+export function workloadController(options: WorkloadControllerOptions = {}) {
   const running = new Map<string, Running>();
   const exits = channel<string>();
+  const spawnProcess =
+    options.spawn ??
+    ((command: readonly string[]) => spawn(command[0]!, command.slice(1), { stdio: "ignore" }));
 
   const start = (key: string, entry: Running, command: readonly string[], log: Logger) => {
-    const child = spawn(command[0]!, command.slice(1), { stdio: "ignore" });
+    const child = spawnProcess(command);
     const replica: Replica = { process: child, stopping: false };
     entry.replicas.add(replica);
     child.once("error", (err) => log.warn({ err: err.message }, "process failed to start"));

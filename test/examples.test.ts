@@ -131,8 +131,12 @@ describe("the demo behind npm start", () => {
       child: () => recording,
     });
     const running = runDemo({ signal: stop.signal, logger: recording, stepSeconds: 0 });
+    // Each line comes once the Workload's status is written.
     await eventually(
-      () => expect(lines.some((l) => l.startsWith("demo/web: started 2"))).toBe(true),
+      () => {
+        expect(lines.some((l) => l.startsWith("demo/web: started 2"))).toBe(true);
+        expect(lines.some((l) => l.startsWith("demo/flaky: started 1"))).toBe(true);
+      },
       { timeoutMs: 10_000 },
     );
     stop.abort();

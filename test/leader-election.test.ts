@@ -147,13 +147,22 @@ describe("a leader-elected manager", () => {
       leaderElection: { name: "widgets", identity: "a", ...timing },
       shutdownTimeoutMs: 100,
     });
+    let calls = 0;
+    let markerSeen = false;
+    let release!: () => void;
     manager.add(
       controller(Widget, {
         name: "widgets",
         reconcile: (widget) => {
+          if (widget.metadata.name === "marker") markerSeen = true;
           if (widget.metadata.name !== "stuck") return;
+          calls++;
+          if (calls > 1) return;
           started();
-          return new Promise<void>(() => {}); // ignores its signal, never settles
+          // Ignores its signal, and settles only when the test says.
+          return new Promise<void>((resolve) => {
+            release = resolve;
+          });
         },
       }),
     );
@@ -175,6 +184,18 @@ describe("a leader-elected manager", () => {
     // The intruder never renews: once its lease runs out, this manager leads again, which it
     // can only do once the old term is over.
     await eventually(() => expect(manager.leading).toBe(true), { timeoutMs: 10_000 });
+    // The new term does not reconcile the key while the abandoned reconcile of it still runs
+    // (one process reconciled a key twice at once across terms, found by simulation)…
+    // A later change is reconciled: the workers are past the key by then.
+    await plane.resources(Widget, { namespace: "shop" }).create({
+      metadata: { name: "marker" },
+      spec: { replicas: 1 },
+    });
+    await eventually(() => expect(markerSeen).toBe(true));
+    expect(calls).toBe(1);
+    // …and does once it ends.
+    release();
+    await eventually(() => expect(calls).toBe(2));
     stop.abort();
     await running;
   });

@@ -259,6 +259,11 @@ export interface WriteContext {
   /** Wall-clock milliseconds, for timestamps. */
   readonly wallNow: number;
   readonly maxObjectBytes: number;
+  /**
+   * Uniform in [0, 1), for generated names and uids: a simulation's seeded source makes them the
+   * same in every run. @default Math.random for names, crypto.randomUUID for uids
+   */
+  readonly random?: () => number;
 }
 
 /**
@@ -295,10 +300,9 @@ export function timestamp(wallNow: number): string {
 const nameAlphabet = "bcdfghjklmnpqrstvwxz2456789";
 
 /** A name from `generateName`: the prefix (cut to fit) and 5 random characters, as Kubernetes. */
-export function generateNameFrom(prefix: string): string {
+export function generateNameFrom(prefix: string, random: () => number = Math.random): string {
   let suffix = "";
-  for (let i = 0; i < 5; i++)
-    suffix += nameAlphabet[Math.floor(Math.random() * nameAlphabet.length)];
+  for (let i = 0; i < 5; i++) suffix += nameAlphabet[Math.floor(random() * nameAlphabet.length)];
   return `${prefix.slice(0, 253 - 5)}${suffix}`;
 }
 
@@ -372,9 +376,16 @@ function internNamespace(namespace: string): string {
   return interned;
 }
 
-/** A new uid, as a compact string. */
-export function newUid(): string {
-  return flat(randomUUID());
+/** A new uid, as a compact string: random, or (given a source) a version-4 UUID drawn from it. */
+export function newUid(random?: () => number): string {
+  if (random === undefined) return flat(randomUUID());
+  const hex = (n: number) => {
+    let out = "";
+    for (let i = 0; i < n; i++) out += Math.floor(random() * 16).toString(16);
+    return out;
+  };
+  const variant = (8 + Math.floor(random() * 4)).toString(16);
+  return `${hex(8)}-${hex(4)}-4${hex(3)}-${variant}${hex(3)}-${hex(12)}`;
 }
 
 const metadataFields = [
@@ -711,7 +722,7 @@ export function planCreate(
   if (write.generateName !== undefined) {
     let attempts = 0;
     do {
-      name = generateNameFrom(write.generateName);
+      name = generateNameFrom(write.generateName, context.random);
       if (++attempts > 8)
         throw new ApiError(
           "AlreadyExists",
@@ -729,7 +740,7 @@ export function planCreate(
         name,
         namespace: write.key.namespace,
         generateName: write.generateName,
-        uid: newUid(),
+        uid: newUid(context.random),
         generation: 1,
         creationTimestamp: timestamp(context.wallNow),
         deletionTimestamp: undefined,

@@ -340,6 +340,7 @@ export class Manager {
           log: this.log,
           metrics: this.metrics.forController(controller.name),
           informer,
+          lingering: (key: string) => this.lingering.get(controller.name)?.get(key),
         }),
     );
     for (const runner of this.runners) runner.start(sourceStop.signal);
@@ -433,16 +434,31 @@ export class Manager {
     this.log.info({}, "manager stopped");
   }
 
-  /** Logs reconciles that ignored their aborted signal and still run after their workers left. */
+  /**
+   * Logs reconciles that ignored their aborted signal and still run after their workers left,
+   * and keeps them, so that the next term's runner does not reconcile their keys until they end.
+   */
   private reportAbandoned(): void {
     for (const runner of this.runners) {
-      if (runner.inFlightCount > 0)
-        this.log.error(
-          { controller: runner.controller.name, reconciles: runner.inFlightCount },
-          "reconciles ignored their aborted signal and were abandoned; they may still be running",
-        );
+      if (runner.inFlightCount === 0) continue;
+      this.log.error(
+        { controller: runner.controller.name, reconciles: runner.inFlightCount },
+        "reconciles ignored their aborted signal and were abandoned; they may still be running",
+      );
+      const name = runner.controller.name;
+      const byKey = this.lingering.get(name) ?? new Map<string, Promise<void>>();
+      this.lingering.set(name, byKey);
+      for (const [key, settled] of runner.stillRunning()) {
+        const entry = settled.then(() => {
+          if (byKey.get(key) === entry) byKey.delete(key);
+        });
+        byKey.set(key, entry);
+      }
     }
   }
+
+  /** Reconciles abandoned by an earlier term, by controller and key, until they end. */
+  private readonly lingering = new Map<string, Map<string, Promise<void>>>();
 
   private async readyOf(runner: ControllerRunner): Promise<void> {
     const { controller } = runner;

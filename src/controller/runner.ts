@@ -54,6 +54,12 @@ export interface RunnerDependencies {
    * dequeued (their shard's holder reconciles them). @default every key
    */
   readonly owns?: (key: string) => boolean;
+  /**
+   * A reconcile of `key` that an earlier runner of this controller abandoned (a term that ended
+   * with it still running), while it runs: this runner waits for it before reconciling the key,
+   * so that one process never reconciles a key twice at once, across terms too.
+   */
+  readonly lingering?: (key: string) => Promise<void> | undefined;
 }
 
 const noEvents: EventRecorder = { record: async () => {} };
@@ -73,6 +79,8 @@ class InFlight {
   abandoned = false;
   /** Set while the worker waits for the reconcile; called to stop waiting. */
   abandon: (() => void) | undefined;
+  /** Resolves once the reconcile's call has settled, abandoned or not. */
+  settled: Promise<void> = Promise.resolve();
 
   constructor(
     readonly deadline: number,
@@ -279,6 +287,11 @@ export class ControllerRunner {
     return this.inFlight.size;
   }
 
+  /** The reconciles still running, by key, each as the promise of its end. */
+  stillRunning(): Map<string, Promise<void>> {
+    return new Map([...this.inFlight].map((entry) => [entry.key, entry.settled]));
+  }
+
   /**
    * How long keys have waited with no worker making progress (none taking a key, none
    * finishing), in ms: 0 while the queue is empty or workers move. A pool whose every worker is
@@ -423,6 +436,14 @@ export class ControllerRunner {
       queue.done(key);
       return;
     }
+    const lingering = deps.lingering?.(key);
+    if (lingering !== undefined) {
+      // An earlier term's reconcile of this key still runs: this one comes after it.
+      this.reasons.set(key, reason);
+      void lingering.then(() => queue.add(key));
+      queue.done(key);
+      return;
+    }
 
     const timeoutMs = controller.options.reconcileTimeoutMs ?? 300_000;
     const started = deps.clock.now();
@@ -470,6 +491,7 @@ export class ControllerRunner {
       reason,
     });
     const run = span.run(() => this.invoke(target, context));
+    entry.settled = run.then(() => {});
 
     // A reconcile that outlives its timeout and ignores its aborted signal is abandoned after a
     // grace period: the worker moves on, and the key stays busy (never run twice at once) until

@@ -250,6 +250,8 @@ export class MemoryBackend implements Backend {
   private readonly continueTtlMs: number;
   private readonly maxContinueSnapshots: number;
   private readonly clock: Clock;
+  /** The clock's random source, for generated names and uids (a simulation seeds it). */
+  private readonly random: (() => number) | undefined;
 
   /**
    * @param journal the embedded durable store's hook (see {@link Journal}); memory alone without
@@ -287,6 +289,7 @@ export class MemoryBackend implements Backend {
     this.continueTtlMs = continueTtlMs;
     this.maxContinueSnapshots = maxContinueSnapshots;
     this.clock = options.clock ?? systemClock;
+    this.random = this.clock.random?.bind(this.clock);
   }
 
   /** The store's latest revision. */
@@ -628,6 +631,7 @@ export class MemoryBackend implements Backend {
     return {
       resourceVersion: String(this.currentRevision + 1),
       wallNow: this.clock.wallNow(),
+      random: this.random,
       maxObjectBytes: this.maxObjectBytes,
     };
   }
