@@ -581,3 +581,94 @@ describe("setpoint run and serve fail clearly and exit cleanly", () => {
     expect(stdout.trim()).toBe(`setpoint ${pkg.version}`);
   });
 });
+
+describe.runIf(hasKubectl)("setpoint run --serve looks like a cluster to kubectl", () => {
+  it("serves namespaces, events, describe, explain, get all and scale for the kinds it runs", async () => {
+    const kubeconfig = join(dir, "cluster-kubeconfig");
+    const kubectl = async (...args: string[]) =>
+      (
+        await exec(
+          "kubectl",
+          ["--kubeconfig", kubeconfig, "--cache-dir", `${kubeconfig}.cache`, ...args],
+          { timeout: 30_000 },
+        )
+      ).stdout;
+    const run = startSetpoint(
+      "run",
+      "test/fixtures/scaled.ts",
+      "--serve",
+      "0",
+      "--kubeconfig-out",
+      kubeconfig,
+    );
+    try {
+      await eventually(() => expect(run.output.text).toContain("all controllers running"), {
+        timeoutMs: 20_000,
+      });
+      // Namespaces: the usual three from the start; writes into a missing one are refused.
+      expect(await kubectl("get", "namespaces", "-o", "name")).toMatch(
+        /namespace\/default\nnamespace\/kube-public\nnamespace\/kube-system/,
+      );
+      const pool = (namespace: string, name: string) =>
+        `apiVersion: pools.setpoint.dev/v1\nkind: Pool\nmetadata: {name: ${name}, namespace: ${namespace}}\nspec: {replicas: 1}\n`;
+      const missing = join(dir, "pool-missing.yaml");
+      await writeFile(missing, pool("nowhere", "p0"));
+      await expect(kubectl("apply", "-f", missing)).rejects.toMatchObject({
+        stderr: expect.stringContaining('namespaces "nowhere" not found'),
+      });
+      const file = join(dir, "pool.yaml");
+      await writeFile(file, pool("default", "web"));
+      await kubectl("apply", "-f", file);
+      await eventually(
+        async () =>
+          expect(await kubectl("get", "pool", "web", "-o", "jsonpath={.status.replicas}")).toBe(
+            "1",
+          ),
+        { timeoutMs: 15_000, intervalMs: 200 },
+      );
+      // Scale, through the /scale subresource; the controller follows.
+      expect(await kubectl("scale", "pool/web", "--replicas=3")).toContain("scaled");
+      await eventually(
+        async () =>
+          expect(await kubectl("get", "pool", "web", "-o", "jsonpath={.status.replicas}")).toBe(
+            "3",
+          ),
+        { timeoutMs: 15_000, intervalMs: 200 },
+      );
+      // get all, with the kind's printer columns.
+      expect(await kubectl("get", "all")).toMatch(/pool\.pools\.setpoint\.dev\/web\s+3\s+3/);
+      // Events: get events, and describe shows the object's.
+      await eventually(
+        async () =>
+          expect(await kubectl("get", "events")).toMatch(
+            /Normal\s+Scaled\s+pool\/web\s+running 3 workers/,
+          ),
+        { timeoutMs: 15_000, intervalMs: 200 },
+      );
+      expect(await kubectl("describe", "pool", "web")).toMatch(
+        /Events:[\s\S]*Scaled[\s\S]*running 3 workers/,
+      );
+      // explain, from the kind's schema.
+      expect(await kubectl("explain", "pools.spec.replicas")).toContain(
+        "How many workers the pool runs.",
+      );
+      // A namespace's deletion takes its objects with it.
+      const other = join(dir, "pool-other.yaml");
+      await writeFile(
+        join(dir, "ns.yaml"),
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: team}\n",
+      );
+      await kubectl("apply", "-f", join(dir, "ns.yaml"));
+      await writeFile(other, pool("team", "batch"));
+      await kubectl("apply", "-f", other);
+      await kubectl("delete", "namespace", "team", "--timeout=30s");
+      expect(await kubectl("get", "namespaces", "-o", "name")).not.toContain("namespace/team");
+      expect(await kubectl("get", "pools", "-A", "-o", "name")).toBe(
+        "pool.pools.setpoint.dev/web\n",
+      );
+    } finally {
+      run.child.kill("SIGTERM");
+    }
+    expect(await withDeadline(run.exited, 15_000, "the run to exit")).toBe(0);
+  });
+});
