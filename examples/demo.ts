@@ -28,10 +28,10 @@ export const manifests = [
     metadata: { name: "web", namespace: "demo" },
     spec: { command: [node, "-e", "setInterval(() => {}, 1000)"], replicas: 2 },
   },
-  // Exits every few seconds: watch the controller restart it.
+  // Exits now and then: watch the controller restart it.
   {
     metadata: { name: "flaky", namespace: "demo" },
-    spec: { command: [node, "-e", "setTimeout(() => process.exit(1), 4000)"], replicas: 1 },
+    spec: { command: [node, "-e", "setTimeout(() => process.exit(1), 30000)"], replicas: 1 },
   },
 ];
 

@@ -51,6 +51,8 @@ export const Workload = defineKind({
     { name: "Restarts", type: "integer", jsonPath: ".status.restarts" },
   ],
   shortNames: ["wl"],
+  // `kubectl scale workload web --replicas=4` works, as for a Deployment.
+  scale: { specReplicasPath: ".spec.replicas", statusReplicasPath: ".status.readyReplicas" },
 });
 
 export type WorkloadObject = ResourceOf<typeof Workload>;

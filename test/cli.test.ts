@@ -176,7 +176,7 @@ describe.runIf(hasKubectl)("setpoint crd and setpoint serve with kubectl", () =>
     const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
     try {
       await eventually(() => expect(stderr).toContain("wrote"), { timeoutMs: 20_000 });
-      const url = /listening on (\S+)/.exec(stderr)![1]!;
+      const url = /serving the Kubernetes API at (\S+);/.exec(stderr)![1]!;
       expect(await readFile(kubeconfig, "utf8")).toContain('token: "s3cret"');
       const listed = await exec(
         "kubectl",
@@ -540,6 +540,13 @@ describe("setpoint run and serve fail clearly and exit cleanly", () => {
   it("names what is wrong: --serve with --kubeconfig, a bad --serve, --data naming a file, a malformed or unreachable --postgres, a module that throws", async () => {
     const file = join(dir, "a-file");
     await writeFile(file, "not a directory");
+    const deadKubeconfig = join(dir, "dead-kubeconfig");
+    await writeFile(
+      deadKubeconfig,
+      "apiVersion: v1\nkind: Config\nclusters:\n- name: dead\n  cluster: {server: 'http://127.0.0.1:1', insecure-skip-tls-verify: true}\ncontexts:\n- name: dead\n  context: {cluster: dead, user: u}\ncurrent-context: dead\nusers:\n- name: u\n  user: {}\n",
+    );
+    const foreign = join(dir, "my-real-kubeconfig");
+    await writeFile(foreign, "apiVersion: v1\nkind: Config\nclusters: []\n");
     const broken = join(dir, "broken-module.mjs");
     await writeFile(broken, 'export const x = 1;\nthrow new Error("boom at import");\n');
     const cases: [string[], RegExp][] = [
@@ -567,12 +574,47 @@ describe("setpoint run and serve fail clearly and exit cleanly", () => {
         /PostgreSQL at 127\.0\.0\.1:1.*ECONNREFUSED/,
       ],
       [["run", broken], /broken-module\.mjs.*boom at import.*broken-module\.mjs:2/s],
+      [["run", join(dir, "missing.ts")], /missing\.ts: no such module/],
+      [
+        ["run", "examples/nocontrol.ts", "--kubeconfig", join(dir, "nothing")],
+        /--kubeconfig .*nothing: no such file/,
+      ],
+      [
+        ["run", "examples/nocontrol.ts", "--kubeconfig", deadKubeconfig],
+        /cannot reach the cluster of .*ECONNREFUSED/,
+      ],
+      [
+        ["serve", "--port", "0", "--kubeconfig-out", foreign],
+        /is not a kubeconfig setpoint wrote: refusing to overwrite it/,
+      ],
     ];
     for (const [args, message] of cases) {
       const started = startSetpoint(...args);
       expect(await withDeadline(started.exited, 20_000, args.join(" ")), args.join(" ")).toBe(1);
       expect(started.output.text, args.join(" ")).toMatch(message);
     }
+  }, 120_000);
+
+  it("answers an unknown option with a hint and exit code 2, a missing module and a bad SETPOINT_LOG_LEVEL by name", async () => {
+    await expect(setpoint("run", "examples/nocontrol.ts", "--port", "80")).rejects.toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining(
+        "unknown option --port (setpoint run serves with --serve [host:]port)",
+      ),
+    });
+    await expect(setpoint("run")).rejects.toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining("name at least one module"),
+    });
+    await expect(
+      exec(process.execPath, [...cli, "run", "examples/nocontrol.ts"], {
+        cwd: root,
+        timeout: 30_000,
+        env: { ...process.env, SETPOINT_LOG_LEVEL: "verbose" },
+      }),
+    ).rejects.toMatchObject({
+      stderr: expect.stringContaining("SETPOINT_LOG_LEVEL=verbose: expected one of trace, debug"),
+    });
   });
 
   it("prints its version", async () => {

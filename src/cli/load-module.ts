@@ -18,6 +18,11 @@ export async function loadModule(path: string): Promise<Record<string, unknown>>
   try {
     return (await import(pathToFileURL(resolve(path)).href)) as Record<string, unknown>;
   } catch (error) {
+    if (
+      (error as { code?: string }).code === "ERR_MODULE_NOT_FOUND" &&
+      (error as Error).message.includes(resolve(path))
+    )
+      throw new Error(`${path}: no such module`, { cause: error });
     const { message, where } = describeLoadError(error, resolve(path));
     throw new Error(
       `${path} could not be loaded: ${message}${where === undefined ? "" : ` (at ${where})`}`,

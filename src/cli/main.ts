@@ -6,7 +6,8 @@
  *   setpoint serve [module…] [options]   serve a control plane over the Kubernetes REST API
  *   setpoint crd <module>                print the CRDs of the kinds a module exports
  */
-import { writeFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { readFile, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { isAbsolute, relative } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -20,9 +21,10 @@ import {
   serveKubernetesApi,
 } from "../kubernetes/apiserver/server.js";
 import { crdYamlOf } from "../kubernetes/crd.js";
+import { ApiError } from "../model/api-error.js";
 import type { AnyKind } from "../model/kind.js";
 import { createLogger } from "../observability/logging.js";
-import { systemClock, within } from "../queue/clock.js";
+import { systemClock, timedOut, within } from "../queue/clock.js";
 import { kindsOf, loadModule } from "./load-module.js";
 
 const usage = `setpoint — Kubernetes-style controllers for everything
@@ -39,7 +41,7 @@ Examples:
   setpoint run ${example("nocontrol")} --serve 8080 --kubeconfig-out ./kubeconfig
   kubectl --kubeconfig ./kubeconfig apply -f ${example("nocontrol", ".yaml")}
   setpoint run ./controllers.js --postgres postgres://localhost/app --leader-elect --metrics-port 8081
-  setpoint serve --data ./state --kubeconfig ./kubeconfig
+  setpoint serve ${example("nocontrol")} --data ./state --kubeconfig-out ./kubeconfig
 `;
 
 const storeOptions = `The store is one of:
@@ -101,14 +103,15 @@ Several \`setpoint run --postgres\` replicas and one \`setpoint serve --postgres
 Options:
   --port <n>            port to listen on (default 8080; 0 picks a free one)
   --host <address>      address to bind (default 127.0.0.1)
-  --kubeconfig <file>   write a kubeconfig for this server to <file> (default: print it)
+  --kubeconfig-out <f>  write a kubeconfig for this server to <f> (default: print it); it
+                        will not overwrite a kubeconfig setpoint did not write
 ${serveSecurityOptions}
   -h, --help            show this help
 
 Examples:
-  setpoint serve --kubeconfig ./kubeconfig
+  setpoint serve --kubeconfig-out ./kubeconfig
   kubectl --kubeconfig ./kubeconfig apply -f crd.yaml
-  setpoint serve ${example("workload")} --data ./state --kubeconfig ./kubeconfig
+  setpoint serve ${example("workload")} --data ./state --kubeconfig-out ./kubeconfig
   setpoint serve --port 8443 --token s3cret --tls-cert cert.pem --tls-key key.pem
 `;
 
@@ -161,6 +164,9 @@ class Opened {
     }
   }
 }
+
+/** The levels SETPOINT_LOG_LEVEL takes (pino's). */
+const logLevels = ["trace", "debug", "info", "warn", "error", "fatal", "silent"];
 
 /** How long closing what a command opened may take after its work is done. */
 const closeGraceMs = 4_000;
@@ -280,6 +286,23 @@ function serveAddressOf(value: string): { host: string; port: number } {
   return { host, port };
 }
 
+/**
+ * Refuses to overwrite a file that is not a kubeconfig setpoint wrote: `--kubeconfig` reads a
+ * cluster's kubeconfig in `setpoint run`, and one slip must not wipe `~/.kube/config`.
+ */
+async function refuseForeignKubeconfig(file: string): Promise<void> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch {
+    return; // no such file: nothing to lose
+  }
+  if (text.trim() === "" || /^- name: setpoint$/m.test(text)) return;
+  throw new Error(
+    `${file} exists and is not a kubeconfig setpoint wrote: refusing to overwrite it; name another file`,
+  );
+}
+
 /** Writes or prints the kubeconfig of a server, and says how to use it. */
 async function announce(
   server: KubernetesApiServer,
@@ -288,6 +311,7 @@ async function announce(
   print: (text: string) => void,
 ): Promise<void> {
   if (kubeconfigFile !== undefined) {
+    await refuseForeignKubeconfig(kubeconfigFile);
     await writeFile(kubeconfigFile, server.kubeconfig(), { mode: 0o600 });
     say(
       `serving the Kubernetes API at ${server.url}; wrote ${kubeconfigFile}: try kubectl --kubeconfig ${kubeconfigFile} get namespaces`,
@@ -325,6 +349,8 @@ async function serve(args: string[], opened: Opened): Promise<void> {
     options: {
       port: { type: "string", default: "8080" },
       host: { type: "string", default: "127.0.0.1" },
+      "kubeconfig-out": { type: "string" },
+      // The earlier name of --kubeconfig-out, kept: serve writes it, it never reads one.
       kubeconfig: { type: "string" },
       ...storeFlags,
       ...serveFlags,
@@ -354,8 +380,10 @@ async function serve(args: string[], opened: Opened): Promise<void> {
   const served = [...plane.kinds.values()]
     .map((k) => `${k.plural}.${k.group || "core"}`)
     .join(", ");
-  say(`listening on ${server.url} (kinds: ${served})`);
-  await announce(server, values.kubeconfig, say, (text) => process.stdout.write(text));
+  say(`kinds: ${served}`);
+  await announce(server, values["kubeconfig-out"] ?? values.kubeconfig, say, (text) =>
+    process.stdout.write(text),
+  );
   if (!stopped.aborted)
     await new Promise<void>((resolve) => stopped.addEventListener("abort", () => resolve()));
   await opened.close();
@@ -415,11 +443,18 @@ async function run(args: string[], opened: Opened): Promise<void> {
     },
   });
   if (values.help || positionals.length === 0) {
+    if (!values.help)
+      process.stderr.write("setpoint run: name at least one module that exports controllers\n\n");
     process.stdout.write(runUsage);
     if (!values.help) process.exitCode = 2;
     return;
   }
   const format = values["log-format"];
+  const level = process.env.SETPOINT_LOG_LEVEL;
+  if (level !== undefined && !logLevels.includes(level))
+    throw new Error(`SETPOINT_LOG_LEVEL=${level}: expected one of ${logLevels.join(", ")}`);
+  if (values.kubeconfig !== undefined && !existsSync(values.kubeconfig))
+    throw new Error(`--kubeconfig ${values.kubeconfig}: no such file`);
   if (format !== "pretty" && format !== "json")
     throw new Error(`--log-format ${format}: expected pretty or json`);
   const metricsPort =
@@ -472,6 +507,7 @@ async function run(args: string[], opened: Opened): Promise<void> {
   );
   const plane = await openPlane(values, opened, true);
   plane.register(...kinds);
+  if (values.kubeconfig !== undefined) await checkCluster(plane, controllers, values.kubeconfig);
   if (serveOptions !== undefined) {
     const server = await serveKubernetesApi(plane, serveOptions);
     opened.add(() => server.close());
@@ -500,6 +536,54 @@ async function run(args: string[], opened: Opened): Promise<void> {
   );
   await manager.run({ signal: stopped });
   await opened.close();
+}
+
+/**
+ * A cluster must be reachable and serve the controllers' kinds before they start: otherwise
+ * their informers retry forever, and the reason scrolls by as warnings.
+ */
+async function checkCluster(
+  plane: ControlPlane,
+  controllers: readonly Controller<never>[],
+  kubeconfig: string,
+): Promise<void> {
+  const kinds = new Map<string, AnyKind>();
+  for (const c of controllers as readonly Controller[])
+    for (const kind of [c.kind, ...c.owned, ...c.related.map((r) => r.kind)])
+      if (kind !== undefined) kinds.set(`${kind.plural}.${kind.group}`, kind);
+  for (const [name, kind] of kinds) {
+    try {
+      const answer = await within(systemClock, 15_000, plane.backend.list(kind, { limit: 1 }));
+      if (answer === timedOut) throw new Error("no answer within 15 s");
+    } catch (error) {
+      if (ApiError.is(error, "NotFound"))
+        throw new Error(
+          `the cluster of ${kubeconfig} does not serve ${name}: apply its CRD first (setpoint crd <module> | kubectl apply -f -)`,
+        );
+      if (error instanceof ApiError && error.code < 500 && error.code !== 0) throw error;
+      throw new Error(
+        `cannot reach the cluster of ${kubeconfig}: ${error instanceof Error ? error.message : String(error)}`,
+      );
+    }
+  }
+}
+
+/** Options some users reach for that are spelled otherwise here. */
+const optionHints: Record<string, string> = {
+  "--port": "setpoint run serves with --serve [host:]port",
+  "--serve": "setpoint serve listens with --port and --host",
+  "--kubeconfig": "setpoint serve writes its kubeconfig with --kubeconfig-out",
+};
+
+/** An error as the command reports it: parseArgs' own wording replaced by a hint. */
+function describeFailure(err: unknown): string {
+  const code = (err as { code?: string }).code;
+  if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" && err instanceof Error) {
+    const option = /'(-[^']*)'/.exec(err.message)?.[1] ?? "";
+    const hint = optionHints[option];
+    return `unknown option ${option}${hint ? ` (${hint})` : ""}; 'setpoint ${command} --help' lists the options`;
+  }
+  return err instanceof Error ? err.message : String(err);
 }
 
 /** This package's version, from its package.json. */
@@ -537,10 +621,8 @@ try {
       process.exitCode = 2;
   }
 } catch (err) {
-  process.stderr.write(
-    `setpoint ${command}: ${err instanceof Error ? err.message : String(err)}\n`,
-  );
-  process.exitCode = 1;
+  process.stderr.write(`setpoint ${command}: ${describeFailure(err)}\n`);
+  process.exitCode = (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS") ? 2 : 1;
 } finally {
   // Whatever happened, close what was opened (the data directory's lock, a server, a pool) —
   await opened.close();
