@@ -78,7 +78,7 @@ function asPostgres(program: string, args: string[]): [string, string[]] {
  * @example
  * ```ts
  * const pg = await startTestPostgres();
- * const plane = createControlPlane({ backend: await connectPostgres({ url: pg.url }) });
+ * const plane = createControlPlane({ backend: await connectPostgres({ postgres: pg.url }) });
  * // …
  * await pg.stop();
  * ```
