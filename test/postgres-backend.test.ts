@@ -6,10 +6,11 @@ import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { describe, expect, inject, it } from "vitest";
 import { z } from "zod";
-import { createControlPlane, defineKind, Informer, systemClock } from "../src/index.js";
+import { createControlPlane, defineKind, Informer, systemClock, type Watch } from "../src/index.js";
 import { connectPostgres, type PostgresBackend } from "../src/postgres/index.js";
 import { runBackendConformance } from "../src/testing/conformance.js";
 import { eventually, withDeadline } from "../src/testing/eventually.js";
+import { FakeClock } from "../src/testing/fake-clock.js";
 import { startTestPostgres } from "../src/testing/postgres.js";
 
 const url = inject("postgresUrl");
@@ -559,6 +560,69 @@ describe.skipIf(!url)("the PostgreSQL backend while the server is down", () => {
       watch.close();
       await backend.close();
       await server.stop();
+    }
+  });
+});
+
+/** The watch's next event, which must wait until `clock` has moved `ms` on, and come then. */
+async function nextAfter(watch: Watch, clock: FakeClock, ms: number, what: string) {
+  let settled = false;
+  const next = watch.next().finally(() => {
+    settled = true;
+  });
+  await clock.advance(ms - 1);
+  expect(settled).toBe(false);
+  await clock.advance(1);
+  return withDeadline(next, 5_000, what);
+}
+
+describe.skipIf(!url)("the PostgreSQL backend on an injected clock", () => {
+  it("sends a bookmark once a watch has been quiet for the interval, as the clock tells, with the revision read up to", async () => {
+    const clock = new FakeClock();
+    const backend = await connectPostgres({ postgres: url, schema: freshSchema(), clock });
+    try {
+      const created = await backend.create(Widget, widget("a"));
+      const watch = backend.watch(Widget, {
+        resourceVersion: created.metadata.resourceVersion,
+        allowBookmarks: true,
+        bookmarkIntervalMs: 60_000,
+      });
+      expect(await nextAfter(watch, clock, 60_000, "the bookmark")).toEqual({
+        done: false,
+        value: { type: "BOOKMARK", resourceVersion: created.metadata.resourceVersion },
+      });
+      watch.close();
+    } finally {
+      await backend.close();
+      await dropSchemas();
+    }
+  });
+
+  it("reads a change whose notification was lost when the clock says it is time to catch up", async () => {
+    const clock = new FakeClock();
+    const schema = freshSchema();
+    const backend = await connectPostgres({ postgres: url, schema, pollIntervalMs: 100, clock });
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    try {
+      const watch = backend.watch(Widget, {
+        resourceVersion: (await backend.list(Widget)).resourceVersion,
+      });
+      // No notifications from now on; reconnecting waits 500 ms on the clock, which stands still.
+      // The schema names the channel: only this backend's listening connection goes.
+      const listening = `SELECT pid FROM pg_stat_activity WHERE query = 'LISTEN "setpoint_${schema}"'`;
+      await admin.query(`SELECT pg_terminate_backend(pid) FROM (${listening}) l`);
+      await eventually(async () => expect((await admin.query(listening)).rows).toEqual([]));
+      const created = await backend.create(Widget, widget("quiet"));
+      expect(await nextAfter(watch, clock, 100, "the change, on the catch-up read")).toEqual({
+        done: false,
+        value: { type: "ADDED", object: created },
+      });
+      watch.close();
+    } finally {
+      await admin.end();
+      await backend.close();
+      await dropSchemas();
     }
   });
 });

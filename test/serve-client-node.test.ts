@@ -77,16 +77,23 @@ describe("the @kubernetes/client-node informer", () => {
       await eventually(() => expect(seen).toEqual(["update a 5", "delete b"]));
       seen.length = 0;
 
-      // A change, then its history compacted before the watch read it: the watch gets a 410
-      // ERROR event, and the informer relists. (Written to the store itself, whose write is
-      // made before create returns; the typed client first checks the namespace.)
-      const created = memory.create(Widget, {
-        metadata: { name: "c", namespace: "default" },
-        spec: { replicas: 3 },
-      });
+      // Two changes, then the history compacted before the watch read the second: the watch
+      // gets a 410 ERROR event, and the informer relists. (Written to the store itself, whose
+      // writes are made before create returns; the typed client first checks the namespace. A
+      // waiting watch takes the first change as it is made.)
+      const created = [
+        memory.create(Widget, {
+          metadata: { name: "c", namespace: "default" },
+          spec: { replicas: 3 },
+        }),
+        memory.create(Widget, {
+          metadata: { name: "e", namespace: "default" },
+          spec: { replicas: 6 },
+        }),
+      ];
       memory.compact();
-      await created;
-      await eventually(() => expect(seen).toContain("add c"), { timeoutMs: 10_000 });
+      await Promise.all(created);
+      await eventually(() => expect(seen).toContain("add e"), { timeoutMs: 10_000 });
       expect(lists).toBe(2);
       await widgets.create({ metadata: { name: "d" }, spec: { replicas: 4 } });
       await eventually(
@@ -96,7 +103,7 @@ describe("the @kubernetes/client-node informer", () => {
               .list()
               .map((o) => o.metadata?.name)
               .sort(),
-          ).toEqual(["a", "c", "d"]),
+          ).toEqual(["a", "c", "d", "e"]),
         { timeoutMs: 10_000 },
       );
       expect(errors).toEqual([]);

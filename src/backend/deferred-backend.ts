@@ -13,10 +13,10 @@ import type {
   Patch,
   PatchOptions,
   Watch,
-  WatchEvent,
   WatchOptions,
   WriteOptions,
 } from "./backend.js";
+import { WatchChannel } from "./watch-channel.js";
 
 export class DeferredBackend implements Backend {
   private made: Backend | undefined;
@@ -52,30 +52,36 @@ export class DeferredBackend implements Backend {
   delete = async (kind: AnyKind, key: ObjectKey, options?: DeleteOptions) =>
     (await this.making).delete(kind, key, options);
 
+  /**
+   * Once the backend is made, its own watch; before, a channel that opens it then and forwards
+   * its events one at a time as the consumer asks (the inner watch reads lazily, and a slow
+   * consumer must not make it read ahead).
+   */
   watch(kind: AnyKind, options?: WatchOptions): Watch {
     if (this.made !== undefined) return this.made.watch(kind, options);
     let inner: Watch | undefined;
-    let closed = false;
-    const opened = this.making.then((backend) => {
-      inner = backend.watch(kind, options);
-      if (closed) inner.close();
-      return inner;
+    const forward = (from: Watch) =>
+      from.next().then(
+        (result) => (result.done ? channel.end() : channel.push(result.value)),
+        (error: unknown) => channel.fail(error),
+      );
+    const channel = new WatchChannel({
+      pull: () => inner?.poll?.(),
+      onWait: () => {
+        if (inner !== undefined) void forward(inner);
+      },
+      onEnd: () => inner?.close(),
+      signal: options?.signal,
     });
-    const watch: Watch = {
-      [Symbol.asyncIterator]: () => watch,
-      next: async (): Promise<IteratorResult<WatchEvent>> =>
-        closed ? { done: true, value: undefined } : (await opened).next(),
-      poll: () => inner?.poll?.(),
-      return: async () => {
-        watch.close();
-        return { done: true, value: undefined };
+    this.making.then(
+      (backend) => {
+        if (channel.isEnded) return;
+        inner = backend.watch(kind, options);
+        if (channel.waiting) void forward(inner);
       },
-      close: () => {
-        closed = true;
-        inner?.close();
-      },
-    };
-    return watch;
+      (error: unknown) => channel.fail(error),
+    );
+    return channel;
   }
 
   async close(): Promise<void> {

@@ -1,4 +1,4 @@
-import type { Clock } from "../queue/clock.js";
+import type { Clock } from "../model/clock.js";
 
 /** Options of {@link JitteredBackoff}; the defaults are kube-runtime's watcher backoff. */
 export interface JitteredBackoffOptions {

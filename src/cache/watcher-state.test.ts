@@ -29,7 +29,6 @@ describe("watcher state machine", () => {
           resourceVersion: "10",
         },
       },
-      { type: "healthy" },
       { type: "watch", resourceVersion: "10" },
     ]);
   });

@@ -59,8 +59,7 @@ export type WatcherEffect =
   | { readonly type: "watch"; readonly resourceVersion: string }
   | { readonly type: "stopWatch" }
   | { readonly type: "emit"; readonly event: CacheEvent }
-  | { readonly type: "backoff"; readonly error: unknown }
-  | { readonly type: "healthy" };
+  | { readonly type: "backoff"; readonly error: unknown };
 
 export interface Step {
   readonly state: WatcherState;
@@ -110,7 +109,6 @@ export function step(state: WatcherState, input: WatcherInput): Step {
         state: { phase: "watching", resourceVersion },
         effects: [
           { type: "emit", event: { type: "replace", items, resourceVersion } },
-          { type: "healthy" },
           { type: "watch", resourceVersion },
         ],
       };

@@ -1,7 +1,7 @@
 import type { Backend, Watch, WatchEvent } from "../backend/backend.js";
+import { type Clock, systemClock, type Timer } from "../model/clock.js";
 import type { AnyKind } from "../model/kind.js";
 import type { LabelSelectorInput } from "../model/selector.js";
-import { type Clock, systemClock, type Timer } from "../queue/clock.js";
 import { JitteredBackoff } from "./backoff.js";
 import {
   type CacheEvent,
@@ -190,8 +190,6 @@ export class Watcher {
         );
         return;
       }
-      case "healthy":
-        return;
     }
   }
 

@@ -11,11 +11,15 @@
  * one holding 11; a watcher that read up to 11 in between would never see 10. The price of the
  * lock is that writes to one store are serialized — for a control plane's write rates, fine.
  *
+ * Writes are the store engine's (`backend/store-engine.ts`), each in one SQL transaction of
+ * {@link PostgresTransaction}, garbage collection included.
+ *
  * Watches read the `changes` table after their last revision: woken by `LISTEN/NOTIFY` (the
  * notification only says which kind changed; the table is the truth), with a periodic catch-up
  * read in case a notification is lost, and re-`LISTEN` after a dropped connection. History is
  * kept for `historyLimit` revisions; a watch resuming from before that gets `Expired` (410). A
- * watch reads one batch ahead of its consumer, never the whole history into memory.
+ * watch reads one batch ahead of its consumer, never the whole history into memory. The catch-up
+ * and pruning timers, the reconnect backoff and bookmarks run on the injected `Clock`.
  *
  * Lists read one snapshot; a `continue` page reads the state at its first page's revision by
  * combining current objects with the latest change at or below that revision of each key that
@@ -32,55 +36,37 @@ import type { Client as PgClient, Pool, PoolClient } from "pg";
 import type {
   Backend,
   BackendCapabilities,
-  DeleteOptions,
   ListOptions,
   ObjectList,
-  Patch,
-  PatchOptions,
   StoredObject,
   Watch,
-  WatchEvent,
   WatchOptions,
-  WriteOptions,
 } from "../backend/backend.js";
-import { identityOf, type KindIdentity, standIn } from "../backend/kind-identity.js";
-import { eventFor, type WatchFilter } from "../backend/memory/memory-watch.js";
-import {
-  applyBody,
-  checkFence,
-  continueExpired,
-  decodeContinue,
-  defaultMaxObjectBytes,
-  encodeContinue,
-  leaseKindId,
-  type PreparedWrite,
-  parseRevision,
-  planCreate,
-  planDelete,
-  planUpdate,
-  planUpdateStatus,
-  preparePatch,
-  prepareWrite,
-  rememberPartSizes,
-  subjectOf,
-  tooLargeResourceVersion,
-  type WriteContext,
-  type WriteKind,
-  type WritePlan,
-} from "../backend/object-rules.js";
-import { ApiError, badRequest, conflict, expired, invalid, notFound } from "../model/api-error.js";
-import { deepEqual } from "../model/json.js";
-import { type AnyKind, groupOf, kindId } from "../model/kind.js";
-import {
-  deepFreeze,
-  type Frozen,
-  type ObjectKey,
-  type OwnerReference,
-  type ResourceInput,
-} from "../model/resource.js";
-import { toFieldSelector, toLabelSelector } from "../model/selector.js";
-import { type Clock, systemClock } from "../queue/clock.js";
+import { continueExpired } from "../backend/continue-token.js";
+import { subjectOf } from "../backend/error-subject.js";
+import { listPage, listQuery, matchesQuery } from "../backend/list-query.js";
+import { NewerSchemaError } from "../backend/migrations.js";
+import { defaultMaxObjectBytes } from "../backend/object-rules.js";
+import { runAsync, type Steps } from "../backend/steps.js";
+import { StoreEngine, TransactionalBackend } from "../backend/store-engine.js";
+import type { StoreTransaction } from "../backend/store-transaction.js";
+import { WatchChannel } from "../backend/watch-channel.js";
+import { watchQuery } from "../backend/watch-query.js";
+import { ApiError, notFound } from "../model/api-error.js";
+import { type Clock, sleep, systemClock, type Timer } from "../model/clock.js";
+import { type AnyKind, kindId } from "../model/kind.js";
+import type { ObjectKey } from "../model/resource.js";
 import { migrate } from "./migrate.js";
+import { withPoolClient } from "./pool-client.js";
+import {
+  PostgresTransaction,
+  type Tables,
+  tablesOf,
+  takeRevision,
+} from "./postgres-transaction.js";
+import { batchSize, type ChangeBatch, type ChangeLog, PostgresWatch } from "./postgres-watch.js";
+import { frozen, text } from "./storable.js";
+import { asStoreError } from "./store-error.js";
 
 /** Options of {@link connectPostgres}. */
 export interface PostgresOptions {
@@ -104,15 +90,15 @@ export interface PostgresOptions {
   readonly maxObjectBytes?: number;
   /** How often watches read the change log even without a notification. @default 1_000 */
   readonly pollIntervalMs?: number;
-  /** @default systemClock */
+  /**
+   * The time source of the catch-up and pruning timers, the reconnect backoff, watch bookmarks
+   * and timestamps. @default systemClock
+   */
   readonly clock?: Clock;
 }
 
 type Queryable = Pick<PoolClient, "query">;
 type PgModule = typeof import("pg");
-
-/** How many changes a watch reads at once; it holds a batch and a half unread at most. */
-const batchSize = 500;
 
 async function loadDriver(): Promise<PgModule> {
   try {
@@ -194,8 +180,7 @@ function addressOf(pool: Pool): string {
 }
 
 function connectError(error: unknown, address: string): Error {
-  if (error instanceof ApiError || (error as Error).message?.startsWith("the store in schema"))
-    return error as Error;
+  if (error instanceof ApiError || error instanceof NewerSchemaError) return error;
   const code = (error as { code?: string }).code;
   const reason =
     code === "ECONNREFUSED"
@@ -221,23 +206,42 @@ interface Settings {
   readonly clock: Clock;
 }
 
-/** A row's object, as stores hand objects out: frozen. */
-function frozen(object: unknown): StoredObject {
-  return deepFreeze(object as StoredObject);
+/** Runs `callback` every `ms` on `clock`, until the returned timer is cancelled. */
+function every(clock: Clock, ms: number, callback: () => void): Timer {
+  let timer: Timer;
+  let cancelled = false;
+  const arm = () => {
+    timer = clock.setTimer(ms, () => {
+      if (cancelled) return;
+      arm();
+      callback();
+    });
+  };
+  arm();
+  return {
+    cancel: () => {
+      cancelled = true;
+      timer.cancel();
+    },
+  };
 }
 
 /** See the module comment. Made by {@link connectPostgres}. */
-export class PostgresBackend implements Backend {
+export class PostgresBackend extends TransactionalBackend implements Backend, ChangeLog {
   readonly capabilities: BackendCapabilities = { name: "postgres", durable: true };
-  private readonly t: Record<"revision" | "kinds" | "objects" | "changes" | "owners", string>;
+  private readonly t: Tables;
   readonly channel: string;
+  readonly clock: Clock;
   private closed = false;
+  /** Aborts when the backend closes: ends the reconnect loop's waits. */
+  private readonly closing = new AbortController();
   private readonly watches = new Set<PostgresWatch>();
   /** Watches still reading the revision they start from (see `settled`). */
   private readonly starting = new Set<Promise<unknown>>();
   private listener: PgClient | undefined;
-  private pollTimer: NodeJS.Timeout | undefined;
-  private pruneTimer: NodeJS.Timeout | undefined;
+  private pollTimer: Timer | undefined;
+  private pruneTimer: Timer | undefined;
+  protected readonly engine: StoreEngine;
 
   constructor(
     private readonly pg: PgModule,
@@ -246,15 +250,18 @@ export class PostgresBackend implements Backend {
     readonly schema: string,
     private readonly settings: Settings,
   ) {
-    const q = `"${schema}"`;
-    this.t = {
-      revision: `${q}.revision`,
-      kinds: `${q}.kinds`,
-      objects: `${q}.objects`,
-      changes: `${q}.changes`,
-      owners: `${q}.owners`,
-    };
+    super();
+    this.t = tablesOf(schema);
     this.channel = `setpoint_${schema}`;
+    this.clock = settings.clock;
+    this.engine = new StoreEngine(
+      {
+        checkOpen: () => this.checkOpen(),
+        read: (kind, key) => this.read(kind, key),
+        transact: (steps) => this.transact(steps),
+      },
+      { clock: settings.clock, maxObjectBytes: settings.maxObjectBytes },
+    );
   }
 
   // --- notifications -------------------------------------------------------------------------
@@ -262,12 +269,10 @@ export class PostgresBackend implements Backend {
   /** Opens the LISTEN connection and the catch-up and pruning timers. */
   async startListening(): Promise<void> {
     await this.listen();
-    this.pollTimer = setInterval(() => {
+    this.pollTimer = every(this.clock, this.settings.pollIntervalMs, () => {
       for (const watch of this.watches) watch.poke();
-    }, this.settings.pollIntervalMs);
-    this.pollTimer.unref();
-    this.pruneTimer = setInterval(() => void this.prune().catch(() => {}), 60_000);
-    this.pruneTimer.unref();
+    });
+    this.pruneTimer = every(this.clock, 60_000, () => void this.prune().catch(() => {}));
   }
 
   /**
@@ -308,7 +313,7 @@ export class PostgresBackend implements Backend {
     this.reconnecting = true;
     try {
       for (let delay = 500; !this.closed; delay = Math.min(delay * 2, 5_000)) {
-        await new Promise((resolve) => setTimeout(resolve, delay).unref());
+        await sleep(this.clock, delay, this.closing.signal);
         if (this.closed) return;
         try {
           await this.listen();
@@ -328,32 +333,25 @@ export class PostgresBackend implements Backend {
 
   async get(kind: AnyKind, key: ObjectKey): Promise<StoredObject> {
     this.checkOpen();
+    const object = await this.read(kind, key);
+    if (object === undefined) throw notFound(subjectOf(kind, key.name));
+    return object;
+  }
+
+  /** The object stored at `key`, outside any transaction. */
+  private async read(kind: AnyKind, key: ObjectKey): Promise<StoredObject | undefined> {
     const { rows } = await this.query(
       `SELECT object FROM ${this.t.objects} WHERE kind = $1 AND namespace = $2 AND name = $3`,
       [kindId(kind), text(key.namespace ?? ""), text(key.name)],
     );
-    if (rows.length === 0) throw notFound(subjectOf(kind, key.name));
-    return frozen(rows[0].object);
+    return rows.length === 0 ? undefined : frozen(rows[0].object);
   }
 
   async list(kind: AnyKind, options: ListOptions = {}): Promise<ObjectList> {
     this.checkOpen();
     const id = kindId(kind);
-    const labels =
-      options.labelSelector === undefined ? undefined : toLabelSelector(options.labelSelector);
-    const fields =
-      options.fieldSelector === undefined ? undefined : toFieldSelector(options.fieldSelector);
-    const limit = options.limit ?? 0;
-    if (!Number.isSafeInteger(limit) || limit < 0)
-      throw badRequest(`limit (${limit}) must be a non-negative integer`);
-    const namespace =
-      options.namespace === ""
-        ? undefined
-        : (options.namespace ?? fields?.exact("metadata.namespace"));
-    const token =
-      options.continue === undefined || options.continue === ""
-        ? undefined
-        : decodeContinue(options.continue);
+    const query = listQuery(options);
+    const { limit, namespace, token } = query;
 
     return this.withClient(async (client) => {
       // One snapshot for this page: the revision and the rows agree.
@@ -386,8 +384,7 @@ export class PostgresBackend implements Backend {
             const meta = object.metadata;
             if (namespace !== undefined && (meta.namespace ?? "") !== namespace) break scan;
             after = { ns: meta.namespace ?? "", name: meta.name };
-            if (labels !== undefined && !labels.matches(meta.labels)) continue;
-            if (fields !== undefined && !fields.matches(meta)) continue;
+            if (!matchesQuery(query, meta)) continue;
             if (limit > 0 && items.length === limit) {
               more = true;
               break scan;
@@ -396,20 +393,7 @@ export class PostgresBackend implements Backend {
           }
           if (rows.length < batch) break;
         }
-        const last = items[items.length - 1]?.metadata;
-        return {
-          items,
-          resourceVersion: String(revision),
-          ...(more && last !== undefined
-            ? {
-                continue: encodeContinue({
-                  rv: revision,
-                  ns: last.namespace ?? "",
-                  name: last.name,
-                }),
-              }
-            : {}),
-        };
+        return listPage(items, revision, more);
       } finally {
         await client.query("COMMIT");
       }
@@ -455,39 +439,31 @@ export class PostgresBackend implements Backend {
   }
 
   watch(kind: AnyKind, options: WatchOptions = {}): Watch {
-    const labels =
-      options.labelSelector === undefined ? undefined : toLabelSelector(options.labelSelector);
-    const fields =
-      options.fieldSelector === undefined ? undefined : toFieldSelector(options.fieldSelector);
-    const interval = options.bookmarkIntervalMs ?? 60_000;
-    const watch = new PostgresWatch(
-      this,
-      kindId(kind),
-      { namespace: options.namespace === "" ? undefined : options.namespace, labels, fields },
-      options.allowBookmarks ? interval : undefined,
-      options.signal,
-    );
-    this.watches.add(watch);
     try {
       this.checkOpen();
-      if (!(interval > 0))
-        throw new RangeError(`bookmarkIntervalMs (${interval}) must be positive`);
-      const from =
-        options.resourceVersion === undefined || options.resourceVersion === ""
-          ? undefined
-          : parseRevision(options.resourceVersion);
+      const { filter, from, bookmarkIntervalMs } = watchQuery(options);
+      const watch = new PostgresWatch(
+        this,
+        kindId(kind),
+        filter,
+        bookmarkIntervalMs,
+        options.signal,
+        (ended) => this.watches.delete(ended),
+      );
+      if (watch.channel.isEnded) return watch.channel;
+      this.watches.add(watch);
       const started = watch.start(from, options.resourceVersion);
       if (from === undefined) {
         const entry: Promise<unknown> = started.finally(() => this.starting.delete(entry));
         this.starting.add(entry);
       }
+      return watch.channel;
     } catch (error) {
-      watch.fail(error);
+      return WatchChannel.failed(error);
     }
-    return watch;
   }
 
-  /** @internal the store's current revision. */
+  /** The store's current revision. */
   async currentRevision(): Promise<number> {
     const { rows } = await this.query(`SELECT value FROM ${this.t.revision} WHERE id = 1`);
     return Number(rows[0].value);
@@ -501,16 +477,12 @@ export class PostgresBackend implements Backend {
     if (this.starting.size > 0) await Promise.all(this.starting);
   }
 
-  /** @internal the watch's read: changes of a kind after `revision`, and where history starts. */
+  /** A watch's read: changes of a kind after `revision`, and where history starts. */
   async changesAfter(
     id: string,
     revision: number,
     namespace: string | undefined,
-  ): Promise<{
-    current: number;
-    compacted: number;
-    changes: { revision: number; type: string; object: StoredObject; previousLabels: unknown }[];
-  }> {
+  ): Promise<ChangeBatch> {
     // One statement, one snapshot: the counter and the changes agree.
     const { rows } = await this.query(
       `SELECT r.value, r.compacted, c.revision, c.type, c.object, c.previous_labels
@@ -535,7 +507,12 @@ export class PostgresBackend implements Backend {
       changes: rows
         .filter((row: { revision: unknown }) => row.revision !== null)
         .map(
-          (row: { revision: string; type: string; object: unknown; previous_labels: unknown }) => ({
+          (row: {
+            revision: string;
+            type: "ADDED" | "MODIFIED" | "DELETED";
+            object: unknown;
+            previous_labels: Record<string, string> | null;
+          }) => ({
             revision: Number(row.revision),
             type: row.type,
             object: frozen(row.object),
@@ -545,137 +522,20 @@ export class PostgresBackend implements Backend {
     };
   }
 
-  /** @internal */
-  forget(watch: PostgresWatch): void {
-    this.watches.delete(watch);
-  }
-
-  // --- writes --------------------------------------------------------------------------------
-
-  create(kind: AnyKind, object: Frozen<ResourceInput>, options: WriteOptions = {}) {
-    return this.write(kind, object, "create", options);
-  }
-
-  update(kind: AnyKind, object: Frozen<ResourceInput>, options: WriteOptions = {}) {
-    return this.write(kind, object, "update", options);
-  }
-
-  updateStatus(kind: AnyKind, object: Frozen<ResourceInput>, options: WriteOptions = {}) {
-    return this.write(kind, object, "status", options);
-  }
-
-  private async write(
-    kind: AnyKind,
-    object: Frozen<ResourceInput>,
-    what: WriteKind,
-    options: WriteOptions,
-  ): Promise<StoredObject> {
-    this.checkOpen();
-    await this.settled();
-    const prepared = prepareWrite(kind, object, what);
-    const write: PreparedWrite = prepared instanceof Promise ? await prepared : prepared;
-    return this.transact(async (tx) => {
-      const existing = await tx.read(kind, write.key);
-      switch (what) {
-        case "create": {
-          const taken =
-            write.generateName === undefined
-              ? new Set<string>()
-              : await tx.namesStartingWith(kind, write.key.namespace, write.generateName);
-          return tx.commit(
-            kind,
-            planCreate(write, existing, tx.context, (name) => taken.has(name)),
-            options,
-            undefined,
-          );
-        }
-        case "update":
-          return tx.commit(kind, planUpdate(write, existing, tx.context), options, existing);
-        case "status":
-          return tx.commit(kind, planUpdateStatus(write, existing, tx.context), options, existing);
-      }
-    });
-  }
-
-  async patch(
-    kind: AnyKind,
-    key: ObjectKey,
-    patch: Patch,
-    options: PatchOptions = {},
-  ): Promise<StoredObject> {
-    this.checkOpen();
-    await this.settled();
-    const status = options.subresource === "status";
-    // Kubernetes' GuaranteedUpdate: apply the patch to what is stored, again if it changed meanwhile.
-    for (let attempt = 0; ; attempt++) {
-      let existing: StoredObject | undefined;
-      try {
-        existing = await this.get(kind, key);
-      } catch (error) {
-        if (!ApiError.is(error, "NotFound")) throw error;
-      }
-      if (existing === undefined) {
-        if (patch.type !== "apply" || status) throw notFound(subjectOf(kind, key.name));
-        try {
-          return await this.create(kind, applyBody(kind, key, patch.patch), options);
-        } catch (error) {
-          // Created by someone else meanwhile: patch that instead.
-          if (ApiError.is(error, "AlreadyExists") && attempt < 100) continue;
-          throw error;
-        }
-      }
-      const prepared = preparePatch(kind, key, existing, patch, status);
-      const write = prepared instanceof Promise ? await prepared : prepared;
-      const result = await this.transact(async (tx) => {
-        const current = await tx.read(kind, key);
-        if (current?.metadata.resourceVersion !== existing.metadata.resourceVersion)
-          return undefined;
-        const plan = status
-          ? planUpdateStatus(write, current, tx.context)
-          : planUpdate(write, current, tx.context);
-        return tx.commit(kind, plan, options, current);
-      });
-      if (result !== undefined) return result;
-      if (attempt >= 100)
-        throw conflict(
-          subjectOf(kind, key.name),
-          "the object kept changing while the patch was applied; try again",
-        );
-    }
-  }
-
-  async delete(kind: AnyKind, key: ObjectKey, options: DeleteOptions = {}): Promise<StoredObject> {
-    this.checkOpen();
-    await this.settled();
-    return this.transact(async (tx) => {
-      const existing = await tx.read(kind, key);
-      return tx.commit(
-        kind,
-        planDelete(kind, key, existing, options.preconditions, tx.context),
-        options,
-        existing,
-      );
-    });
-  }
-
   /**
-   * Runs `body` in a write transaction that holds the next revision. A transaction that made no
-   * change (a no-op write, a dry run, a failed check) rolls back: no revision is spent.
+   * Runs a write's steps in one transaction that holds the next revision. A transaction that
+   * made no change (a no-op write, a dry run, a failed check) rolls back: no revision is spent.
    */
-  private async transact<T>(body: (tx: WriteTransaction) => Promise<T>): Promise<T> {
+  private async transact<T>(steps: (tx: StoreTransaction) => Steps<T>): Promise<T> {
+    this.checkOpen();
+    await this.settled();
     return this.withClient(async (client) => {
       await client.query("BEGIN");
       let committing = false;
       try {
-        const { rows } = await client.query(
-          `UPDATE ${this.t.revision} SET value = value + 1 WHERE id = 1 RETURNING value`,
-        );
-        const tx = new WriteTransaction(this, client, Number(rows[0].value), {
-          resourceVersion: String(rows[0].value),
-          wallNow: this.settings.clock.wallNow(),
-          maxObjectBytes: this.settings.maxObjectBytes,
-        });
-        const result = await body(tx);
+        const revision = await takeRevision(client, this.t);
+        const tx = new PostgresTransaction(client, this.t, this.channel, revision);
+        const result = await runAsync(steps(tx));
         committing = tx.changed;
         await client.query(tx.changed ? "COMMIT" : "ROLLBACK");
         return result;
@@ -693,11 +553,6 @@ export class PostgresBackend implements Backend {
         throw failure;
       }
     });
-  }
-
-  /** @internal table names, for the write transaction. */
-  get tables() {
-    return this.t;
   }
 
   // --- history -------------------------------------------------------------------------------
@@ -757,33 +612,12 @@ export class PostgresBackend implements Backend {
     }
   }
 
-  /**
-   * Runs `body` with a client of the pool to itself (a transaction's). pg emits `error` on a
-   * client whose connection dies while it is checked out (a restart of the server, a terminated
-   * backend): unheard, that event would end the process. It is heard here, the query in flight
-   * (or the next) fails with an error of its own, which the caller gets as ServiceUnavailable, and
-   * the client is discarded rather than returned to the pool, which opens a new connection when
-   * next asked for one: that is the reconnect.
-   */
+  /** Runs `body` with a client of the pool (see `withPoolClient`); errors as the store's. */
   private async withClient<T>(body: (client: PoolClient) => Promise<T>): Promise<T> {
-    let client: PoolClient;
     try {
-      client = await this.pool.connect();
+      return await withPoolClient(this.pool, body);
     } catch (error) {
       throw asStoreError(error);
-    }
-    let lost: Error | undefined;
-    const onError = (error: Error) => {
-      lost = error;
-    };
-    client.on("error", onError);
-    try {
-      return await body(client);
-    } catch (error) {
-      throw asStoreError(error);
-    } finally {
-      client.off("error", onError);
-      client.release(lost);
     }
   }
 
@@ -794,558 +628,13 @@ export class PostgresBackend implements Backend {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    clearInterval(this.pollTimer);
-    clearInterval(this.pruneTimer);
-    for (const watch of [...this.watches]) watch.close();
+    this.closing.abort();
+    this.pollTimer?.cancel();
+    this.pruneTimer?.cancel();
+    for (const watch of [...this.watches]) watch.channel.close();
     const listener = this.listener;
     this.listener = undefined;
     await listener?.end().catch(() => {});
     if (this.ownsPool) await this.pool.end().catch(() => {});
-  }
-}
-
-/**
- * PostgreSQL's errors as the Backend contract's: connection trouble is retryable
- * (ServiceUnavailable) — the driver's own errors (no code: a connection terminated, a client not
- * queryable), the socket's (`ECONNREFUSED`, `ECONNRESET`, `EPIPE`, `ETIMEDOUT`…), and PostgreSQL's
- * classes 08 (connection exception), 53 (insufficient resources: too many connections, disk
- * full) and 57 (operator intervention: the server shutting down or starting, a terminated
- * backend). Client input is kept from reaching PostgreSQL in forms it refuses (`storableJson`,
- * `text`), so anything else is InternalError.
- */
-function asStoreError(error: unknown): unknown {
-  if (error instanceof ApiError) return error;
-  const code = (error as { code?: string }).code;
-  if (
-    code === undefined ||
-    /^E(?!RR_)[A-Z_]+$/.test(code) ||
-    code.startsWith("08") ||
-    code.startsWith("53") ||
-    code.startsWith("57")
-  )
-    return new ApiError(
-      "ServiceUnavailable",
-      `PostgreSQL is unreachable: ${(error as Error).message}`,
-      { cause: error },
-    );
-  if (code === "40001" || code === "40P01")
-    return new ApiError(
-      "Conflict",
-      `PostgreSQL aborted the transaction: ${(error as Error).message}`,
-      {
-        cause: error,
-      },
-    );
-  return new ApiError("InternalError", `PostgreSQL: ${(error as Error).message}`, { cause: error });
-}
-
-/**
- * `value` as a parameter PostgreSQL's `text` takes: U+0000, which it cannot hold, becomes
- * U+FFFD. Used for names and namespaces a caller looks up — no stored one holds either
- * character (they are DNS names), so such a lookup finds nothing, as on the other stores,
- * instead of failing with PostgreSQL's "invalid byte sequence" (500).
- */
-function text(value: string): string {
-  return value.includes("\u0000") ? value.replaceAll("\u0000", "\ufffd") : value;
-}
-
-/** `\u0000` in JSON text from `JSON.stringify` (not the text `\u0000` itself: `\\u0000`). */
-const nulEscape = /(?<!\\)(?:\\\\)*\\u0000/;
-
-/**
- * The JSON PostgreSQL stores for `object`, which must hold no U+0000: `jsonb` (text in
- * PostgreSQL) cannot. Kubernetes and setpoint's other stores accept the character; here it is
- * `Invalid` (422), naming the field, rather than PostgreSQL's "unsupported Unicode escape
- * sequence" as an InternalError (500). Lone surrogates, which `jsonb` refuses too, never get
- * here: `seal` made them U+FFFD, as Kubernetes' JSON decoder does.
- */
-function storableJson(kind: AnyKind, object: StoredObject): string {
-  const json = JSON.stringify(object);
-  if (json.includes("\\u0000") && nulEscape.test(json)) {
-    throw invalid(subjectOf(kind, object.metadata.name), [
-      {
-        field: pathOfNul(object, "") ?? "<root>",
-        reason: "FieldValueInvalid",
-        message:
-          "Invalid value: PostgreSQL cannot store U+0000 (NUL) in a string or key (setpoint's other stores and Kubernetes accept it; this one cannot)",
-      },
-    ]);
-  }
-  return json;
-}
-
-/** The field path of the first string or key holding U+0000 in `value`, if any. */
-function pathOfNul(value: unknown, path: string): string | undefined {
-  if (typeof value === "string") return value.includes("\u0000") ? path || "<root>" : undefined;
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) {
-      const found = pathOfNul(value[i], `${path}[${i}]`);
-      if (found !== undefined) return found;
-    }
-    return undefined;
-  }
-  if (value === null || typeof value !== "object") return undefined;
-  for (const [key, item] of Object.entries(value)) {
-    const at = /^[A-Za-z_$][\w$-]*$/.test(key)
-      ? path === ""
-        ? key
-        : `${path}.${key}`
-      : `${path}[${JSON.stringify(key)}]`;
-    if (key.includes("\u0000")) return at;
-    const found = pathOfNul(item, at);
-    if (found !== undefined) return found;
-  }
-  return undefined;
-}
-
-/** One write transaction: reads under it, and the commit of planned changes with their GC. */
-class WriteTransaction {
-  changed = false;
-  private revision: number;
-
-  constructor(
-    private readonly backend: PostgresBackend,
-    private readonly client: PoolClient,
-    revision: number,
-    public context: WriteContext,
-  ) {
-    this.revision = revision;
-  }
-
-  /** The stored object, as the write's previous version: its parts' sizes remembered. */
-  async read(kind: AnyKind, key: ObjectKey): Promise<StoredObject | undefined> {
-    const { rows } = await this.client.query(
-      `SELECT object FROM ${this.backend.tables.objects} WHERE kind = $1 AND namespace = $2 AND name = $3`,
-      [kindId(kind), text(key.namespace ?? ""), text(key.name)],
-    );
-    if (rows.length === 0) return undefined;
-    const object = frozen(rows[0].object);
-    // Not made by `seal`: a write sharing its parts must still count them against the limit.
-    rememberPartSizes(object);
-    return object;
-  }
-
-  async namesStartingWith(
-    kind: AnyKind,
-    namespace: string | undefined,
-    prefix: string,
-  ): Promise<Set<string>> {
-    const { rows } = await this.client.query(
-      `SELECT name FROM ${this.backend.tables.objects} WHERE kind = $1 AND namespace = $2 AND starts_with(name, $3)`,
-      [kindId(kind), namespace ?? "", prefix],
-    );
-    return new Set(rows.map((row: { name: string }) => row.name));
-  }
-
-  /** Writes a planned change (and the garbage collection a removal starts). */
-  async commit(
-    kind: AnyKind,
-    plan: WritePlan,
-    options: WriteOptions,
-    previous: StoredObject | undefined,
-  ): Promise<StoredObject> {
-    if (options.fence !== undefined) {
-      // Under the revision lock: no Lease update can slip in between this check and the write.
-      const { lease } = options.fence;
-      const { rows } = await this.client.query(
-        `SELECT object FROM ${this.backend.tables.objects} WHERE kind = $1 AND namespace = $2 AND name = $3`,
-        [leaseKindId, text(lease.namespace ?? ""), text(lease.name)],
-      );
-      checkFence(rows[0]?.object, options.fence);
-    }
-    if (plan.action === "none") return plan.object;
-    if (options.dryRun) {
-      // Refused as the write itself would be.
-      if (plan.action === "put") storableJson(kind, plan.object);
-      return plan.object;
-    }
-    await this.apply(kind, plan, previous);
-    if (plan.action === "remove") await this.collectDependentsOf(plan.object.metadata.uid);
-    else await this.collectIfOrphaned(kind, plan.object, previous);
-    return plan.object;
-  }
-
-  /** The next revision within this transaction (garbage collection makes several). */
-  private async nextContext(): Promise<WriteContext> {
-    if (!this.changed) return this.context;
-    const { rows } = await this.client.query(
-      `UPDATE ${this.backend.tables.revision} SET value = value + 1 WHERE id = 1 RETURNING value`,
-    );
-    this.revision = Number(rows[0].value);
-    this.context = { ...this.context, resourceVersion: String(this.revision) };
-    return this.context;
-  }
-
-  private async apply(
-    kind: AnyKind,
-    plan: Exclude<WritePlan, { action: "none" }>,
-    previous: StoredObject | undefined,
-  ): Promise<void> {
-    const t = this.backend.tables;
-    const { object } = plan;
-    const id = kindId(kind);
-    const namespace = object.metadata.namespace ?? "";
-    const name = object.metadata.name;
-    const revision = this.revision;
-    const json = storableJson(kind, object);
-    this.changed = true;
-    await this.client.query(
-      `INSERT INTO ${t.kinds} (id, identity, last_change) VALUES ($1, $2, $3)
-       ON CONFLICT (id) DO UPDATE SET last_change = EXCLUDED.last_change`,
-      [id, JSON.stringify(identityOf(kind)), revision],
-    );
-    if (plan.action === "put") {
-      await this.client.query(
-        `INSERT INTO ${t.objects} (kind, namespace, name, uid, revision, object) VALUES ($1, $2, $3, $4, $5, $6)
-         ON CONFLICT (kind, namespace, name) DO UPDATE SET uid = EXCLUDED.uid, revision = EXCLUDED.revision, object = EXCLUDED.object`,
-        [id, namespace, name, object.metadata.uid, revision, json],
-      );
-    } else {
-      await this.client.query(
-        `DELETE FROM ${t.objects} WHERE kind = $1 AND namespace = $2 AND name = $3`,
-        [id, namespace, name],
-      );
-    }
-    const before = previous?.metadata.ownerReferences ?? [];
-    const after = plan.action === "put" ? (object.metadata.ownerReferences ?? []) : [];
-    if (before.length > 0 || after.length > 0) {
-      await this.client.query(
-        `DELETE FROM ${t.owners} WHERE kind = $1 AND namespace = $2 AND name = $3`,
-        [id, namespace, name],
-      );
-      // One row per owner: references may repeat a uid, and the table has no key to refuse it.
-      for (const uid of new Set(after.map((ref) => ref.uid)))
-        await this.client.query(
-          `INSERT INTO ${t.owners} (owner_uid, kind, namespace, name) VALUES ($1, $2, $3, $4)`,
-          [uid, id, namespace, name],
-        );
-    }
-    const previousLabels = previous?.metadata.labels;
-    await this.client.query(
-      `INSERT INTO ${t.changes} (revision, kind, namespace, name, type, object, previous_labels)
-       VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-      [
-        revision,
-        id,
-        namespace,
-        name,
-        plan.action === "remove" ? "DELETED" : previous === undefined ? "ADDED" : "MODIFIED",
-        json,
-        deepEqual(previousLabels, object.metadata.labels)
-          ? null
-          : JSON.stringify(previousLabels ?? {}),
-      ],
-    );
-    // Delivered on commit, and only then.
-    await this.client.query("SELECT pg_notify($1, $2)", [this.backend.channel, id]);
-  }
-
-  /** Background garbage collection after the object with `uid` went, within this transaction. */
-  private async collectDependentsOf(uid: string): Promise<void> {
-    const t = this.backend.tables;
-    const gone = [uid];
-    while (gone.length > 0) {
-      const ownerUid = gone.pop()!;
-      const { rows } = await this.client.query(
-        `SELECT o.kind, o.namespace, o.name, k.identity FROM ${t.owners} o JOIN ${t.kinds} k ON k.id = o.kind
-          WHERE o.owner_uid = $1`,
-        [ownerUid],
-      );
-      for (const row of rows as {
-        kind: string;
-        namespace: string;
-        name: string;
-        identity: KindIdentity;
-      }[]) {
-        const kind = standIn(row.identity);
-        const key =
-          row.namespace === "" ? { name: row.name } : { namespace: row.namespace, name: row.name };
-        const dependent = await this.read(kind, key);
-        if (dependent === undefined) continue;
-        // The owner that went was deleted in this transaction: it counts only if unresolvable.
-        let owned = false;
-        for (const ref of dependent.metadata.ownerReferences ?? [])
-          if (await this.ownerExists(ref, dependent)) {
-            owned = true;
-            break;
-          }
-        if (owned) continue;
-        const plan = planDelete(kind, key, dependent, undefined, await this.nextContext());
-        if (plan.action === "none") continue;
-        await this.apply(kind, plan, dependent);
-        if (plan.action === "remove") gone.push(plan.object.metadata.uid);
-      }
-    }
-  }
-
-  /**
-   * Kubernetes' collector also deletes a dependent written after its owners went: an object
-   * whose `ownerReferences` this write set or changed, and none of whose owners exists, is
-   * deleted (or, with finalizers, marked) at the next revision of this transaction. Under the
-   * revision lock, an owner's delete and this write are serialized: whichever commits second
-   * sees the other — the delete collects this dependent, or this write finds the owner gone.
-   */
-  private async collectIfOrphaned(
-    kind: AnyKind,
-    object: StoredObject,
-    previous: StoredObject | undefined,
-  ): Promise<void> {
-    const refs = object.metadata.ownerReferences;
-    // `seal` shares equal references with the previous version: a new array means a change.
-    if (refs === undefined || refs === previous?.metadata.ownerReferences) return;
-    for (const ref of refs) if (await this.ownerExists(ref, object)) return;
-    const { namespace, name } = object.metadata;
-    const key = namespace === undefined ? { name } : { namespace, name };
-    const plan = planDelete(kind, key, object, undefined, await this.nextContext());
-    if (plan.action === "none") return;
-    await this.apply(kind, plan, object);
-    if (plan.action === "remove") await this.collectDependentsOf(plan.object.metadata.uid);
-  }
-
-  /**
-   * Whether an object of the reference's kind, name and uid exists — in the dependent's
-   * namespace when the owner's kind is namespaced — as Kubernetes' collector looks an owner up.
-   * An owner of a kind this store has never held counts as present, as in the memory store, and
-   * so does a namespaced owner of a cluster-scoped dependent: Kubernetes finds that reference
-   * unresolvable (an `OwnerRefInvalidNamespace` event) and never collects the dependent for it.
-   */
-  private async ownerExists(
-    ref: Frozen<OwnerReference>,
-    dependent: StoredObject,
-  ): Promise<boolean> {
-    const t = this.backend.tables;
-    const { rows } = await this.client.query(
-      `SELECT k.id IS NOT NULL AS known, k.identity->>'scope' = 'Namespaced' AS namespaced, EXISTS (
-         SELECT 1 FROM ${t.objects} o
-          WHERE o.uid = $1 AND o.kind = $2 AND o.name = $3
-            AND o.namespace = CASE WHEN k.identity->>'scope' = 'Namespaced' THEN $4 ELSE '' END
-       ) AS present
-       FROM (SELECT 1) one LEFT JOIN ${t.kinds} k ON k.id = $2`,
-      [
-        ref.uid,
-        `${groupOf(ref.apiVersion)}/${ref.kind}`,
-        ref.name,
-        dependent.metadata.namespace ?? "",
-      ],
-    );
-    const { known, namespaced, present } = rows[0];
-    return present || !known || (namespaced === true && dependent.metadata.namespace === undefined);
-  }
-}
-
-const done: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
-
-/**
- * A watch of one kind: reads the change log after its last revision whenever poked (a
- * notification, the catch-up timer), buffers what it read, and hands it out in order.
- *
- * It reads ahead of its consumer by about a batch: a batch is read only while fewer than half a
- * batch of events wait in the buffer, and the consumer taking them starts the next. A watch
- * resuming from far back in a long history (100,000 revisions by default, of objects up to
- * 1.5 MiB) holds a batch and a half of events in memory at most, not the history.
- */
-class PostgresWatch implements Watch {
-  private readonly buffer: WatchEvent[] = [];
-  private cursor: number | undefined;
-  /** Set when reading stopped because the consumer has a batch to take first. */
-  private stalled = false;
-  private reading = false;
-  private again = false;
-  private closed = false;
-  private error: unknown;
-  private waiting:
-    | { resolve: (r: IteratorResult<WatchEvent>) => void; reject: (e: unknown) => void }
-    | undefined;
-  private bookmarkTimer: NodeJS.Timeout | undefined;
-  private lastDelivery = Date.now();
-  private readonly onAbort = () => this.close();
-
-  constructor(
-    private readonly backend: PostgresBackend,
-    readonly kindId: string,
-    private readonly filter: WatchFilter,
-    private readonly bookmarkIntervalMs: number | undefined,
-    private readonly signal: AbortSignal | undefined,
-  ) {
-    signal?.addEventListener("abort", this.onAbort, { once: true });
-    if (signal?.aborted) this.close();
-  }
-
-  /** The first read waits for this: the starting revision is known. */
-  private ready: Promise<void> = Promise.resolve();
-
-  /** The `resourceVersion` the watch was asked to start from, for errors about it. */
-  private asked: string | undefined;
-
-  /** Starts from `revision`, or from the current one; resolves once the start is known. */
-  start(revision: number | undefined, asked?: string): Promise<void> {
-    this.cursor = revision;
-    this.asked = asked;
-    if (revision === undefined)
-      this.ready = this.backend.currentRevision().then(
-        (current) => {
-          this.cursor = current;
-        },
-        (error) => this.fail(error),
-      );
-    this.poke();
-    if (this.bookmarkIntervalMs !== undefined) {
-      this.bookmarkTimer = setInterval(
-        () => {
-          if (
-            this.waiting !== undefined &&
-            this.cursor !== undefined &&
-            Date.now() - this.lastDelivery >= this.bookmarkIntervalMs!
-          ) {
-            this.lastDelivery = Date.now();
-            this.deliver({ type: "BOOKMARK", resourceVersion: String(this.cursor) });
-          }
-        },
-        Math.max(10, this.bookmarkIntervalMs / 2),
-      );
-      this.bookmarkTimer.unref();
-    }
-    return this.ready;
-  }
-
-  [Symbol.asyncIterator](): this {
-    return this;
-  }
-
-  /** Reads what is new; one read at a time, again at once if poked meanwhile. */
-  poke(): void {
-    if (this.closed) return;
-    if (this.reading) {
-      this.again = true;
-      return;
-    }
-    this.reading = true;
-    void this.read().finally(() => {
-      this.reading = false;
-      if (this.again && !this.closed) {
-        this.again = false;
-        this.poke();
-      }
-    });
-  }
-
-  private async read(): Promise<void> {
-    await this.ready;
-    try {
-      // Unset only when reading the starting revision failed: the watch has failed then.
-      while (this.cursor !== undefined) {
-        if (this.buffer.length >= batchSize / 2) {
-          this.stalled = true; // `take()` reads on once the consumer took these
-          return;
-        }
-        const { current, compacted, changes } = await this.backend.changesAfter(
-          this.kindId,
-          this.cursor,
-          this.filter.namespace,
-        );
-        if (this.closed) return;
-        // Beyond the store's revision (a resume point from before a restore of the database, or
-        // from another store): nothing here is the change after it, so relist.
-        if (this.cursor > current) {
-          this.fail(tooLargeResourceVersion(this.asked ?? this.cursor, current));
-          return;
-        }
-        this.asked = undefined;
-        if (this.cursor < compacted)
-          throw expired(`too old resource version: ${this.cursor} (${compacted})`);
-        for (const change of changes) {
-          this.cursor = change.revision;
-          const event = eventFor(
-            {
-              type: change.type as "ADDED" | "MODIFIED" | "DELETED",
-              object: change.object,
-              previousLabels: change.previousLabels as Record<string, string> | undefined,
-            },
-            this.filter,
-          );
-          if (event !== undefined) this.deliver(event);
-        }
-        if (changes.length < batchSize) {
-          // Everything up to the snapshot's revision is read: a bookmark may carry it.
-          this.cursor = Math.max(this.cursor, current);
-          return;
-        }
-      }
-    } catch (error) {
-      // A failed read is retried by the next poke, unless the history is gone.
-      if (ApiError.isGone(error)) this.fail(error);
-    }
-  }
-
-  private deliver(event: WatchEvent): void {
-    if (this.closed) return;
-    if (event.type !== "BOOKMARK") this.lastDelivery = Date.now();
-    if (this.waiting !== undefined) {
-      const { resolve } = this.waiting;
-      this.waiting = undefined;
-      resolve({ done: false, value: event });
-    } else this.buffer.push(event);
-  }
-
-  /** The next buffered event; reading goes on once few are left. */
-  private take(): WatchEvent | undefined {
-    const event = this.buffer.shift();
-    if (this.stalled && this.buffer.length < batchSize / 2) {
-      this.stalled = false;
-      this.poke();
-    }
-    return event;
-  }
-
-  poll(): WatchEvent | undefined {
-    return this.take();
-  }
-
-  next(): Promise<IteratorResult<WatchEvent>> {
-    const event = this.take();
-    if (event !== undefined) return Promise.resolve({ done: false, value: event });
-    if (this.error !== undefined) {
-      const error = this.error;
-      this.error = undefined;
-      return Promise.reject(error);
-    }
-    if (this.closed) return Promise.resolve(done);
-    return new Promise((resolve, reject) => {
-      this.waiting = { resolve, reject };
-    });
-  }
-
-  return(): Promise<IteratorResult<WatchEvent>> {
-    this.close();
-    return Promise.resolve(done);
-  }
-
-  fail(error: unknown): void {
-    if (this.closed) return;
-    this.error = error;
-    this.end();
-    if (this.waiting !== undefined) {
-      const { reject } = this.waiting;
-      this.waiting = undefined;
-      this.error = undefined;
-      reject(error);
-    }
-  }
-
-  close(): void {
-    if (this.closed) return;
-    this.end();
-    if (this.waiting !== undefined) {
-      const { resolve } = this.waiting;
-      this.waiting = undefined;
-      resolve(done);
-    }
-  }
-
-  private end(): void {
-    this.closed = true;
-    clearInterval(this.bookmarkTimer);
-    this.signal?.removeEventListener("abort", this.onAbort);
-    this.backend.forget(this);
   }
 }

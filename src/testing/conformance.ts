@@ -1389,6 +1389,11 @@ export function runBackendConformance(
         }
         expect(count).toBe(1);
         await creating;
+        // `break` closed it: a later change is not delivered, and the watch has ended.
+        await backend.create(Widget, widget("y"));
+        expect(
+          (await withDeadline(broken.next(), timeoutMs, "the end of the broken-off watch")).done,
+        ).toBe(true);
       });
     });
 

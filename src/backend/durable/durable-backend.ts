@@ -10,6 +10,7 @@
  *
  * What is kept: the current objects and the store's revision. History is not: after a restart a
  * watch resuming from before it gets `Expired` (410) and relists, as after etcd's compaction.
+ * The SQLite schema is migrated by the numbered SQL files in `migrations/` (see `../migrations.ts`).
  *
  * One process per data directory: the store holds SQLite's exclusive lock while open, and a
  * second opener is refused with a clear error. A commit that fails (disk full, I/O error) leaves
@@ -31,6 +32,7 @@ import {
   MemoryBackend,
   type MemoryBackendOptions,
 } from "../memory/memory-backend.js";
+import { migrationsAfter, readMigrations } from "../migrations.js";
 
 /** Options of {@link DurableBackend}. */
 export interface DurableBackendOptions extends MemoryBackendOptions {
@@ -45,33 +47,29 @@ export interface DurableBackendOptions extends MemoryBackendOptions {
   readonly durability?: "full" | "normal";
 }
 
-/** The schema version this code writes; a store of a newer one is refused, not misread. */
-const schemaVersion = 1;
-
-const migrations: readonly string[] = [
-  // 1: the current objects by kind and key; the kinds' identities; the store's revision.
-  `CREATE TABLE kinds (id TEXT PRIMARY KEY, identity TEXT NOT NULL) WITHOUT ROWID;
-   CREATE TABLE objects (
-     kind TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,
-     object TEXT NOT NULL,
-     PRIMARY KEY (kind, namespace, name)
-   ) WITHOUT ROWID;
-   INSERT INTO meta (key, value) VALUES ('revision', '1');`,
-];
+/** The store's numbered migrations (see `../migrations.ts`); the schema version is `meta.schema`. */
+const migrations = new URL("./migrations/", import.meta.url);
 
 type Database = BetterSqlite3.Database;
 
-/** Loads the optional driver; if it is missing, an error with `code: "SETPOINT_NO_SQLITE"`. */
+/**
+ * The optional dependency better-sqlite3 did not load: the durable store cannot open. Not
+ * retryable: install it (`npm install better-sqlite3@^12`), or use another store.
+ */
+export class SqliteMissingError extends Error {
+  override readonly name = "SqliteMissingError";
+  /** What callers that cannot import this class test for. */
+  readonly code = "SETPOINT_NO_SQLITE";
+}
+
+/** Loads the optional driver; {@link SqliteMissingError} if it is missing. */
 function loadDriver(): typeof BetterSqlite3 {
   try {
     return createRequire(import.meta.url)("better-sqlite3");
   } catch (error) {
-    throw Object.assign(
-      new Error(
-        `the durable store needs better-sqlite3 (npm install better-sqlite3@^12), which did not load: ${(error as Error).message}`,
-        { cause: error },
-      ),
-      { code: "SETPOINT_NO_SQLITE" },
+    throw new SqliteMissingError(
+      `the durable store needs better-sqlite3 (npm install better-sqlite3@^12), which did not load: ${(error as Error).message}`,
+      { cause: error },
     );
   }
 }
@@ -134,7 +132,10 @@ class SqliteJournal implements Journal {
     });
   }
 
-  /** Brings the schema to this code's version, in one transaction that also takes the lock. */
+  /**
+   * Brings the schema to this code's version, in one transaction that also takes the lock:
+   * `NewerSchemaError` (within the open error) for a store of a newer one, refused, not misread.
+   */
   private migrate(file: string): void {
     this.db.exec("BEGIN IMMEDIATE");
     try {
@@ -143,15 +144,19 @@ class SqliteJournal implements Journal {
         | { value: string }
         | undefined;
       const current = row === undefined ? 0 : Number(row.value);
-      if (current > schemaVersion)
-        throw new Error(
-          `the store in ${file} has schema version ${current}, newer than this setpoint knows (${schemaVersion}); upgrade setpoint`,
-        );
-      for (let version = current; version < schemaVersion; version++)
-        this.db.exec(migrations[version]!);
-      this.db
-        .prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', ?)")
-        .run(String(schemaVersion));
+      const pending = migrationsAfter(
+        readMigrations(migrations),
+        current,
+        (version, latest) =>
+          `the store in ${file} has schema version ${version}, newer than this setpoint knows (${latest}); upgrade setpoint`,
+      );
+      const record = this.db.prepare(
+        "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', ?)",
+      );
+      for (const migration of pending) {
+        this.db.exec(migration.sql);
+        record.run(String(migration.version));
+      }
       this.db.exec("COMMIT");
     } catch (error) {
       if (this.db.inTransaction) this.db.exec("ROLLBACK");

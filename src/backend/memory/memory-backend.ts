@@ -1,53 +1,30 @@
 import { createRequire } from "node:module";
 import type sortedBtree from "sorted-btree";
-import { ApiError, badRequest, conflict, notFound } from "../../model/api-error.js";
-import { deepEqual } from "../../model/json.js";
-import { type AnyKind, groupOf, kindId } from "../../model/kind.js";
-import type { Frozen, ObjectKey, OwnerReference, ResourceInput } from "../../model/resource.js";
-import {
-  type FieldSelector,
-  type LabelSelector,
-  toFieldSelector,
-  toLabelSelector,
-} from "../../model/selector.js";
-import { type Clock, systemClock } from "../../queue/clock.js";
+import { ApiError, notFound } from "../../model/api-error.js";
+import { type Clock, systemClock } from "../../model/clock.js";
+import { type AnyKind, kindId } from "../../model/kind.js";
+import type { Frozen, ObjectKey, OwnerReference } from "../../model/resource.js";
 import type {
   Backend,
   BackendCapabilities,
-  DeleteOptions,
   ListOptions,
   ObjectList,
-  Patch,
-  PatchOptions,
   StoredObject,
   Watch,
   WatchOptions,
-  WriteOptions,
 } from "../backend.js";
-import {
-  applyBody,
-  type ContinueToken,
-  checkFence,
-  continueExpired,
-  decodeContinue,
-  defaultMaxObjectBytes,
-  encodeContinue,
-  leaseKindId,
-  type PreparedWrite,
-  parseRevision,
-  planCreate,
-  planDelete,
-  planUpdate,
-  planUpdateStatus,
-  preparePatch,
-  prepareWrite,
-  rememberPartSizes,
-  subjectOf,
-  tooLargeResourceVersion,
-  type WriteContext,
-  type WriteKind,
-  type WritePlan,
-} from "../object-rules.js";
+import { continueExpired } from "../continue-token.js";
+import { subjectOf } from "../error-subject.js";
+import { leaseKindId } from "../fence.js";
+import { listPage, listQuery, matchesQuery } from "../list-query.js";
+import { defaultMaxObjectBytes } from "../object-rules.js";
+import { tooLargeResourceVersion } from "../revision.js";
+import { rememberPartSizes } from "../seal.js";
+import { runSync, type Steps } from "../steps.js";
+import { StoreEngine, TransactionalBackend } from "../store-engine.js";
+import type { Change, StoreTransaction } from "../store-transaction.js";
+import { WatchChannel } from "../watch-channel.js";
+import { watchQuery } from "../watch-query.js";
 import { EventLog } from "./event-log.js";
 import { MemoryWatch, type WatchSource } from "./memory-watch.js";
 
@@ -168,27 +145,14 @@ class Table implements WatchSource {
   currentRevision(): number {
     return this.backend.visibleRevision;
   }
-}
 
-/** A watch whose first `next()` rejects: how a watch that cannot start reports it. */
-function failedWatch(error: unknown): Watch {
-  let failed = false;
-  const watch: Watch = {
-    [Symbol.asyncIterator]: () => watch,
-    next: () => {
-      if (failed) return Promise.resolve({ done: true, value: undefined });
-      failed = true;
-      return Promise.reject(error);
-    },
-    return: () => {
-      failed = true;
-      return Promise.resolve({ done: true, value: undefined });
-    },
-    close: () => {
-      failed = true;
-    },
-  };
-  return watch;
+  /** Wakes the watches waiting for a change; a watch that finds none waits (and registers) again. */
+  wakeWaiters(): void {
+    if (this.waiters.size === 0) return;
+    const woken = [...this.waiters];
+    this.waiters.clear();
+    for (const watch of woken) watch.wakeUp();
+  }
 }
 
 /**
@@ -200,17 +164,8 @@ function failedWatch(error: unknown): Watch {
  * `totalHistoryBytes`, that watches read as cursors. Writes are atomic: a write's checks and its
  * commit run without an `await` between them.
  *
- * Garbage collection runs in the same atomic step as the write that makes it due: the delete
- * that removes an owner deletes (or, with finalizers, marks) every dependent whose owners are
- * all gone, at the following revisions; and a create or update whose `ownerReferences` name only
- * owners that are gone — a controller acting on a stale cache — is followed at once by the
- * deletion (or marking) of the object it wrote: the writer gets the object as written, watches see
- * ADDED (or MODIFIED) and then DELETED, as Kubernetes' collector would do a moment later. An
- * owner is present when an object of its kind, name and uid exists (in the dependent's namespace,
- * for a namespaced owner); an owner of a kind this store has never held counts as present, and so
- * does a namespaced owner of a cluster-scoped dependent (unresolvable to Kubernetes' collector).
- * Dangling references to owners that are gone are not removed from dependents that still have a
- * live owner.
+ * Writes are the {@link StoreEngine}'s, over a synchronous {@link StoreTransaction}: garbage
+ * collection runs in the same atomic step as the write that makes it due.
  *
  * A write is complete when its promise resolves (without a journal, when the call returns): there
  * is no commit that can fail after the fact, so nothing written is ever taken back.
@@ -220,7 +175,7 @@ function failedWatch(error: unknown): Watch {
  * const plane = createControlPlane({ backend: new MemoryBackend({ historyLimit: 1000 }) });
  * ```
  */
-export class MemoryBackend implements Backend {
+export class MemoryBackend extends TransactionalBackend implements Backend {
   readonly capabilities: BackendCapabilities = { name: "memory", durable: false };
   /**
    * Starts at 1, not 0: to Kubernetes clients, resourceVersion "0" means "any version", so an
@@ -246,12 +201,10 @@ export class MemoryBackend implements Backend {
   private readonly totalHistoryBytes: number;
   /** The bytes of every kind's history, as their logs count them. */
   private historyBytesKept = 0;
-  private readonly maxObjectBytes: number;
   private readonly continueTtlMs: number;
   private readonly maxContinueSnapshots: number;
   private readonly clock: Clock;
-  /** The clock's random source, for generated names and uids (a simulation seeds it). */
-  private readonly random: (() => number) | undefined;
+  protected readonly engine: StoreEngine;
 
   /**
    * @param journal the embedded durable store's hook (see {@link Journal}); memory alone without
@@ -260,6 +213,7 @@ export class MemoryBackend implements Backend {
     options: MemoryBackendOptions = {},
     private readonly journal?: Journal,
   ) {
+    super();
     const {
       historyLimit = 10_000,
       historyBytes = 32 * 1024 * 1024,
@@ -285,11 +239,17 @@ export class MemoryBackend implements Backend {
       throw new RangeError(`continueTtlMs (${continueTtlMs}) must not be negative`);
     this.history = { limit: historyLimit, bytes: historyBytes };
     this.totalHistoryBytes = totalHistoryBytes;
-    this.maxObjectBytes = maxObjectBytes;
     this.continueTtlMs = continueTtlMs;
     this.maxContinueSnapshots = maxContinueSnapshots;
     this.clock = options.clock ?? systemClock;
-    this.random = this.clock.random?.bind(this.clock);
+    this.engine = new StoreEngine(
+      {
+        checkOpen: () => this.checkOpen(),
+        read: (kind, key) => this.table(kind).tree.get(key),
+        transact: (steps) => this.transact(steps),
+      },
+      { clock: this.clock, maxObjectBytes },
+    );
   }
 
   /** The store's latest revision. */
@@ -380,20 +340,12 @@ export class MemoryBackend implements Backend {
 
   /** One page of a list, read at once (no await: the page is one snapshot). */
   private readPage(table: Table, options: ListOptions): ObjectList {
-    const labels =
-      options.labelSelector === undefined ? undefined : toLabelSelector(options.labelSelector);
-    const fields =
-      options.fieldSelector === undefined ? undefined : toFieldSelector(options.fieldSelector);
-    const limit = options.limit ?? 0;
-    if (!Number.isSafeInteger(limit) || limit < 0)
-      throw badRequest(`limit (${limit}) must be a non-negative integer`);
-
+    const query = listQuery(options);
+    const { limit, namespace, token } = query;
     let tree = table.tree;
     let revision = this.currentRevision;
     let after: Key | undefined;
-    const continuing = options.continue !== undefined && options.continue !== "";
-    if (continuing) {
-      const token = decodeContinue(options.continue!);
+    if (token !== undefined) {
       // From beyond this store's revision: a list begun before a restart, or on another store.
       if (token.rv > this.currentRevision) throw continueExpired();
       revision = token.rv;
@@ -401,13 +353,6 @@ export class MemoryBackend implements Backend {
       after =
         token.ns === undefined ? { name: token.name } : { namespace: token.ns, name: token.name };
     }
-    const namespace =
-      options.namespace === ""
-        ? undefined
-        : (options.namespace ?? fields?.exact("metadata.namespace"));
-    const matches = (object: StoredObject) =>
-      (labels === undefined || labels.matches(object.metadata.labels)) &&
-      (fields === undefined || fields.matches(object.metadata));
 
     const items: StoredObject[] = [];
     let more = false;
@@ -417,174 +362,39 @@ export class MemoryBackend implements Backend {
       if (tree.size === 0) return { break: true };
       if (after !== undefined && compareKeys(key, after) === 0) return;
       if (namespace !== undefined && (key.namespace ?? "") !== namespace) return { break: true };
-      if (!matches(object)) return;
+      if (!matchesQuery(query, object.metadata)) return;
       if (limit > 0 && items.length === limit) {
         more = true;
         return { break: true };
       }
       items.push(object);
     });
-    if (!more) return { items, resourceVersion: String(revision) };
-
     // Read from the live tree: later pages need the kind's state now, whatever comes next. A
     // first page renews a snapshot it shares; a later page keeps the time its list began.
-    if (tree === table.tree) this.keepSnapshot(table, !continuing);
-    const last = items[items.length - 1]!.metadata;
-    const token: ContinueToken =
-      last.namespace === undefined
-        ? { rv: revision, name: last.name }
-        : { rv: revision, ns: last.namespace, name: last.name };
-    return { items, resourceVersion: String(revision), continue: encodeContinue(token) };
+    if (more && tree === table.tree) this.keepSnapshot(table, token === undefined);
+    return listPage(items, revision, more);
   }
 
   watch(kind: AnyKind, options: WatchOptions = {}): Watch {
     try {
       this.checkHealthy();
       const table = this.table(kind);
-      const labels: LabelSelector | undefined =
-        options.labelSelector === undefined ? undefined : toLabelSelector(options.labelSelector);
-      const fields: FieldSelector | undefined =
-        options.fieldSelector === undefined ? undefined : toFieldSelector(options.fieldSelector);
-      let seq = table.log.end;
-      if (options.resourceVersion !== undefined && options.resourceVersion !== "") {
-        const from = parseRevision(options.resourceVersion);
-        // A revision this store has not reached names no point in its history (a client
-        // resuming from before a restart, when revisions began again): relist, as on Kubernetes.
-        if (from > this.currentRevision)
-          throw tooLargeResourceVersion(options.resourceVersion, this.currentRevision);
-        seq = table.log.seqAfter(from);
-      }
-      const interval = options.bookmarkIntervalMs ?? 60_000;
-      if (!(interval > 0))
-        throw new RangeError(`bookmarkIntervalMs (${interval}) must be positive`);
-      return new MemoryWatch(
-        table,
-        { namespace: options.namespace === "" ? undefined : options.namespace, labels, fields },
-        seq,
-        options.allowBookmarks ? interval : undefined,
-        options.signal,
-      );
+      const { filter, from, bookmarkIntervalMs } = watchQuery(options);
+      // A revision this store has not reached names no point in its history (a client resuming
+      // from before a restart, when revisions began again): relist, as on Kubernetes.
+      if (from !== undefined && from > this.currentRevision)
+        throw tooLargeResourceVersion(options.resourceVersion!, this.currentRevision);
+      const seq = from === undefined ? table.log.end : table.log.seqAfter(from);
+      return new MemoryWatch(table, filter, seq, bookmarkIntervalMs, options.signal).channel;
     } catch (err) {
-      return failedWatch(err);
+      return WatchChannel.failed(err);
     }
-  }
-
-  create(
-    kind: AnyKind,
-    object: Frozen<ResourceInput>,
-    options: WriteOptions = {},
-  ): Promise<StoredObject> {
-    return this.write(kind, object, "create", options);
-  }
-
-  update(
-    kind: AnyKind,
-    object: Frozen<ResourceInput>,
-    options: WriteOptions = {},
-  ): Promise<StoredObject> {
-    return this.write(kind, object, "update", options);
-  }
-
-  updateStatus(
-    kind: AnyKind,
-    object: Frozen<ResourceInput>,
-    options: WriteOptions = {},
-  ): Promise<StoredObject> {
-    return this.write(kind, object, "status", options);
-  }
-
-  /** Checks, plans and commits a write; with a synchronous validator, all in one go. */
-  private write(
-    kind: AnyKind,
-    object: Frozen<ResourceInput>,
-    what: WriteKind,
-    options: WriteOptions,
-  ): Promise<StoredObject> {
-    try {
-      this.checkOpen();
-      const prepared = prepareWrite(kind, object, what);
-      if (prepared instanceof Promise)
-        return prepared.then((write) => this.acknowledge(this.commitWrite(write, what, options)));
-      return this.acknowledge(this.commitWrite(prepared, what, options));
-    } catch (err) {
-      return Promise.reject(err);
-    }
-  }
-
-  private commitWrite(write: PreparedWrite, what: WriteKind, options: WriteOptions): StoredObject {
-    const table = this.table(write.kind);
-    const existing = table.tree.get(write.key);
-    const context = this.context();
-    switch (what) {
-      case "create": {
-        const ns = write.key.namespace;
-        const plan = planCreate(write, existing, context, (name) =>
-          table.tree.has({ namespace: ns, name }),
-        );
-        return this.commit(table, plan, options, undefined);
-      }
-      case "update":
-        return this.commit(table, planUpdate(write, existing, context), options, existing);
-      case "status":
-        return this.commit(table, planUpdateStatus(write, existing, context), options, existing);
-    }
-  }
-
-  async patch(
-    kind: AnyKind,
-    key: ObjectKey,
-    patch: Patch,
-    options: PatchOptions = {},
-  ): Promise<StoredObject> {
-    this.checkOpen();
-    const table = this.table(kind);
-    const status = options.subresource === "status";
-    // Kubernetes' GuaranteedUpdate: re-read and re-apply when the object changed under a patch
-    // that did not pin a resourceVersion.
-    for (let attempt = 0; ; attempt++) {
-      const existing = table.tree.get(key);
-      if (existing === undefined) {
-        if (patch.type !== "apply" || status) throw notFound(subjectOf(kind, key.name));
-        return this.create(kind, applyBody(kind, key, patch.patch), options);
-      }
-      const prepared = preparePatch(kind, key, existing, patch, status);
-      const write = prepared instanceof Promise ? await prepared : prepared;
-      const current = table.tree.get(key);
-      // Changed while an asynchronous validator ran: apply the patch again to the new version
-      // (a pinned resourceVersion then fails as Conflict, as it should).
-      if (current !== existing) {
-        if (attempt < 100) continue;
-        throw conflict(
-          subjectOf(kind, key.name),
-          "the object kept changing while the patch was validated; try again",
-        );
-      }
-      const context = this.context();
-      const plan = status
-        ? planUpdateStatus(write, current, context)
-        : planUpdate(write, current, context);
-      return this.acknowledge(this.commit(table, plan, options, current));
-    }
-  }
-
-  async delete(kind: AnyKind, key: ObjectKey, options: DeleteOptions = {}): Promise<StoredObject> {
-    this.checkOpen();
-    const table = this.table(kind);
-    const existing = table.tree.get(key);
-    return this.acknowledge(
-      this.commit(
-        table,
-        planDelete(kind, key, existing, options.preconditions, this.context()),
-        options,
-        existing,
-      ),
-    );
   }
 
   async close(): Promise<void> {
     this.closed = true;
     for (const table of this.tables.values()) {
-      for (const watch of table.watches) watch.close();
+      for (const watch of table.watches) watch.channel.close();
       table.watches.clear();
     }
   }
@@ -627,22 +437,53 @@ export class MemoryBackend implements Backend {
     return table;
   }
 
-  private context(): WriteContext {
-    return {
-      resourceVersion: String(this.currentRevision + 1),
-      wallNow: this.clock.wallNow(),
-      random: this.random,
-      maxObjectBytes: this.maxObjectBytes,
-    };
+  /**
+   * The memory store's transaction: synchronous, so that a write runs from its checks to its
+   * commit (garbage collection included) without an `await`: nothing else happens in between.
+   */
+  private readonly tx: StoreTransaction = {
+    read: (kind, key) => this.table(kind).tree.get(key),
+    lease: (key) => this.tables.get(leaseKindId)?.tree.get(key),
+    namesWithPrefix: (kind, namespace) => {
+      const { tree } = this.table(kind);
+      return { has: (name) => tree.has({ namespace, name }) };
+    },
+    nextRevision: () => this.currentRevision + 1,
+    apply: (change) => this.apply(change),
+    // A copy: collecting a dependent changes the index.
+    dependentsOf: (uid) =>
+      Array.from(this.dependents.get(uid)?.values() ?? [], ({ table, key }) => ({
+        kind: table.kind,
+        key,
+      })),
+    findOwner: (id, name, namespace) => {
+      const table = this.tables.get(id);
+      if (table === undefined) return undefined;
+      const namespaced = table.kind.scope === "Namespaced";
+      if (namespaced && namespace === undefined) return { namespaced, uid: undefined };
+      const key = namespaced ? { namespace, name } : { name };
+      return { namespaced, uid: table.tree.get(key)?.metadata.uid };
+    },
+  };
+
+  /** Runs a write's steps at once, then answers once it is durable (with a journal). */
+  private transact<T>(steps: (tx: StoreTransaction) => Steps<T>): Promise<T> {
+    try {
+      // The store may have failed or closed while the write was validated.
+      this.checkOpen();
+      return this.acknowledge(runSync(steps(this.tx)));
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   /**
    * The writer's answer: at once in memory; with a journal, once the changes made so far are
    * durable (then watches see them too). Several writers share one sync: group commit.
    */
-  private acknowledge(object: StoredObject): Promise<StoredObject> {
-    if (this.journal === undefined || this.unsynced.size === 0) return Promise.resolve(object);
-    return this.whenDurable().then(() => object);
+  private acknowledge<T>(result: T): Promise<T> {
+    if (this.journal === undefined || this.unsynced.size === 0) return Promise.resolve(result);
+    return this.whenDurable().then(() => result);
   }
 
   /**
@@ -671,8 +512,7 @@ export class MemoryBackend implements Backend {
     this.durableRevision = revision;
     for (const table of this.unsynced) {
       if (table.lastChange <= revision) this.unsynced.delete(table);
-      for (const watch of table.waiters) watch.wakeUp();
-      table.waiters.clear();
+      table.wakeWaiters();
     }
   }
 
@@ -682,76 +522,44 @@ export class MemoryBackend implements Backend {
     this.failure = error;
     const failed = this.failedError();
     for (const table of this.tables.values()) {
-      for (const watch of [...table.watches]) watch.fail(failed);
+      for (const watch of [...table.watches]) watch.channel.fail(failed);
       table.watches.clear();
     }
   }
 
-  private commit(
-    table: Table,
-    plan: WritePlan,
-    options: WriteOptions,
-    previous: StoredObject | undefined,
-  ): StoredObject {
-    // The store may have failed or closed while this write was validated.
-    this.checkOpen();
-    if (options.fence !== undefined) {
-      const lease = options.fence.lease;
-      checkFence(
-        this.tables.get(leaseKindId)?.tree.get({ namespace: lease.namespace, name: lease.name }),
-        options.fence,
-      );
-    }
-    if (plan.action === "none" || options.dryRun) return plan.object;
-    this.apply(table, plan, previous);
-    if (plan.action === "remove") this.collectDependentsOf(plan.object.metadata.uid);
-    else this.collectIfOrphaned(table, plan.object, previous);
-    return plan.object;
-  }
-
-  /** Stores a planned change at the next revision and wakes the kind's watches. */
-  private apply(
-    table: Table,
-    plan: Exclude<WritePlan, { action: "none" }>,
-    previous: StoredObject | undefined,
-  ): void {
-    const { object } = plan;
-    const revision = ++this.currentRevision;
+  /** Keeps a change at its revision and wakes the kind's watches. */
+  private apply(change: Change): void {
+    const { object, previous, revision } = change;
+    const table = this.table(change.kind);
+    const removed = change.type === "DELETED";
+    this.currentRevision = revision;
     const key = object.metadata as Key;
-    if (plan.action === "put") table.tree.set(key, object);
-    else table.tree.delete(key);
+    if (removed) table.tree.delete(key);
+    else table.tree.set(key, object);
     this.indexOwners(
       table,
       key,
       previous?.metadata.ownerReferences,
-      plan.action === "put" ? object.metadata.ownerReferences : undefined,
+      removed ? undefined : object.metadata.ownerReferences,
     );
-    const previousLabels = previous?.metadata.labels;
     const historyBefore = table.log.bytes;
+    // The entry keeps what watches need, not the version before (`change.previous`).
     table.log.append({
-      type: plan.action === "remove" ? "DELETED" : previous === undefined ? "ADDED" : "MODIFIED",
+      type: change.type,
       revision,
       object,
-      previousLabels: deepEqual(previousLabels, object.metadata.labels)
-        ? undefined
-        : (previousLabels ?? {}),
-      bytes: plan.bytes,
+      previousLabels: change.previousLabels,
+      bytes: change.bytes,
     });
     this.historyBytesKept += table.log.bytes - historyBefore;
     if (this.historyBytesKept > this.totalHistoryBytes) this.trimHistory();
     table.lastChange = revision;
     if (this.journal !== undefined) {
-      this.journal.record({
-        kind: table.kind,
-        revision,
-        object,
-        removed: plan.action === "remove",
-      });
+      this.journal.record({ kind: table.kind, revision, object, removed });
       this.unsynced.add(table);
       return;
     }
-    for (const watch of table.waiters) watch.wakeUp();
-    table.waiters.clear();
+    table.wakeWaiters();
   }
 
   private indexOwners(
@@ -776,65 +584,6 @@ export class MemoryBackend implements Backend {
       }
       set.set(id, { table, key: { namespace: key.namespace, name: key.name } });
     }
-  }
-
-  /** Background garbage collection after the object with `uid` went. */
-  private collectDependentsOf(uid: string): void {
-    const gone = [uid];
-    while (gone.length > 0) {
-      const ownerUid = gone.pop()!;
-      for (const { table, key } of [...(this.dependents.get(ownerUid)?.values() ?? [])]) {
-        const dependent = table.tree.get(key);
-        if (dependent === undefined) continue;
-        const refs = dependent.metadata.ownerReferences ?? [];
-        // The owner that went is gone from its tree by now: it counts only if unresolvable.
-        if (refs.some((ref) => this.ownerExists(ref, dependent))) continue;
-        const plan = planDelete(table.kind, key, dependent, undefined, this.context());
-        if (plan.action === "none") continue;
-        this.apply(table, plan, dependent);
-        if (plan.action === "remove") gone.push(plan.object.metadata.uid);
-      }
-    }
-  }
-
-  /**
-   * Kubernetes' collector also deletes a dependent written after its owners went (it verifies
-   * that every owner is absent): an object whose `ownerReferences` this write set or changed, and
-   * none of whose owners exists, is deleted — or, with finalizers, marked — at the next revision,
-   * in the same atomic step. Unchanged references were checked when written, and owners going
-   * since are the owners' deletes' business.
-   */
-  private collectIfOrphaned(
-    table: Table,
-    object: StoredObject,
-    previous: StoredObject | undefined,
-  ): void {
-    const refs = object.metadata.ownerReferences;
-    // `seal` shares equal references with the previous version: a new array means a change.
-    if (refs === undefined || refs === previous?.metadata.ownerReferences) return;
-    if (refs.some((ref) => this.ownerExists(ref, object))) return;
-    const key = object.metadata as Key;
-    const plan = planDelete(table.kind, key, object, undefined, this.context());
-    if (plan.action === "none") return;
-    this.apply(table, plan, object);
-    if (plan.action === "remove") this.collectDependentsOf(plan.object.metadata.uid);
-  }
-
-  /**
-   * Whether the owner `ref` names is present for `dependent`, as Kubernetes' collector decides:
-   * an object of its kind, name and uid exists — in the dependent's namespace, for a namespaced
-   * kind. A kind this store has never held counts as present (there is nothing to look in), and
-   * so does a namespaced owner of a cluster-scoped dependent: Kubernetes finds such a reference
-   * unresolvable (an `OwnerRefInvalidNamespace` event) and never collects the dependent for it.
-   */
-  private ownerExists(ref: Frozen<OwnerReference>, dependent: StoredObject): boolean {
-    const table = this.tables.get(`${groupOf(ref.apiVersion)}/${ref.kind}`);
-    if (table === undefined) return true;
-    const namespace = dependent.metadata.namespace;
-    if (table.kind.scope !== "Namespaced")
-      return table.tree.get({ name: ref.name })?.metadata.uid === ref.uid;
-    if (namespace === undefined) return true;
-    return table.tree.get({ namespace, name: ref.name })?.metadata.uid === ref.uid;
   }
 
   /**
