@@ -12,7 +12,14 @@ import {
 } from "@opentelemetry/sdk-trace-base";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { z } from "zod";
-import { controller, createControlPlane, defineKind, Manager, silentLogger } from "../src/index.js";
+import {
+  composite,
+  controller,
+  createControlPlane,
+  defineKind,
+  Manager,
+  silentLogger,
+} from "../src/index.js";
 import { eventually } from "../src/testing/eventually.js";
 
 const Widget = defineKind({
@@ -97,4 +104,62 @@ it("records one span per reconcile, with the store calls of ctx.client as its ch
     expect(children.map((s) => s.name)).toEqual(expected);
     expect(children[0]!.attributes["setpoint.key"]).toBe(reconcile.attributes["setpoint.key"]);
   }
+});
+
+it("records a composite's child writes and parent status as children of its reconcile's span (they bypassed it)", async () => {
+  exporter.reset();
+  const Gadget = defineKind({
+    group: "example.setpoint.dev",
+    version: "v1",
+    kind: "Gadget",
+    scope: "Namespaced",
+    spec: z.object({ size: z.number() }),
+  });
+  const plane = createControlPlane();
+  const manager = new Manager({ plane, logger: silentLogger() });
+  manager.add(
+    composite(Widget, {
+      name: "widgets",
+      children: [{ kind: Gadget }],
+      sync: ({ parent }) => ({
+        children: [
+          {
+            apiVersion: Gadget.apiVersion,
+            kind: "Gadget",
+            metadata: { name: parent.metadata.name },
+            spec: { size: parent.spec.replicas },
+          },
+        ],
+      }),
+    }),
+  );
+  const stop = new AbortController();
+  const running = manager.run({ signal: stop.signal });
+  await manager.ready();
+  await plane
+    .resources(Widget, { namespace: "shop" })
+    .create({ metadata: { name: "a" }, spec: { replicas: 1 } });
+  await eventually(async () =>
+    expect((await plane.resources(Gadget, { namespace: "shop" }).get("a")).spec.size).toBe(1),
+  );
+  await eventually(() =>
+    expect(
+      exporter
+        .getFinishedSpans()
+        .some(
+          (s) => s.name === "reconcile widgets" && s.attributes["setpoint.result"] === "success",
+        ),
+    ).toBe(true),
+  );
+  stop.abort();
+  await running;
+
+  const spans = exporter.getFinishedSpans();
+  const first = spans.find((s) => s.name === "reconcile widgets")!;
+  const children = spans.filter((s) => s.parentSpanContext?.spanId === first.spanContext().spanId);
+  expect(children.map((s) => [s.name, s.attributes["setpoint.kind"]])).toEqual([
+    ["setpoint get", "example.setpoint.dev/Gadget"],
+    ["setpoint create", "example.setpoint.dev/Gadget"],
+    ["setpoint updateStatus", "example.setpoint.dev/Widget"],
+  ]);
 });

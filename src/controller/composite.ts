@@ -22,18 +22,30 @@
  * - With `finalize`, the parent carries a finalizer; while it is being deleted, `finalize` runs
  *   (retried with backoff until it returns `finalized: true`; the `status` it returns meanwhile
  *   is written, with `Ready=False`, reason `Finalizing`), then the finalizer goes.
+ * - Every store call goes through the backend behind `ctx.client`: each is a span, a child of the
+ *   reconcile's, and, with leader election, carries the term's fence.
+ *
+ * A sync is three steps: observe (the children in the shared caches), plan (`planChildren` in
+ * plan-children.ts, a pure function of the desired and observed children) and write the plan.
  */
-import type { StoredObject } from "../backend/backend.js";
-import type { Client } from "../backend/client.js";
+import type { Backend, StoredObject } from "../backend/backend.js";
+import type { Condition } from "../model/condition.js";
 import { deepEqual } from "../model/json.js";
 import type { AnyKind, ResourceOf } from "../model/kind.js";
-import type { Frozen } from "../model/resource.js";
+import type { Frozen, ResourceInput } from "../model/resource.js";
 import { requeueAfter } from "./action.js";
 import { type Controller, controller, type ReconcileContext } from "./controller.js";
+import {
+  type ChildOp,
+  type DesiredChild,
+  type PlannedChild,
+  planChildren,
+  type UpdateStrategy,
+  unobserved,
+} from "./plan-children.js";
 import { setCondition } from "./status.js";
 
-/** How a child kind's objects are brought to what `sync` wants. */
-export type UpdateStrategy = "OnDelete" | "Recreate" | "InPlace" | "Apply";
+export { type DesiredChild, isSuperset, type UpdateStrategy } from "./plan-children.js";
 
 /** A child kind a composite manages. */
 export interface ChildKind {
@@ -46,19 +58,6 @@ export interface ChildKind {
 export interface ObservedChildren {
   /** The children of `kind` that exist now (created by this composite). */
   of<K extends AnyKind>(kind: K): readonly ResourceOf<K>[];
-}
-
-/** A desired child: an object of a declared kind (apiVersion and kind say which). */
-export interface DesiredChild {
-  readonly apiVersion: string;
-  readonly kind: string;
-  readonly metadata: {
-    readonly name: string;
-    readonly namespace?: string;
-    readonly labels?: Readonly<Record<string, string>>;
-    readonly annotations?: Readonly<Record<string, string>>;
-  };
-  readonly [field: string]: unknown;
 }
 
 /** What `sync` returns. */
@@ -92,32 +91,11 @@ export interface CompositeOptions<P extends AnyKind> {
 /** The label every child carries: the uid of its parent. */
 export const parentLabel = "setpoint.dev/composite-parent";
 
-/** Whether every field of `desired` is equal in `observed` (arrays element by element). */
-export function isSuperset(desired: unknown, observed: unknown): boolean {
-  if (desired === observed) return true;
-  if (Array.isArray(desired)) {
-    return (
-      Array.isArray(observed) &&
-      desired.length === observed.length &&
-      desired.every((item, i) => isSuperset(item, observed[i]))
-    );
-  }
-  if (desired !== null && typeof desired === "object") {
-    if (observed === null || typeof observed !== "object" || Array.isArray(observed)) return false;
-    return Object.entries(desired).every(([key, value]) =>
-      isSuperset(value, (observed as Record<string, unknown>)[key]),
-    );
-  }
-  return false;
-}
-
 /** A sync result that cannot be applied: reported on the parent, nothing applied. */
 class BadSync extends Error {}
 
-const bodyOf = (object: Record<string, unknown>) => {
-  const { apiVersion: _a, kind: _k, metadata: _m, status: _s, ...body } = object;
-  return body;
-};
+/** The children of the composite, by kind. */
+type Observed = Map<AnyKind, StoredObject[]>;
 
 /**
  * A controller of `ParentKind` whose children `sync` declares (see the module comment).
@@ -139,18 +117,22 @@ export function composite<P extends AnyKind>(
   parentKind: P,
   options: CompositeOptions<P>,
 ): Controller<ResourceOf<P>> {
-  const kinds = new Map(
-    options.children.map((child) => [`${child.kind.apiVersion}/${child.kind.kind}`, child]),
+  const declared = new Map(
+    options.children.map(({ kind }) => [`${kind.apiVersion}/${kind.kind}`, kind]),
   );
+  const strategies = new Map(
+    options.children.map(({ kind, updateStrategy }) => [kind, updateStrategy ?? "InPlace"]),
+  );
+  const taken = (kind: AnyKind, name: string) =>
+    new BadSync(
+      `${kind.kind} ${name} exists and was not created by this ${parentKind.kind}: it is left alone`,
+    );
 
-  async function observe(
-    ctx: ReconcileContext<P>,
-    parent: ResourceOf<P>,
-  ): Promise<Map<AnyKind, StoredObject[]>> {
-    const observed = new Map<AnyKind, StoredObject[]>();
+  /** The children of `parent` in the shared caches, by kind: no store round trip per sync. */
+  function observe(ctx: ReconcileContext<P>, parent: ResourceOf<P>): Observed {
+    const observed: Observed = new Map();
     for (const { kind } of options.children) {
-      // From the shared cache of the child kind, by owner: no store round trip per sync.
-      const items = ctx.cacheOf(kind).byOwner(parent.metadata.uid) as StoredObject[];
+      const items: readonly StoredObject[] = ctx.cacheOf(kind).byOwner(parent.metadata.uid);
       // Ours only: a controlling reference to this parent, not just any reference.
       observed.set(
         kind,
@@ -160,17 +142,18 @@ export function composite<P extends AnyKind>(
     return observed;
   }
 
-  const view = (observed: Map<AnyKind, StoredObject[]>): ObservedChildren => ({
-    of: (kind) => {
+  const view = (observed: Observed): ObservedChildren => ({
+    of: <K extends AnyKind>(kind: K) => {
       const found = observed.get(kind);
       if (found === undefined)
         throw new BadSync(`${kind.kind} is not one of this composite's child kinds`);
-      return found as never;
+      // The cache of `kind` holds its objects.
+      return found as readonly unknown[] as readonly ResourceOf<K>[];
     },
   });
 
-  /** Checks the result and makes each desired child a full object of ours. */
-  function prepare(parent: ResourceOf<P>, result: SyncResult) {
+  /** Checks `result` and makes each desired child a full object of ours. */
+  function prepare(parent: ResourceOf<P>, result: SyncResult): PlannedChild[] {
     if (result === null || typeof result !== "object" || !Array.isArray(result.children))
       throw new BadSync("sync must return { children: [...], status? }");
     if (
@@ -182,8 +165,8 @@ export function composite<P extends AnyKind>(
       );
     const seen = new Set<string>();
     return result.children.map((child) => {
-      const declared = kinds.get(`${child?.apiVersion}/${child?.kind}`);
-      if (declared === undefined)
+      const kind = declared.get(`${child?.apiVersion}/${child?.kind}`);
+      if (kind === undefined)
         throw new BadSync(
           `sync returned a child of kind ${child?.apiVersion}/${child?.kind}, which is not declared in children`,
         );
@@ -193,7 +176,7 @@ export function composite<P extends AnyKind>(
       const id = `${child.kind}/${name}`;
       if (seen.has(id)) throw new BadSync(`sync returned two ${child.kind} children named ${name}`);
       seen.add(id);
-      const namespaced = declared.kind.scope === "Namespaced";
+      const namespaced = kind.scope === "Namespaced";
       const namespace = namespaced
         ? (child.metadata.namespace ?? parent.metadata.namespace)
         : undefined;
@@ -205,7 +188,7 @@ export function composite<P extends AnyKind>(
         throw new BadSync(
           `sync returned ${child.kind} ${name} in namespace ${namespace}; children live in the parent's namespace ${parent.metadata.namespace}`,
         );
-      const object = {
+      const object: DesiredChild = {
         ...child,
         metadata: {
           ...child.metadata,
@@ -223,130 +206,57 @@ export function composite<P extends AnyKind>(
           ],
         },
       };
-      return { declared, object, key: { namespace, name } };
+      return { kind, object, key: { namespace, name } };
     });
   }
 
+  /**
+   * Brings the children to `desired`. First, every name a new child needs must be free (or ours,
+   * and the cache behind): nothing is written when one is taken by someone else. Then the plan,
+   * one write at a time, in order.
+   */
   async function apply(
-    ctx: ReconcileContext<P>,
+    store: Backend,
     parentUid: string,
-    desired: ReturnType<typeof prepare>,
-    observed: Map<AnyKind, StoredObject[]>,
-  ): Promise<number> {
-    const backend = ctx.plane.backend;
-    let writes = 0;
-    const wanted = new Set<StoredObject>();
-    // First, every name a new child needs must be free (or ours, and the cache behind): nothing
-    // is applied when one is taken by someone else.
-    for (const { declared, key } of desired) {
-      const ours = observed.get(declared.kind)!;
-      if (ours.some((o) => o.metadata.name === key.name)) continue;
-      const taken = await backend.get(declared.kind, key as never).catch(() => undefined);
-      if (taken === undefined) continue;
-      if (!isOurs(taken, parentUid))
-        throw new BadSync(
-          `${declared.kind.kind} ${key.name} exists and was not created by this ${parentKind.kind}: it is left alone`,
-        );
-      ours.push(taken);
+    desired: readonly PlannedChild[],
+    observed: Observed,
+  ): Promise<void> {
+    for (const { kind, key } of unobserved(desired, observed)) {
+      const found = await store.get(kind, key).catch(() => undefined);
+      if (found === undefined) continue;
+      if (!isOurs(found, parentUid)) throw taken(kind, key.name);
+      observed.get(kind)!.push(found);
     }
-    for (const { declared, object, key } of desired) {
-      const current = observed.get(declared.kind)!.find((o) => o.metadata.name === key.name);
-      if (current === undefined) {
-        try {
-          await backend.create(declared.kind, object as never);
-          writes++;
-        } catch (error) {
-          if ((error as { reason?: string }).reason === "AlreadyExists")
-            throw new BadSync(
-              `${declared.kind.kind} ${key.name} exists and was not created by this ${parentKind.kind}: it is left alone`,
-            );
-          throw error;
-        }
-        continue;
-      }
-      wanted.add(current);
-      const { metadata: _metadata, apiVersion: _a, kind: _k, ...body } = object;
-      const upToDate =
-        isSuperset(body, bodyOf(current as never)) &&
-        isSuperset(object.metadata.labels, current.metadata.labels ?? {}) &&
-        isSuperset(object.metadata.annotations ?? {}, current.metadata.annotations ?? {});
-      if (upToDate) continue;
-      switch (declared.updateStrategy ?? "InPlace") {
-        case "OnDelete":
-          break;
-        case "Recreate":
-          await backend.delete(declared.kind, key, {
-            preconditions: { uid: current.metadata.uid },
-          });
-          writes++;
-          break;
-        case "InPlace":
-          await backend.update(declared.kind, {
-            ...body,
-            apiVersion: current.apiVersion,
-            kind: current.kind,
-            ...(current.status === undefined ? {} : { status: current.status }),
-            metadata: {
-              ...current.metadata,
-              labels: { ...current.metadata.labels, ...object.metadata.labels },
-              annotations: { ...current.metadata.annotations, ...object.metadata.annotations },
-            },
-          } as never);
-          writes++;
-          break;
-        case "Apply":
-          await backend.patch(declared.kind, key, {
-            type: "merge",
-            patch: {
-              ...body,
-              metadata: {
-                resourceVersion: current.metadata.resourceVersion,
-                labels: object.metadata.labels,
-                ...(object.metadata.annotations
-                  ? { annotations: object.metadata.annotations }
-                  : {}),
-              },
-            },
-          });
-          writes++;
-          break;
-      }
-    }
-    // Children of ours no longer desired go.
-    for (const [kind, children] of observed)
-      for (const child of children)
-        if (
-          !wanted.has(child) &&
-          !desired.some((d) => d.declared.kind === kind && d.key.name === child.metadata.name)
-        ) {
-          try {
-            await backend.delete(kind, child.metadata as never, {
-              preconditions: { uid: child.metadata.uid },
-            });
-            writes++;
-          } catch (error) {
-            // Already gone (the cache was behind): what was wanted.
-            if ((error as { reason?: string }).reason !== "NotFound") throw error;
-          }
-        }
-    return writes;
+    for (const op of planChildren(desired, observed, strategies)) await write(store, op);
   }
 
-  async function writeParentStatus(
-    client: Client<P>,
-    parent: ResourceOf<P>,
-    status: Readonly<Record<string, unknown>>,
-    ready: { status: "True" | "False"; reason: string; message: string },
-  ): Promise<void> {
-    const current = (parent.status ?? {}) as Record<string, unknown>;
-    const next = setCondition({ ...status, conditions: current.conditions as never }, {
-      type: "Ready",
-      ...ready,
-      observedGeneration: parent.metadata.generation,
-    } as never);
-    const stamped = { ...next, observedGeneration: parent.metadata.generation };
-    if (deepEqual(stamped, current)) return;
-    await client.updateStatus({ ...parent, status: stamped } as never);
+  /** One write of a plan. */
+  async function write(store: Backend, op: ChildOp): Promise<void> {
+    switch (op.type) {
+      case "create":
+        try {
+          await store.create(op.kind, asInput(op.object));
+        } catch (error) {
+          if ((error as { reason?: string }).reason === "AlreadyExists")
+            throw taken(op.kind, op.key.name);
+          throw error;
+        }
+        return;
+      case "update":
+        await store.update(op.kind, asInput(op.object));
+        return;
+      case "patch":
+        await store.patch(op.kind, op.key, { type: "merge", patch: op.patch });
+        return;
+      case "delete":
+        try {
+          await store.delete(op.kind, op.key, { preconditions: { uid: op.uid } });
+        } catch (error) {
+          // Already gone (the cache was behind): what was wanted.
+          if (!op.missingOk || (error as { reason?: string }).reason !== "NotFound") throw error;
+        }
+        return;
+    }
   }
 
   const built = controller(parentKind, {
@@ -358,12 +268,12 @@ export function composite<P extends AnyKind>(
           finalizer: {
             name: `setpoint.dev/composite-${options.name}`,
             cleanup: async (parent: ResourceOf<P>, ctx: ReconcileContext<P>) => {
-              const observed = await observe(ctx, parent);
+              const observed = observe(ctx, parent);
               const done = await options.finalize!({ parent, children: view(observed) });
               // Progress goes to status while finalizing; once finalized, the parent goes (a
               // status write then would only make the finalizer's removal conflict).
               if (!done.finalized && done.status !== undefined)
-                await writeParentStatus(ctx.client, parent, done.status, {
+                await writeParentStatus(ctx, parent, done.status, {
                   status: "False",
                   reason: "Finalizing",
                   message: "finalizing",
@@ -373,28 +283,23 @@ export function composite<P extends AnyKind>(
           },
         }),
     reconcile: async (parent, ctx) => {
-      const observed = await observe(ctx, parent);
+      const observed = observe(ctx, parent);
       let result: SyncResult;
-      let desired: ReturnType<typeof prepare>;
       try {
         result = await options.sync({ parent, children: view(observed), signal: ctx.signal });
-        desired = prepare(parent, result);
-        await apply(ctx, parent.metadata.uid, desired, observed);
+        await apply(ctx.client.backend, parent.metadata.uid, prepare(parent, result), observed);
       } catch (error) {
         const message = (error as Error)?.message ?? String(error);
-        await writeParentStatus(ctx.client, parent, statusWithoutRuntimeFields(parent), {
+        const reason = error instanceof BadSync ? "InvalidSync" : "SyncFailed";
+        await writeParentStatus(ctx, parent, statusWithoutRuntimeFields(parent), {
           status: "False",
-          reason: error instanceof BadSync ? "InvalidSync" : "SyncFailed",
+          reason,
           message,
         }).catch(() => {});
-        await ctx.events.record({
-          type: "Warning",
-          reason: error instanceof BadSync ? "InvalidSync" : "SyncFailed",
-          message,
-        });
+        await ctx.events.record({ type: "Warning", reason, message });
         throw error;
       }
-      await writeParentStatus(ctx.client, parent, result.status ?? {}, {
+      await writeParentStatus(ctx, parent, result.status ?? {}, {
         status: "True",
         reason: "Synced",
         message: "children are as desired",
@@ -404,6 +309,31 @@ export function composite<P extends AnyKind>(
   });
   for (const child of options.children) built.owns(child.kind);
   return built;
+}
+
+/**
+ * Writes the parent's status — `status` with `observedGeneration` stamped and the `Ready`
+ * condition set — unless it is what is stored.
+ */
+async function writeParentStatus<P extends AnyKind>(
+  ctx: ReconcileContext<P>,
+  parent: ResourceOf<P>,
+  status: Readonly<Record<string, unknown>>,
+  ready: { status: "True" | "False"; reason: string; message: string },
+): Promise<void> {
+  const current = (parent.status ?? {}) as Readonly<Record<string, unknown>>;
+  const next = setCondition(
+    { ...status, conditions: current.conditions as readonly Condition[] | undefined },
+    { type: "Ready", ...ready, observedGeneration: parent.metadata.generation },
+  );
+  const stamped = { ...next, observedGeneration: parent.metadata.generation };
+  if (deepEqual(stamped, current)) return;
+  await ctx.client.backend.updateStatus(ctx.client.kind, { ...parent, status: stamped });
+}
+
+/** A planned object as the store takes it; the store checks it against its kind. */
+function asInput(object: DesiredChild): Frozen<ResourceInput> {
+  return object as unknown as Frozen<ResourceInput>;
 }
 
 /** Whether `object` has a controlling reference to the parent with `uid`. */

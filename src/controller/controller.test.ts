@@ -1,37 +1,19 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { z } from "zod";
 import { createControlPlane } from "../backend/control-plane.js";
 import { Lease } from "../coordination/lease.js";
-import { defineKind, type ResourceOf } from "../model/kind.js";
+import { sleep } from "../model/clock.js";
+import type { ResourceOf } from "../model/kind.js";
 import { type Logger, silentLogger } from "../observability/logging.js";
 import { eventually } from "../testing/eventually.js";
 import { FakeClock } from "../testing/fake-clock.js";
+import { Gear, Widget, widget } from "../testing/fixtures.js";
 import { createTestEnv, type TestEnv } from "../testing/test-env.js";
 import { done, requeueAfter, TerminalError } from "./action.js";
 import { controller } from "./controller.js";
 import { Event } from "./events.js";
 import { Manager } from "./manager.js";
-import { fromAsyncIterable, poll, sleep } from "./source.js";
+import { fromAsyncIterable, poll } from "./source.js";
 import { getCondition, setCondition, writeStatus } from "./status.js";
-
-const Widget = defineKind({
-  group: "test.setpoint.dev",
-  version: "v1",
-  kind: "Widget",
-  scope: "Namespaced",
-  spec: z.object({ replicas: z.number().int() }),
-  status: z.object({
-    seen: z.number().int().optional(),
-    observedGeneration: z.number().int().optional(),
-  }),
-});
-const Gear = defineKind({
-  group: "test.setpoint.dev",
-  version: "v1",
-  kind: "Gear",
-  scope: "Namespaced",
-  spec: z.object({ teeth: z.number() }),
-});
 
 type WidgetObject = ResourceOf<typeof Widget>;
 
@@ -40,10 +22,6 @@ afterEach(async () => {
   await env?.stop();
   env = undefined;
 });
-
-function widget(name: string, replicas = 1) {
-  return { metadata: { name }, spec: { replicas } };
-}
 
 describe("controller", () => {
   it("reconciles every object once its cache is ready, then every change", async () => {

@@ -3,9 +3,11 @@
  * `.watches` and `.source`; or `controller({name, reconcile})` with `.source` alone, for things
  * that live outside any store. A controller is a description; a {@link Manager} runs it.
  */
+import type { StoredObject } from "../backend/backend.js";
 import type { Client } from "../backend/client.js";
 import type { ControlPlane } from "../backend/control-plane.js";
 import type { CacheReader } from "../cache/cache.js";
+import type { LeaseTiming } from "../coordination/leader-election.js";
 import type { AnyKind, ResourceOf } from "../model/kind.js";
 import type { ObjectKey } from "../model/resource.js";
 import type { Logger } from "../observability/logging.js";
@@ -69,6 +71,19 @@ export interface ReconcileContext<K extends AnyKind> extends BaseContext {
   readonly events: EventRecorder;
 }
 
+/**
+ * The context the runner hands every reconcile, `errorPolicy` and finalizer `cleanup`, typed for
+ * any controller: a {@link ReconcileContext} for a controller of a kind; a controller on sources
+ * alone has no kind, so its `client` and `cache` are `undefined` and it sees a
+ * {@link BaseContext}. Internal: the runner's view, not part of the public API.
+ */
+export interface RunnerContext extends BaseContext {
+  readonly client: Client<AnyKind> | undefined;
+  readonly cache: CacheReader | undefined;
+  cacheOf<C extends AnyKind>(kind: C): CacheReader<ResourceOf<C>>;
+  readonly events: EventRecorder;
+}
+
 /** What a reconcile returns: an {@link Action}, or nothing for `done()`. */
 // biome-ignore lint/suspicious/noConfusingVoidType: a reconcile may simply not return
 export type ReconcileResult = Action | undefined | void;
@@ -100,6 +115,12 @@ interface CommonOptions<T, C> {
   readonly rateLimiter?: RateLimiter<string>;
 }
 
+/** How a controller's keys are split among replicas: see {@link ControllerOptions.shards}. */
+export interface ShardOptions extends LeaseTiming {
+  /** How many shard Leases. */
+  readonly count: number;
+}
+
 /** Options of a controller of a kind. */
 export interface ControllerOptions<K extends AnyKind>
   extends CommonOptions<ResourceOf<K>, ReconcileContext<K>> {
@@ -113,12 +134,7 @@ export interface ControllerOptions<K extends AnyKind>
    * fair share held by each replica, which reconciles only keys of shards it holds (see
    * `ShardSet`). Timings as leader election's, defaults included. @default not sharded
    */
-  readonly shards?: {
-    readonly count: number;
-    readonly leaseDurationMs?: number;
-    readonly renewDeadlineMs?: number;
-    readonly retryPeriodMs?: number;
-  };
+  readonly shards?: ShardOptions;
   /**
    * Guaranteed cleanup: the finalizer is added before the first reconcile of an object; when
    * the object is being deleted, `cleanup` runs instead of `reconcile` (retried with backoff
@@ -130,6 +146,16 @@ export interface ControllerOptions<K extends AnyKind>
 /** Options of a controller that runs on sources alone. */
 export type FeedControllerOptions<T> = CommonOptions<T, BaseContext>;
 
+/**
+ * A controller's options as the runner reads them, whatever its kind: those of
+ * {@link ControllerOptions} and {@link FeedControllerOptions}, with the runner's context.
+ */
+export interface ControllerSettings<T> extends CommonOptions<T, RunnerContext> {
+  readonly resyncMs?: number;
+  readonly shards?: ShardOptions;
+  readonly finalizer?: FinalizerOptions<T, RunnerContext>;
+}
+
 /** Maps a related object to the keys of the objects to reconcile. */
 export type Mapper<T> = (
   object: T,
@@ -140,17 +166,14 @@ export class Controller<T = unknown> {
   /** Child kinds whose changes trigger their controlling owner. */
   readonly owned: AnyKind[] = [];
   /** Related kinds and the mappers from their objects to keys. */
-  readonly related: { kind: AnyKind; mapper: Mapper<never> }[] = [];
+  readonly related: { kind: AnyKind; mapper: Mapper<StoredObject> }[] = [];
   readonly sources: Source<unknown>[] = [];
 
   /** @internal Use {@link controller}. */
   constructor(
     /** The primary kind; `undefined` for a controller on sources alone. */
     readonly kind: AnyKind | undefined,
-    readonly options: CommonOptions<T, never> & {
-      readonly resyncMs?: number;
-      readonly finalizer?: FinalizerOptions<T, never>;
-    },
+    readonly options: ControllerSettings<T>,
   ) {
     const { name, concurrency = 1, reconcileTimeoutMs = 300_000, resyncMs = 300_000 } = options;
     if (typeof name !== "string" || name === "")
@@ -188,7 +211,8 @@ export class Controller<T = unknown> {
 
   /** Reconciles the keys `mapper` returns for every object of `kind` that changes. */
   watches<R extends AnyKind>(kind: R, mapper: Mapper<ResourceOf<R>>): this {
-    this.related.push({ kind, mapper: mapper as Mapper<never> });
+    // The cache of `kind` holds its objects: the mapper is only ever given those.
+    this.related.push({ kind, mapper: mapper as Mapper<StoredObject> });
     return this;
   }
 
@@ -226,6 +250,6 @@ export function controller(
   kindOrOptions: AnyKind | FeedControllerOptions<unknown>,
   options?: ControllerOptions<AnyKind>,
 ): Controller {
-  if (options !== undefined) return new Controller(kindOrOptions as AnyKind, options as never);
-  return new Controller(undefined, kindOrOptions as never);
+  if (options !== undefined) return new Controller(kindOrOptions as AnyKind, options);
+  return new Controller(undefined, kindOrOptions as FeedControllerOptions<unknown>);
 }

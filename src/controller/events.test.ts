@@ -1,18 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { z } from "zod";
 import { createControlPlane } from "../backend/control-plane.js";
-import { defineKind } from "../model/kind.js";
 import { silentLogger } from "../observability/logging.js";
 import { FakeClock } from "../testing/fake-clock.js";
+import { Widget } from "../testing/fixtures.js";
 import { Event, EventWriter, microTime } from "./events.js";
-
-const Widget = defineKind({
-  group: "example.setpoint.dev",
-  version: "v1",
-  kind: "Widget",
-  scope: "Namespaced",
-  spec: z.object({ replicas: z.number().int() }),
-});
 
 describe("EventWriter", () => {
   it("writes eventTime and series.lastObservedTime as MicroTime, six fractional digits, the only form client-go parses (kubectl events failed on .998Z)", async () => {

@@ -6,10 +6,11 @@
 import { z } from "zod";
 import type { ControlPlane } from "../backend/control-plane.js";
 import { ApiError } from "../model/api-error.js";
+import type { Clock } from "../model/clock.js";
+import { fnv1a } from "../model/hash.js";
 import { defineKind } from "../model/kind.js";
 import type { Frozen, Resource } from "../model/resource.js";
 import type { Logger } from "../observability/logging.js";
-import type { Clock } from "../queue/clock.js";
 
 const objectReference = z.object({
   apiVersion: z.string().optional(),
@@ -166,10 +167,5 @@ export function microTime(epochMs: number): string {
 
 /** A short, stable hash (FNV-1a, 32 bits) in base 36. */
 function fingerprint(text: string): string {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    hash ^= text.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193);
-  }
-  return (hash >>> 0).toString(36);
+  return fnv1a(text).toString(36);
 }

@@ -10,22 +10,25 @@
  * ignores its signal is abandoned a second later (logged; its promise is left to settle); then
  * the informers stop. So `run` resolves at most `shutdownTimeoutMs` + 1 s after `signal`
  * aborts, whatever the reconciles do. Losing the Lease aborts at once, with the same second.
+ * Each run of the controllers — the whole run, or each time this replica leads — is a
+ * {@link Term} (term.ts), which does the wiring and the shutdown.
  */
-import { randomUUID } from "node:crypto";
-import { hostname } from "node:os";
 import { Registry } from "prom-client";
 import { type ControlPlane, createControlPlane } from "../backend/control-plane.js";
-import { Informer } from "../cache/informer.js";
 import { FencedBackend } from "../coordination/fenced-backend.js";
-import { type LeaderElectionOptions, LeaderElector } from "../coordination/leader-election.js";
-import { ShardSet } from "../coordination/shards.js";
-import { type AnyKind, kindId } from "../model/kind.js";
+import {
+  defaultIdentity,
+  type LeaderElectionOptions,
+  LeaderElector,
+} from "../coordination/leader-election.js";
+import type { ShardSet } from "../coordination/shards.js";
+import { type Clock, systemClock } from "../model/clock.js";
 import { type HealthCheck, type HealthServer, serveHealth } from "../observability/health.js";
 import { defaultLogger, type Logger } from "../observability/logging.js";
 import { RuntimeMetrics } from "../observability/metrics.js";
-import { type Clock, sleep, systemClock } from "../queue/clock.js";
-import type { Controller } from "./controller.js";
-import { ControllerRunner } from "./runner.js";
+import type { Controller, ShardOptions } from "./controller.js";
+import type { ControllerRunner } from "./runner.js";
+import { Abandoned, Term } from "./term.js";
 
 /** Options of {@link Manager}. */
 export interface ManagerOptions {
@@ -86,8 +89,10 @@ export class Manager {
   private readonly clock: Clock;
   private readonly shutdownTimeoutMs: number;
   private readonly controllers: Controller[] = [];
-  private readonly informers = new Map<string, Informer>();
-  private runners: ControllerRunner[] = [];
+  /** The current term, or the last one once stopped. */
+  private term: Term | undefined;
+  /** Reconciles abandoned by terms, kept so that later terms wait for their keys. */
+  private readonly abandoned = new Abandoned();
   private running = false;
   private readyResolve: (() => void) | undefined;
   private readyReject: ((error: unknown) => void) | undefined;
@@ -97,13 +102,9 @@ export class Manager {
   /** This replica's name among replicas. */
   readonly identity: string;
   private isLeading = false;
-  /** The shard sets of sharded controllers, by controller name, while running. */
-  readonly shardSets = new Map<string, ShardSet>();
   private readonly health: { readonly port: number; readonly host: string } | undefined;
-  private readonly defaultShards: { readonly count: number } | undefined;
+  private readonly defaultShards: ShardOptions | undefined;
   private healthServer: HealthServer | undefined;
-  /** Whether this term's caches are synced and its workers run. */
-  private synced = false;
 
   constructor(options: ManagerOptions) {
     const { shutdownTimeoutMs = 30_000 } = options;
@@ -125,10 +126,7 @@ export class Manager {
       options.healthPort === undefined
         ? undefined
         : { port: options.healthPort, host: options.healthHost ?? "127.0.0.1" };
-    this.identity =
-      options.identity ??
-      options.leaderElection?.identity ??
-      `${hostname()}-${randomUUID().slice(0, 8)}`;
+    this.identity = options.identity ?? options.leaderElection?.identity ?? defaultIdentity();
     this.elector =
       options.leaderElection === undefined
         ? undefined
@@ -137,6 +135,15 @@ export class Manager {
             ...options.leaderElection,
             clock: options.leaderElection.clock ?? this.clock,
           });
+  }
+
+  /** The shard sets of sharded controllers, by controller name, while running. */
+  get shardSets(): Map<string, ShardSet> {
+    return this.term?.shardSets ?? new Map();
+  }
+
+  private get runners(): readonly ControllerRunner[] {
+    return this.term?.runners ?? [];
   }
 
   /** The health server's address while running with `healthPort`. */
@@ -153,7 +160,7 @@ export class Manager {
     const checks: HealthCheck[] = [{ name: "running", ok: this.running }];
     // A standby runs no watchers or workers: campaigning is all its loops do.
     if (this.elector !== undefined && !this.isLeading) return checks;
-    for (const [id, informer] of this.informers) {
+    for (const [id, informer] of this.term?.informers ?? []) {
       const silent = informer.watcher.silentFor();
       const limit = 2 * informer.watcher.watchdogMs;
       checks.push({
@@ -179,7 +186,9 @@ export class Manager {
     if (!this.running)
       return [{ name: "running", ok: false, detail: "the manager is not running" }];
     if (this.elector !== undefined && !this.isLeading) return [{ name: "standby", ok: true }];
-    return [{ name: "caches synced", ok: this.synced, detail: "caches still syncing" }];
+    return [
+      { name: "caches synced", ok: this.term?.synced ?? false, detail: "caches still syncing" },
+    ];
   }
 
   /** Whether the controllers run now: always without leader election, else while leading. */
@@ -238,7 +247,7 @@ export class Manager {
       }
       const elector = this.elector;
       if (elector === undefined) {
-        await this.term(this.plane, signal, undefined);
+        await this.runTerm(this.plane, signal, undefined);
         return;
       }
       while (!signal.aborted) {
@@ -257,7 +266,7 @@ export class Manager {
           backend: new FencedBackend(this.plane.backend, leadership.fence),
           kinds: [...this.plane.kinds.values()],
         });
-        await this.term(fenced, signal, leadership.signal);
+        await this.runTerm(fenced, signal, leadership.signal);
         if (signal.aborted) {
           await leadership.release();
           this.log.info({ lease: elector.key }, "released the lease");
@@ -278,196 +287,37 @@ export class Manager {
   }
 
   /**
-   * One run of the controllers: until `stop` aborts (then a graceful shutdown) or `lost` aborts
-   * (leadership lost: every reconcile in flight is aborted at once).
+   * One term of the controllers: until `stop` aborts (then a graceful shutdown) or `lost` aborts
+   * (leadership lost: every reconcile in flight is aborted at once); see {@link Term}.
    */
-  private async term(
+  private async runTerm(
     plane: ControlPlane,
     stop: AbortSignal,
     lost: AbortSignal | undefined,
   ): Promise<void> {
-    this.informers.clear();
+    const term = new Term({
+      store: this.plane,
+      plane,
+      controllers: this.controllers,
+      clock: this.clock,
+      log: this.log,
+      metrics: this.metrics,
+      identity: this.identity,
+      shutdownTimeoutMs: this.shutdownTimeoutMs,
+      defaultShards: this.defaultShards,
+      abandoned: this.abandoned,
+    });
+    this.term = term;
+    void term.start().then(() => this.readyResolve?.());
     const signal = lost === undefined ? stop : AbortSignal.any([stop, lost]);
-    const informerStop = new AbortController();
-    const sourceStop = new AbortController();
-    const instance = randomUUID().slice(0, 8);
-    this.log.info(
-      { controllers: this.controllers.map((c) => c.name), instance },
-      "manager starting",
-    );
-
-    const informer = (kind: AnyKind): Informer => {
-      const id = kindId(kind);
-      let existing = this.informers.get(id);
-      if (existing === undefined) {
-        this.plane.register(kind);
-        existing = new Informer(this.plane.backend, kind, {
-          clock: this.clock,
-          observer: {
-            failed: (err, retryInMs) =>
-              this.log.warn({ err, kind: kind.kind, retryInMs }, "list/watch failed; retrying"),
-          },
-        });
-        this.informers.set(id, existing);
-      }
-      return existing;
-    };
-    this.shardSets.clear();
-    for (const controller of this.controllers) {
-      const shards =
-        (controller.options as { shards?: { count: number } }).shards ??
-        (controller.kind === undefined ? undefined : this.defaultShards);
-      if (shards === undefined) continue;
-      this.shardSets.set(
-        controller.name,
-        new ShardSet(this.plane.backend, {
-          ...shards,
-          name: controller.name,
-          identity: this.identity,
-          clock: this.clock,
-        }),
-      );
-    }
-    this.runners = this.controllers.map(
-      (controller) =>
-        new ControllerRunner(controller, {
-          // Writes go through the term's plane (fenced while leading); informers read the store.
-          plane,
-          ...(this.shardSets.has(controller.name)
-            ? { owns: (key: string) => this.shardSets.get(controller.name)!.holds(key) }
-            : {}),
-          clock: this.clock,
-          log: this.log,
-          metrics: this.metrics.forController(controller.name),
-          informer,
-          lingering: (key: string) => this.lingering.get(controller.name)?.get(key),
-        }),
-    );
-    for (const runner of this.runners) runner.start(sourceStop.signal);
-    // Shards: take a fair share; reconcile a shard's keys when taken, settle them when it goes.
-    const shardStop = new AbortController();
-    const shardRuns = this.runners.map((runner) => {
-      const set = this.shardSets.get(runner.controller.name);
-      if (set === undefined) return Promise.resolve();
-      const inShard = (shard: number) => (key: string) => set.shardOf(key) === shard;
-      return set.run(shardStop.signal, {
-        acquired: (shard) => {
-          this.log.info({ controller: runner.controller.name, shard }, "took a shard");
-          runner.reconcileMatching(inShard(shard));
-        },
-        released: (shard) => {
-          this.log.info({ controller: runner.controller.name, shard }, "gave up a shard");
-          return runner.settleMatching(inShard(shard), new Error(`shard ${shard} moved`));
-        },
-        failed: (err) =>
-          this.log.warn(
-            { controller: runner.controller.name, err },
-            `shard round failed (${(err as Error)?.message ?? err}); retrying`,
-          ),
-      });
-    });
-    const informerRuns = [...this.informers.values()].map((i) => i.run(informerStop.signal));
-    const workerRuns = this.runners.map((runner) => runner.runWorkers());
-    this.synced = false;
-    void Promise.all(this.runners.map((r) => this.readyOf(r))).then(() => {
-      this.synced = true;
-      this.log.info({}, "all controllers running");
-      this.readyResolve?.();
-    });
-
     this.isLeading = true;
     await new Promise<void>((resolve) => {
       if (signal.aborted) resolve();
       else signal.addEventListener("abort", () => resolve(), { once: true });
     });
     this.isLeading = false;
-
-    if (lost?.aborted && !stop.aborted) {
-      // Leadership lost: nothing may go on writing. Abort at once, then stop.
-      this.log.warn({}, "lost the lease: aborting reconciles in flight");
-      sourceStop.abort();
-      for (const runner of this.runners) {
-        runner.stopTriggers();
-        runner.queue.shutDown();
-        runner.abortInFlight(lost.reason ?? new Error("lost the lease"));
-      }
-      // Workers return once every reconcile settled or was abandoned (a second after the abort).
-      await Promise.all(workerRuns);
-      this.reportAbandoned();
-      shardStop.abort();
-      informerStop.abort();
-      await Promise.all([...informerRuns, ...shardRuns]);
-      return;
-    }
-
-    // Graceful shutdown: stop feeding, stop dequeuing, wait, then abort what still runs.
-    this.log.info(
-      { shutdownTimeoutMs: this.shutdownTimeoutMs },
-      "shutting down: waiting for reconciles in flight",
-    );
-    sourceStop.abort();
-    for (const runner of this.runners) {
-      runner.stopTriggers();
-      runner.queue.shutDown();
-    }
-    const drained = Promise.all(this.runners.map((r) => r.queue.drain()));
-    const deadline = new AbortController();
-    const inTime = await Promise.race([
-      drained.then(() => true),
-      sleep(this.clock, this.shutdownTimeoutMs, deadline.signal).then(() => false),
-    ]);
-    deadline.abort();
-    if (!inTime) {
-      this.log.warn({}, "shutdown deadline passed; aborting reconciles in flight");
-      for (const runner of this.runners)
-        runner.abortInFlight(new Error("the manager is shutting down"));
-    }
-    // Workers return once every reconcile settled or, past the deadline, was abandoned (a second
-    // after its signal aborted): shutdown takes shutdownTimeoutMs plus that second at most.
-    await Promise.all(workerRuns);
-    this.reportAbandoned();
-    // Hand the shards back (their work is done) so that other replicas take them at once.
-    shardStop.abort();
-    await Promise.all(shardRuns);
-    informerStop.abort();
-    await Promise.all(informerRuns);
-    this.log.info({}, "manager stopped");
-  }
-
-  /**
-   * Logs reconciles that ignored their aborted signal and still run after their workers left,
-   * and keeps them, so that the next term's runner does not reconcile their keys until they end.
-   */
-  private reportAbandoned(): void {
-    for (const runner of this.runners) {
-      if (runner.inFlightCount === 0) continue;
-      this.log.error(
-        { controller: runner.controller.name, reconciles: runner.inFlightCount },
-        "reconciles ignored their aborted signal and were abandoned; they may still be running",
-      );
-      const name = runner.controller.name;
-      const byKey = this.lingering.get(name) ?? new Map<string, Promise<void>>();
-      this.lingering.set(name, byKey);
-      for (const [key, settled] of runner.stillRunning()) {
-        const entry = settled.then(() => {
-          if (byKey.get(key) === entry) byKey.delete(key);
-        });
-        byKey.set(key, entry);
-      }
-    }
-  }
-
-  /** Reconciles abandoned by an earlier term, by controller and key, until they end. */
-  private readonly lingering = new Map<string, Map<string, Promise<void>>>();
-
-  private async readyOf(runner: ControllerRunner): Promise<void> {
-    const { controller } = runner;
-    const kinds = [
-      controller.kind,
-      ...controller.owned,
-      ...controller.related.map((r) => r.kind),
-    ].filter((k) => k !== undefined);
-    await Promise.all(kinds.map((kind) => this.informers.get(kindId(kind))!.cache.ready()));
+    if (lost?.aborted && !stop.aborted) await term.stop("lost", lost.reason);
+    else await term.stop("graceful");
   }
 }
 

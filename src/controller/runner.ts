@@ -1,32 +1,26 @@
 /**
- * One running controller: its queue, the triggers that feed it, its workers, and the handling
- * of every reconcile's outcome. The Manager creates one per controller and owns the caches.
+ * One running controller: its queue, the triggers, sources and resyncs that feed it, and its
+ * workers. The Manager's term (term.ts) creates one per controller and owns the caches.
  *
- * ## Outcomes of a reconcile
- * | outcome                         | result label    | next                                      |
- * |---------------------------------|-----------------|-------------------------------------------|
- * | `done()` or nothing             | `success`       | forget backoff; wait for the next trigger |
- * | `requeueAfter(ms)`              | `requeue_after` | forget backoff; reconcile again in `ms`   |
- * | throws `TerminalError`          | `error`         | forget backoff; wait for the next trigger |
- * | throws a `Conflict` (no policy) | `error`         | logged at info; at once, then backoff     |
- * | throws anything else            | `error`         | `errorPolicy`'s action, else backoff retry |
- * | returns something else          | `error`         | as a thrown error (a `TypeError`)          |
- * | outlives its timeout            | `error`         | signal aborted; key retried once it settles |
+ * A key goes: trigger → `WorkQueue.add` (its {@link KeyState} keeps why) → a worker takes it →
+ * the latest cached object (or a source's item) → the finalizer protocol (finalizer.ts) and
+ * `reconcile`, under a timeout (in-flight.ts) → the outcome table (outcome.ts) decides what the
+ * queue does next.
  *
- * An error overrides a requested requeue: the retry comes from the error path. A `Conflict`
- * (the object changed since it was read) is routine: it is retried at once, outside the backoff,
- * and only a second conflict in a row backs off. Every retry's log line says when it comes.
+ * Guarantees: level-triggered (a key is reconciled with the latest object, never with the
+ * change that triggered it); a key is never reconciled twice at once, also across terms (a
+ * reconcile an earlier term abandoned holds its key until it ends); a key whose object is gone,
+ * or whose shard another replica holds, is dropped when dequeued.
  */
 import { randomUUID } from "node:crypto";
-import type { Span } from "@opentelemetry/api";
 import type { StoredObject } from "../backend/backend.js";
 import { Client } from "../backend/client.js";
 import type { ControlPlane } from "../backend/control-plane.js";
 import type { CacheChange, CacheReader } from "../cache/cache.js";
 import type { Informer } from "../cache/informer.js";
-import { ApiError } from "../model/api-error.js";
+import type { Clock, Timer } from "../model/clock.js";
 import { deepEqual } from "../model/json.js";
-import { type AnyKind, groupOf, kindId } from "../model/kind.js";
+import { type AnyKind, groupOf, kindId, type ResourceOf } from "../model/kind.js";
 import { keyString } from "../model/resource.js";
 import type { Logger } from "../observability/logging.js";
 import type {
@@ -34,11 +28,13 @@ import type {
   ReconcileResult as ResultLabel,
 } from "../observability/metrics.js";
 import { endReconcileSpan, reconcileSpan, TracedBackend } from "../observability/tracing.js";
-import type { Clock, Timer } from "../queue/clock.js";
 import { WorkQueue } from "../queue/work-queue.js";
 import { type Action, TerminalError, toAction } from "./action.js";
-import type { Controller, ReconcileReason } from "./controller.js";
+import type { Controller, ReconcileReason, RunnerContext } from "./controller.js";
 import { type EventRecorder, EventWriter } from "./events.js";
+import { withFinalizer } from "./finalizer.js";
+import { InFlight, type Reconcile } from "./in-flight.js";
+import { type Again, logLine, outcome, type Settled } from "./outcome.js";
 import type { Feed } from "./source.js";
 
 /** What a runner needs from its manager. */
@@ -64,48 +60,6 @@ export interface RunnerDependencies {
 
 const noEvents: EventRecorder = { record: async () => {} };
 
-/** How long after its signal aborts a reconcile that ignores it is abandoned. */
-export const abandonAfterMs = 1_000;
-
-/**
- * One reconcile in flight. Its AbortController is made only if the reconcile reads its signal:
- * most never do, and a controller is not free.
- */
-class InFlight {
-  private controller: AbortController | undefined;
-  private reason: unknown;
-  aborted = false;
-  /** The worker stopped waiting for it: it ignored its aborted signal. */
-  abandoned = false;
-  /** Set while the worker waits for the reconcile; called to stop waiting. */
-  abandon: (() => void) | undefined;
-  /** Resolves once the reconcile's call has settled, abandoned or not. */
-  settled: Promise<void> = Promise.resolve();
-
-  constructor(
-    readonly deadline: number,
-    /** When the worker stops waiting for it, if it ignores its aborted signal. */
-    public abandonAt: number,
-    readonly key: string,
-    readonly timeoutMs: number,
-  ) {}
-
-  get signal(): AbortSignal {
-    if (this.controller === undefined) {
-      this.controller = new AbortController();
-      if (this.aborted) this.controller.abort(this.reason);
-    }
-    return this.controller.signal;
-  }
-
-  abort(reason: unknown): void {
-    if (this.aborted) return;
-    this.aborted = true;
-    this.reason = reason;
-    this.controller?.abort(reason);
-  }
-}
-
 /** Whether a change of the primary object is worth a reconcile: anything but status alone. */
 export function isMeaningfulChange(previous: StoredObject, next: StoredObject): boolean {
   const a = previous.metadata;
@@ -121,31 +75,59 @@ export function isMeaningfulChange(previous: StoredObject, next: StoredObject): 
   );
 }
 
+/**
+ * What the runner keeps of one key, from a trigger to the end of its reconcile; dropped once it
+ * holds nothing.
+ */
+class KeyState {
+  /** Why it waits: the first trigger since its reconcile last began; later ones fold into it. */
+  reason: ReconcileReason | undefined = undefined;
+  /** Why it was scheduled for later: reported only if nothing else triggers it first. */
+  scheduled: "requeue" | "retry" | undefined = undefined;
+  /** Its last reconcile ended in a Conflict retried at once: the next one backs off. */
+  conflicted = false;
+  /** A source said it is gone: its next reconcile is its last (reason "gone"). */
+  gone = false;
+  /** For a controller on sources alone: whether a source gave it, and its latest item. */
+  known = false;
+  item: unknown = undefined;
+
+  /** The reason of the reconcile that begins now; it clears the reasons that waited. */
+  take(): ReconcileReason {
+    const reason = this.gone ? "gone" : (this.reason ?? this.scheduled ?? "requeue");
+    this.reason = undefined;
+    this.scheduled = undefined;
+    return reason;
+  }
+
+  get idle(): boolean {
+    return (
+      this.reason === undefined &&
+      this.scheduled === undefined &&
+      !this.conflicted &&
+      !this.gone &&
+      !this.known
+    );
+  }
+}
+
 /** Runs one controller. */
 export class ControllerRunner {
   readonly queue: WorkQueue<string>;
-  private readonly reasons = new Map<string, ReconcileReason>();
-  /** Why a key scheduled for later was scheduled: reported only if nothing else triggers it first. */
-  private readonly scheduledReasons = new Map<string, "requeue" | "retry">();
-  /** Keys whose last reconcile ended in a Conflict retried at once: the next one backs off. */
-  private readonly conflicted = new Set<string>();
-  /** Keys a source said are gone, due their last reconcile (reason "gone"). */
-  private readonly gone = new Set<string>();
-  /** For controllers on sources alone: the latest item of each key. */
-  private readonly items = new Map<string, unknown>();
-  /** Reconciles in flight, oldest first. */
-  private readonly inFlight = new Set<InFlight>();
+  /** The kinds whose caches the controller reads: its own, the owned and the watched. */
+  readonly kinds: readonly AnyKind[];
+  /** Its reconciles in flight, with their timeouts. */
+  readonly inFlight: InFlight;
+  private readonly keys = new Map<string, KeyState>();
   /** When a worker last took a key or a reconcile last settled (clock time). */
   private lastProgress = 0;
-  /** Called whenever a reconcile in flight settles. */
-  private readonly settledListeners = new Set<() => void>();
-  private sweepTimer: Timer | undefined;
   private readonly client: Client<AnyKind> | undefined;
   private readonly unsubscribe: (() => void)[] = [];
   private readonly log: Logger;
   private readonly cache: CacheReader | undefined;
   private readonly events: EventWriter | undefined;
   private resyncTimer: Timer | undefined;
+  private synced: Promise<void> | undefined;
   private markStopped: () => void = () => {};
   private readonly stopped = new Promise<void>((resolve) => {
     this.markStopped = resolve;
@@ -156,17 +138,24 @@ export class ControllerRunner {
     readonly controller: Controller,
     private readonly deps: RunnerDependencies,
   ) {
+    const { kind } = controller;
     this.log = deps.log.child({
       controller: controller.name,
-      ...(controller.kind ? { kind: controller.kind.kind } : {}),
+      ...(kind ? { kind: kind.kind } : {}),
     });
     this.queue = new WorkQueue<string>({
       clock: deps.clock,
       metrics: deps.metrics.queue,
       ...(controller.options.rateLimiter ? { rateLimiter: controller.options.rateLimiter } : {}),
     });
-    this.cache = controller.kind === undefined ? undefined : deps.informer(controller.kind).cache;
-    if (controller.kind !== undefined) {
+    this.inFlight = new InFlight(deps.clock);
+    this.kinds = [
+      ...(kind === undefined ? [] : [kind]),
+      ...controller.owned,
+      ...controller.related.map((r) => r.kind),
+    ];
+    if (kind !== undefined) {
+      this.cache = deps.informer(kind).cache;
       this.events = new EventWriter(
         deps.plane,
         controller.name,
@@ -174,56 +163,51 @@ export class ControllerRunner {
         deps.clock,
         this.log,
       );
+      // Its calls are spans, children of the reconcile's.
+      this.client = new Client(new TracedBackend(deps.plane.backend), kind);
     }
-    this.client =
-      controller.kind === undefined
-        ? undefined
-        : new Client(new TracedBackend(deps.plane.backend), controller.kind);
   }
 
   /** Enqueues every key the controller knows of, now. */
   reconcileAll(): void {
-    const keys = this.cache !== undefined ? [...this.cache.keys()] : [...this.items.keys()];
-    for (const key of keys) this.enqueue(key, "manual");
+    for (const key of this.knownKeys()) this.enqueue(key, "manual");
+  }
+
+  /** Enqueues every known key that `matches` (a shard this replica just took). */
+  reconcileMatching(matches: (key: string) => boolean): void {
+    for (const key of this.knownKeys()) if (matches(key)) this.enqueue(key, "manual", true);
   }
 
   /** Subscribes to the caches and starts the sources. Call before the informers run. */
   start(sourceSignal: AbortSignal): void {
     const { controller, deps } = this;
-    if (controller.kind !== undefined) {
-      const writer = deps.informer(controller.kind).writer;
-      this.unsubscribe.push(
-        writer.subscribe((change, fromList) => this.onPrimary(change, fromList)),
-      );
-    }
-    for (const child of controller.owned) {
-      const writer = deps.informer(child).writer;
-      this.unsubscribe.push(writer.subscribe((change) => this.onOwned(change)));
-    }
-    for (const { kind, mapper } of controller.related) {
-      const writer = deps.informer(kind).writer;
-      this.unsubscribe.push(
-        writer.subscribe((change) => {
-          let mapped: ReturnType<typeof mapper>;
-          try {
-            mapped = mapper(change.object as never);
-          } catch (err) {
-            this.log.error(
-              { err, related: kind.kind, object: keyString(change.object.metadata) },
-              "watches() mapper threw; ignoring this change",
-            );
-            return;
-          }
-          if (mapped === undefined) return;
-          const keys =
-            typeof mapped === "string" || !(Symbol.iterator in Object(mapped))
-              ? [mapped as string]
-              : (mapped as Iterable<string>);
-          for (const key of keys)
-            this.enqueue(typeof key === "string" ? key : keyString(key), "watched");
-        }),
-      );
-    }
+    const subscribe = (
+      kind: AnyKind,
+      listener: (change: CacheChange<StoredObject>, fromList: boolean) => void,
+    ) => this.unsubscribe.push(deps.informer(kind).writer.subscribe(listener));
+    if (controller.kind !== undefined)
+      subscribe(controller.kind, (change, fromList) => this.onPrimary(change, fromList));
+    for (const child of controller.owned) subscribe(child, (change) => this.onOwned(change));
+    for (const { kind, mapper } of controller.related)
+      subscribe(kind, (change) => {
+        let mapped: ReturnType<typeof mapper>;
+        try {
+          mapped = mapper(change.object);
+        } catch (err) {
+          this.log.error(
+            { err, related: kind.kind, object: keyString(change.object.metadata) },
+            "watches() mapper threw; ignoring this change",
+          );
+          return;
+        }
+        if (mapped === undefined) return;
+        const keys =
+          typeof mapped === "string" || !(Symbol.iterator in Object(mapped))
+            ? [mapped as string]
+            : (mapped as Iterable<string>);
+        for (const key of keys)
+          this.enqueue(typeof key === "string" ? key : keyString(key), "watched");
+      });
     for (const source of controller.sources) {
       void source
         .run(this.feed(), sourceSignal)
@@ -234,28 +218,25 @@ export class ControllerRunner {
     this.scheduleResync();
   }
 
+  /** Resolves once the caches of every kind it reads have their first full list. */
+  cachesSynced(): Promise<void> {
+    this.synced ??= Promise.all(
+      this.kinds.map((kind) => this.deps.informer(kind).cache.ready()),
+    ).then(() => {});
+    return this.synced;
+  }
+
   /** Waits for the caches it reads, then runs the workers until the queue shuts down. */
   async runWorkers(): Promise<void> {
-    const { controller, deps } = this;
-    const kinds = [
-      controller.kind,
-      ...controller.owned,
-      ...controller.related.map((r) => r.kind),
-    ].filter((k) => k !== undefined);
     const synced = await Promise.race([
-      Promise.all(kinds.map((kind) => deps.informer(kind).cache.ready())).then(() => true),
+      this.cachesSynced().then(() => true),
       this.stopped.then(() => false),
     ]);
     if (!synced) return;
-    this.lastProgress = deps.clock.now();
-    this.log.info(
-      { workers: controller.options.concurrency ?? 1 },
-      "caches synced; starting workers",
-    );
-    const workers = Array.from({ length: controller.options.concurrency ?? 1 }, () =>
-      this.worker(),
-    );
-    await Promise.all(workers);
+    const workers = this.controller.options.concurrency ?? 1;
+    this.lastProgress = this.deps.clock.now();
+    this.log.info({ workers }, "caches synced; starting workers");
+    await Promise.all(Array.from({ length: workers }, () => this.worker()));
   }
 
   /** Stops feeding: no resyncs, no cache-driven adds; sources stop through their signal. */
@@ -263,33 +244,6 @@ export class ControllerRunner {
     this.markStopped();
     this.resyncTimer?.cancel();
     for (const unsubscribe of this.unsubscribe.splice(0)) unsubscribe();
-  }
-
-  /**
-   * Aborts the signals of every reconcile in flight (shutdown past its deadline, a lost Lease),
-   * and abandons those that ignore it {@link abandonAfterMs} later, as a timed-out reconcile is:
-   * workers stop waiting for them, so a shutdown never waits for a reconcile's own timeout. An
-   * abandoned reconcile's key stays busy in this runner until the call settles.
-   */
-  abortInFlight(reason: unknown, matches: (key: string) => boolean = () => true): void {
-    const abandonAt = this.deps.clock.now() + abandonAfterMs;
-    for (const entry of this.inFlight) {
-      if (!matches(entry.key)) continue;
-      entry.abort(reason);
-      entry.abandonAt = Math.min(entry.abandonAt, abandonAt);
-    }
-    this.sweepTimer?.cancel();
-    this.sweep();
-  }
-
-  /** Reconciles still running, abandoned ones included. */
-  get inFlightCount(): number {
-    return this.inFlight.size;
-  }
-
-  /** The reconciles still running, by key, each as the promise of its end. */
-  stillRunning(): Map<string, Promise<void>> {
-    return new Map([...this.inFlight].map((entry) => [entry.key, entry.settled]));
   }
 
   /**
@@ -302,49 +256,53 @@ export class ControllerRunner {
     return this.deps.clock.now() - this.lastProgress;
   }
 
-  /** Enqueues every known key that `matches` (a shard this replica just took). */
-  reconcileMatching(matches: (key: string) => boolean): void {
-    const keys = this.cache !== undefined ? [...this.cache.keys()] : [...this.items.keys()];
-    for (const key of keys) if (matches(key)) this.enqueue(key, "manual", true);
+  private knownKeys(): string[] {
+    if (this.cache !== undefined) return [...this.cache.keys()];
+    return [...this.keys].filter(([, state]) => state.known).map(([key]) => key);
   }
 
-  /**
-   * Aborts the reconciles in flight whose key `matches` (a shard this replica gives up), and
-   * resolves once each has settled or, ignoring its signal, was abandoned a second later — so a
-   * shard is never held forever by a reconcile that does not stop.
-   */
-  async settleMatching(matches: (key: string) => boolean, reason: unknown): Promise<void> {
-    const busy = () => [...this.inFlight].some((entry) => !entry.abandoned && matches(entry.key));
-    this.abortInFlight(reason, matches);
-    while (busy())
-      await new Promise<void>((resolve) => {
-        const listener = () => {
-          this.settledListeners.delete(listener);
-          resolve();
-        };
-        this.settledListeners.add(listener);
-      });
+  private state(key: string): KeyState {
+    let state = this.keys.get(key);
+    if (state === undefined) {
+      state = new KeyState();
+      this.keys.set(key, state);
+    }
+    return state;
+  }
+
+  /** Drops `key`'s state if it holds nothing. */
+  private release(key: string, state: KeyState): void {
+    if (state.idle) this.keys.delete(key);
   }
 
   private feed(): Feed<unknown> {
     const standalone = this.controller.kind === undefined;
+    const seen = (key: string, item: unknown) => {
+      if (!standalone) {
+        const state = this.keys.get(key);
+        if (state !== undefined) state.gone = false;
+        return;
+      }
+      const state = this.state(key);
+      state.gone = false;
+      state.known = true;
+      state.item = item;
+    };
     return {
       changed: (key, item) => {
-        this.gone.delete(key);
-        if (standalone) this.items.set(key, item);
+        seen(key, item);
         this.enqueue(key, "source");
       },
       present: (key, item) => {
-        this.gone.delete(key);
-        if (standalone) this.items.set(key, item);
-        if (this.queue.ensure(key, { low: true }) && !this.reasons.has(key))
-          this.reasons.set(key, "source");
+        seen(key, item);
+        if (this.queue.ensure(key, { low: true })) this.state(key).reason ??= "source";
       },
       gone: (key) => {
         // One more reconcile, to clean up; a standalone controller keeps the last item for it.
-        if (standalone && !this.items.has(key)) return;
-        this.gone.add(key);
-        this.reasons.set(key, "gone");
+        if (standalone && !this.keys.get(key)?.known) return;
+        const state = this.state(key);
+        state.gone = true;
+        state.reason = "gone";
         this.queue.add(key);
       },
       clock: this.deps.clock,
@@ -353,8 +311,7 @@ export class ControllerRunner {
   }
 
   private enqueue(key: string, reason: ReconcileReason, low = false): void {
-    // The reason reported is the one that made the key wait; later ones only fold into it.
-    if (!this.reasons.has(key)) this.reasons.set(key, reason);
+    this.state(key).reason ??= reason;
     this.queue.add(key, { low });
   }
 
@@ -423,15 +380,13 @@ export class ControllerRunner {
   /** Reconciles one key and handles its outcome. Never throws. */
   private async process(key: string): Promise<void> {
     const { controller, deps, queue } = this;
-    const reason = this.gone.has(key)
-      ? "gone"
-      : (this.reasons.get(key) ?? this.scheduledReasons.get(key) ?? "requeue");
-    this.reasons.delete(key);
-    this.scheduledReasons.delete(key);
-    const target = this.cache !== undefined ? this.cache.get(key) : this.items.get(key);
+    const state = this.state(key);
+    const reason = state.take();
+    const target = this.cache !== undefined ? this.cache.get(key) : state.item;
     if (target === undefined || (deps.owns !== undefined && !deps.owns(key))) {
       // Gone since it was queued, or of a shard another replica holds: nothing to reconcile here.
-      this.conflicted.delete(key);
+      state.conflicted = false;
+      this.release(key, state);
       queue.forget(key);
       queue.done(key);
       return;
@@ -439,7 +394,7 @@ export class ControllerRunner {
     const lingering = deps.lingering?.(key);
     if (lingering !== undefined) {
       // An earlier term's reconcile of this key still runs: this one comes after it.
-      this.reasons.set(key, reason);
+      state.reason = reason;
       void lingering.then(() => queue.add(key));
       queue.done(key);
       return;
@@ -447,19 +402,52 @@ export class ControllerRunner {
 
     const timeoutMs = controller.options.reconcileTimeoutMs ?? 300_000;
     const started = deps.clock.now();
-    const entry = new InFlight(
-      started + timeoutMs,
-      started + timeoutMs + abandonAfterMs,
+    const entry = this.inFlight.begin(key, timeoutMs);
+    const context = this.contextFor(key, reason, target, entry);
+    // One span per reconcile; calls through ctx.client run inside it, as its children.
+    const span = reconcileSpan({
+      controller: controller.name,
+      kind: controller.kind === undefined ? undefined : kindId(controller.kind),
       key,
-      timeoutMs,
+      reason,
+    });
+    const run = span.run(() => this.invoke(target, context));
+    const end = (settled: Settled) => {
+      this.inFlight.end(entry);
+      this.lastProgress = deps.clock.now();
+      const seconds = (deps.clock.now() - started) / 1000;
+      const result = this.finish(key, state, settled, target, context);
+      deps.metrics.reconciled(result, seconds);
+      endReconcileSpan(span.span, result, "error" in settled ? settled.error : undefined);
+      queue.done(key);
+    };
+    const settled = await entry.wait(run);
+    if (settled !== "abandoned") {
+      end(settled);
+      return;
+    }
+    // It outlived its timeout and ignored its aborted signal: the worker moves on, and the key
+    // stays busy (never reconciled twice at once) until the call settles; then its outcome
+    // decides what comes next.
+    this.log.error(
+      { key, timeoutMs },
+      "reconcile ignored its aborted signal and was abandoned; its key waits until it settles",
     );
-    this.inFlight.add(entry);
-    if (this.sweepTimer === undefined) this.armSweep(entry.deadline);
+    void run.then((late) => end("error" in late ? late : { error: new Error("timed out") }));
+  }
+
+  /** The typed context of one reconcile; its logger and event recorder are made on first use. */
+  private contextFor(
+    key: string,
+    reason: ReconcileReason,
+    target: unknown,
+    entry: Reconcile,
+  ): RunnerContext {
+    const { controller, deps, events } = this;
     const reconcileId = (++this.reconcileCount).toString(36);
-    const events = this.events;
     let log: Logger | undefined;
     let recorder: EventRecorder | undefined;
-    const context = {
+    return {
       get signal() {
         return entry.signal;
       },
@@ -477,216 +465,86 @@ export class ControllerRunner {
       },
       client: this.client,
       cache: this.cache,
-      cacheOf: (kind: AnyKind) => deps.informer(kind).cache,
+      // Informers are not typed by kind; the kind's cache holds its objects.
+      cacheOf: <C extends AnyKind>(kind: C) =>
+        deps.informer(kind).cache as CacheReader<ResourceOf<C>>,
       get events() {
+        // Only a controller of a kind has an EventWriter, and its targets are stored objects.
         recorder ??= events?.about(target as StoredObject) ?? noEvents;
         return recorder;
       },
     };
-    // One span per reconcile; calls through ctx.client run inside it, as its children.
-    const span = reconcileSpan({
-      controller: controller.name,
-      kind: controller.kind === undefined ? undefined : kindId(controller.kind),
-      key,
-      reason,
-    });
-    const run = span.run(() => this.invoke(target, context));
-    entry.settled = run.then(() => {});
-
-    // A reconcile that outlives its timeout and ignores its aborted signal is abandoned after a
-    // grace period: the worker moves on, and the key stays busy (never run twice at once) until
-    // the call settles.
-    const outcome = await new Promise<{ action?: Action; error?: unknown } | "abandoned">(
-      (resolve) => {
-        entry.abandon = () => resolve("abandoned");
-        void run.then(resolve);
-      },
-    );
-    if (outcome === "abandoned") {
-      this.log.error(
-        { key, timeoutMs },
-        "reconcile ignored its aborted signal; leaving it to finish, retrying the key after",
-      );
-      void run.then((settled) =>
-        this.finish(
-          key,
-          settled.error ?? new Error("timed out"),
-          undefined,
-          started,
-          context,
-          target,
-          entry,
-          span.span,
-        ),
-      );
-      return;
-    }
-    this.finish(key, outcome.error, outcome.action, started, context, target, entry, span.span);
   }
 
-  private armSweep(at: number): void {
-    this.sweepTimer = this.deps.clock.setTimer(at - this.deps.clock.now(), () => this.sweep());
-  }
-
-  /** One timer for the timeouts of every reconcile in flight: abort the late, abandon the stuck. */
-  private sweep(): void {
-    this.sweepTimer = undefined;
-    const now = this.deps.clock.now();
-    let next = Number.POSITIVE_INFINITY;
-    for (const entry of this.inFlight) {
-      if (!entry.aborted) {
-        if (entry.deadline <= now)
-          entry.abort(new Error(`reconcile of ${entry.key} timed out after ${entry.timeoutMs} ms`));
-        else next = Math.min(next, entry.deadline);
-      }
-      if (entry.aborted && entry.abandon !== undefined) {
-        if (entry.abandonAt <= now) {
-          const abandon = entry.abandon;
-          entry.abandon = undefined;
-          entry.abandoned = true;
-          abandon();
-          for (const listener of this.settledListeners) listener();
-        } else next = Math.min(next, entry.abandonAt);
-      }
-    }
-    if (next !== Number.POSITIVE_INFINITY) this.armSweep(next);
-  }
-
-  private async invoke(
-    target: unknown,
-    context: Record<string, unknown>,
-  ): Promise<{ action?: Action; error?: unknown }> {
+  private async invoke(target: unknown, context: RunnerContext): Promise<Settled> {
+    const { options } = this.controller;
+    const apply = async (): Promise<Action> => toAction(await options.reconcile(target, context));
     try {
-      const finalized = await this.finalizerStep(target, context);
-      if (finalized !== undefined) return { action: finalized };
-      const returned = await this.controller.options.reconcile(target as never, context as never);
-      return { action: toAction(returned) };
+      const finalizer = options.finalizer;
+      const action =
+        finalizer === undefined || this.client === undefined
+          ? await apply()
+          : await withFinalizer(finalizer, target as StoredObject, this.client, context, apply);
+      return { action };
     } catch (error) {
       return { error: error === undefined ? new Error("reconcile threw undefined") : error };
     }
   }
 
-  /**
-   * The finalizer protocol: add it before the first reconcile; when the object is being
-   * deleted, run cleanup instead of reconcile, then remove the finalizer. Returns the action
-   * that replaces reconcile, or nothing to go on and reconcile.
-   */
-  private async finalizerStep(
-    target: unknown,
-    context: Record<string, unknown>,
-  ): Promise<Action | undefined> {
-    const finalizer = this.controller.options.finalizer;
-    if (finalizer === undefined || this.controller.kind === undefined) return undefined;
-    const object = target as StoredObject;
-    const finalizers = object.metadata.finalizers ?? [];
-    const has = finalizers.includes(finalizer.name);
-    const client = this.deps.plane.resources(this.controller.kind);
-    const key = { namespace: object.metadata.namespace, name: object.metadata.name };
-    const { resourceVersion } = object.metadata;
-    if (object.metadata.deletionTimestamp !== undefined) {
-      if (!has) return { type: "done" };
-      await finalizer.cleanup(object as never, context as never);
-      await client.patch(key, {
-        type: "merge",
-        patch: {
-          metadata: { resourceVersion, finalizers: finalizers.filter((f) => f !== finalizer.name) },
-        },
-      });
-      (context.log as Logger).info({ finalizer: finalizer.name }, "cleaned up; finalizer removed");
-      return { type: "done" };
-    }
-    if (has) return undefined;
-    // Added first; the change it makes triggers the first real reconcile.
-    await client.patch(key, {
-      type: "merge",
-      patch: { metadata: { resourceVersion, finalizers: [...finalizers, finalizer.name] } },
-    });
-    return { type: "done" };
-  }
-
+  /** Applies the outcome table to `key`; returns the result label. */
   private finish(
     key: string,
-    error: unknown,
-    action: Action | undefined,
-    started: number,
-    context: Record<string, unknown>,
+    state: KeyState,
+    settled: Settled,
     target: unknown,
-    entry: InFlight,
-    span: Span,
-  ): void {
+    context: RunnerContext,
+  ): ResultLabel {
     const { queue, deps } = this;
-    this.inFlight.delete(entry);
-    this.lastProgress = this.deps.clock.now();
-    for (const listener of this.settledListeners) listener();
-    const seconds = (deps.clock.now() - started) / 1000;
-    let result: ResultLabel;
-    if (error === undefined) {
-      queue.forget(key);
-      if (action?.type === "requeueAfter") {
-        result = "requeue_after";
-        this.scheduledReasons.set(key, "requeue");
-        queue.addAfter(key, action.ms);
-      } else result = "success";
-    } else {
-      result = "error";
+    const error = "error" in settled ? settled.error : undefined;
+    let policy: Action | undefined;
+    if (error !== undefined) {
       deps.metrics.errored();
-      const log = context.log as Logger;
-      if (error instanceof TerminalError) {
-        log.error(
-          { err: error },
-          "reconcile failed for good (TerminalError); waiting for the object to change",
-        );
-        queue.forget(key);
-      } else {
-        let policy: Action | undefined;
+      if (!(error instanceof TerminalError))
         try {
-          policy = this.controller.options.errorPolicy?.(error, target as never, context as never);
+          policy = this.controller.options.errorPolicy?.(error, target, context);
         } catch (policyError) {
-          log.error({ err: policyError }, "errorPolicy threw; retrying with backoff");
+          context.log.error({ err: policyError }, "errorPolicy threw; retrying with backoff");
         }
-        const conflict = ApiError.is(error, "Conflict") && policy === undefined;
-        if (conflict && !this.conflicted.has(key)) {
-          // Routine: someone wrote the object since it was read (often this controller's own
-          // cache being a moment behind). Retry at once, outside the error backoff; a second
-          // conflict in a row backs off, so a stale cache cannot make it spin.
-          this.conflicted.add(key);
-          this.scheduledReasons.set(key, "retry");
-          queue.add(key);
-          log.info(
-            { conflict: (error as ApiError).message },
-            "conflict: the object changed since it was read; retrying at once",
-          );
-        } else {
-          if (!conflict) this.conflicted.delete(key);
-          let next: string;
-          if (policy?.type === "requeueAfter") {
-            this.scheduledReasons.set(key, "retry");
-            queue.addAfter(key, policy.ms);
-            next = `retrying in ${policy.ms} ms (errorPolicy)`;
-          } else if (policy?.type === "done") {
-            next = "not retrying (errorPolicy); waiting for the next change";
-          } else {
-            this.scheduledReasons.set(key, "retry");
-            next = `retrying in ${queue.addRateLimited(key)} ms`;
-          }
-          const retries = queue.retries(key);
-          if (conflict)
-            log.info({ conflict: (error as ApiError).message, retries }, `conflict again: ${next}`);
-          else
-            log.error(
-              { err: error instanceof Error ? error : String(error), retries },
-              `reconcile failed; ${next}`,
-            );
-        }
-      }
     }
-    if (error === undefined || error instanceof TerminalError) {
-      this.conflicted.delete(key);
+    const next = outcome({ settled, policy, conflicted: state.conflicted });
+    if (next.forget) queue.forget(key);
+    const backoffMs = this.schedule(key, state, next.again);
+    state.conflicted = next.conflicted;
+    if (next.finished && state.gone) {
       // Its cleanup is done: forget a gone key (unless a source brought it back meanwhile).
-      if (this.gone.delete(key) && this.controller.kind === undefined) this.items.delete(key);
+      state.gone = false;
+      state.known = false;
+      state.item = undefined;
     }
-    deps.metrics.reconciled(result, seconds);
-    endReconcileSpan(span, result, error);
-    queue.done(key);
+    this.release(key, state);
+    if (next.log !== undefined) {
+      const line = logLine(next, error, backoffMs, queue.retries(key))!;
+      context.log[line.level](line.fields, line.message);
+    }
+    return next.result;
+  }
+
+  /** Schedules `key`'s next reconcile; returns the backoff's delay, if it backs off. */
+  private schedule(key: string, state: KeyState, again: Again): number {
+    switch (again.at) {
+      case "trigger":
+        return 0;
+      case "now":
+        state.scheduled = again.reason;
+        this.queue.add(key);
+        return 0;
+      case "after":
+        state.scheduled = again.reason;
+        this.queue.addAfter(key, again.ms);
+        return 0;
+      case "backoff":
+        state.scheduled = again.reason;
+        return this.queue.addRateLimited(key);
+    }
   }
 }

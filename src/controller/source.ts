@@ -4,8 +4,8 @@
  * no kind: its reconcile then receives the latest item a source gave for the key.
  */
 
+import { type Clock, sleep } from "../model/clock.js";
 import type { Logger } from "../observability/logging.js";
-import { type Clock, sleep } from "../queue/clock.js";
 import { TurnBudget } from "../queue/turn-budget.js";
 
 /** What a source feeds into. */
@@ -159,6 +159,3 @@ export function fromAsyncIterable<T>(
     },
   };
 }
-
-/** Re-exported from the clock module, where it lives. */
-export { sleep };

@@ -1,27 +1,13 @@
 import { describe, expect, it } from "vitest";
 import type { Backend } from "../backend/backend.js";
 import { MemoryBackend } from "../backend/memory/memory-backend.js";
-import { ApiError } from "../model/api-error.js";
 import { FakeClock } from "../testing/fake-clock.js";
-import { LeaderElector, type Leadership } from "./leader-election.js";
+import { cuttable } from "../testing/fixtures.js";
+import { defaultLeaseTiming, LeaderElector, type Leadership } from "./leader-election.js";
 import { Lease } from "./lease.js";
 
-const timing = { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 };
+const timing = defaultLeaseTiming;
 const leaseKey = { namespace: "default", name: "lead" };
-
-/** A view of a store that can be cut off, as a killed or partitioned process is. */
-function cuttable(backend: Backend): { backend: Backend; cut(): void } {
-  let cut = false;
-  const refuse = () => Promise.reject(new ApiError("ServiceUnavailable", "cut off"));
-  const view = new Proxy(backend, {
-    get(target, property, receiver) {
-      const value = Reflect.get(target, property, receiver);
-      if (typeof value !== "function") return value;
-      return (...args: unknown[]) => (cut ? refuse() : value.apply(target, args));
-    },
-  });
-  return { backend: view, cut: () => (cut = true) };
-}
 
 function elector(backend: Backend, clock: FakeClock, identity: string) {
   return new LeaderElector(backend, { name: "lead", identity, clock, ...timing });

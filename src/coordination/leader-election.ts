@@ -21,24 +21,53 @@ import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import type { Backend, Fence, StoredObject } from "../backend/backend.js";
 import { ApiError } from "../model/api-error.js";
+import { type Clock, sleep, systemClock, timedOut, within } from "../model/clock.js";
 import type { ObjectKey } from "../model/resource.js";
-import { type Clock, sleep, systemClock, timedOut, within } from "../queue/clock.js";
 import { Lease } from "./lease.js";
 
+/**
+ * How a Lease is held, client-go's timings: shared by leader election, shards and the
+ * controllers that shard. Checked as client-go checks them: `leaseDurationMs` >
+ * `renewDeadlineMs` > 1.2 × `retryPeriodMs` (the jitter), all positive.
+ */
+export interface LeaseTiming {
+  /** How long a holder's silence makes its Lease free to take. @default 15_000 */
+  readonly leaseDurationMs?: number;
+  /** How long a holder keeps trying to renew before it gives the Lease up. @default 10_000 */
+  readonly renewDeadlineMs?: number;
+  /** How often candidates try to acquire and holders renew. @default 2_000 */
+  readonly retryPeriodMs?: number;
+}
+
+/** client-go's defaults: lease 15 s, renew deadline 10 s, retry 2 s. */
+export const defaultLeaseTiming: Required<LeaseTiming> = Object.freeze({
+  leaseDurationMs: 15_000,
+  renewDeadlineMs: 10_000,
+  retryPeriodMs: 2_000,
+});
+
+/** `timing` with the defaults filled in. */
+export function leaseTiming(timing: LeaseTiming): Required<LeaseTiming> {
+  return {
+    leaseDurationMs: timing.leaseDurationMs ?? defaultLeaseTiming.leaseDurationMs,
+    renewDeadlineMs: timing.renewDeadlineMs ?? defaultLeaseTiming.renewDeadlineMs,
+    retryPeriodMs: timing.retryPeriodMs ?? defaultLeaseTiming.retryPeriodMs,
+  };
+}
+
+/** A candidate's identity when none is given: `<hostname>-<random>`. */
+export function defaultIdentity(): string {
+  return `${hostname()}-${randomUUID().slice(0, 8)}`;
+}
+
 /** Options of {@link LeaderElector}. */
-export interface LeaderElectionOptions {
+export interface LeaderElectionOptions extends LeaseTiming {
   /** The Lease's name. */
   readonly name: string;
   /** The Lease's namespace. @default "default" */
   readonly namespace?: string;
   /** Who this candidate is; unique among candidates. @default `<hostname>-<random>` */
   readonly identity?: string;
-  /** How long a holder's silence makes its Lease free to take. @default 15_000 */
-  readonly leaseDurationMs?: number;
-  /** How long the leader keeps trying to renew before it gives up leadership. @default 10_000 */
-  readonly renewDeadlineMs?: number;
-  /** How often candidates try to acquire and the leader renews. @default 2_000 */
-  readonly retryPeriodMs?: number;
   /** @default systemClock */
   readonly clock?: Clock;
 }
@@ -104,10 +133,8 @@ export class LeaderElector {
   ) {
     const settings = {
       name: options.name,
-      identity: options.identity ?? `${hostname()}-${randomUUID().slice(0, 8)}`,
-      leaseDurationMs: options.leaseDurationMs ?? 15_000,
-      renewDeadlineMs: options.renewDeadlineMs ?? 10_000,
-      retryPeriodMs: options.retryPeriodMs ?? 2_000,
+      identity: options.identity ?? defaultIdentity(),
+      ...leaseTiming(options),
     };
     validate(settings);
     this.identity = settings.identity;

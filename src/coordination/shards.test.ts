@@ -1,26 +1,12 @@
 import { describe, expect, it } from "vitest";
 import type { Backend } from "../backend/backend.js";
 import { MemoryBackend } from "../backend/memory/memory-backend.js";
-import { ApiError } from "../model/api-error.js";
 import { FakeClock } from "../testing/fake-clock.js";
+import { cuttable } from "../testing/fixtures.js";
+import { defaultLeaseTiming } from "./leader-election.js";
 import { hashKey, ShardSet } from "./shards.js";
 
-const timing = { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 };
-
-function cuttable(backend: Backend): { backend: Backend; cut(): void } {
-  let cut = false;
-  const view = new Proxy(backend, {
-    get(target, property, receiver) {
-      const value = Reflect.get(target, property, receiver);
-      if (typeof value !== "function") return value;
-      return (...args: unknown[]) =>
-        cut
-          ? Promise.reject(new ApiError("ServiceUnavailable", "cut off"))
-          : value.apply(target, args);
-    },
-  });
-  return { backend: view, cut: () => (cut = true) };
-}
+const timing = defaultLeaseTiming;
 
 describe("shards", () => {
   it("hash keys stably", () => {

@@ -19,16 +19,21 @@
  * may then overlap the new holder's.
  */
 
-import { randomUUID } from "node:crypto";
-import { hostname } from "node:os";
 import type { Backend } from "../backend/backend.js";
 import { ApiError } from "../model/api-error.js";
-import { type Clock, sleep, systemClock, within } from "../queue/clock.js";
-import { LeaderElector, type Leadership } from "./leader-election.js";
+import { type Clock, sleep, systemClock, within } from "../model/clock.js";
+import { fnv1a } from "../model/hash.js";
+import {
+  defaultIdentity,
+  LeaderElector,
+  type Leadership,
+  type LeaseTiming,
+  leaseTiming,
+} from "./leader-election.js";
 import { Lease } from "./lease.js";
 
-/** Options of {@link ShardSet}. */
-export interface ShardSetOptions {
+/** Options of {@link ShardSet}; the shard and member Leases are held with its {@link LeaseTiming}. */
+export interface ShardSetOptions extends LeaseTiming {
   /** Names the Leases: `<name>-shard-<i>` and `<name>-member-<identity>`. */
   readonly name: string;
   /** How many shards. */
@@ -37,12 +42,6 @@ export interface ShardSetOptions {
   readonly namespace?: string;
   /** This replica; unique among replicas. @default `<hostname>-<random>` */
   readonly identity?: string;
-  /** @default 15_000 */
-  readonly leaseDurationMs?: number;
-  /** @default 10_000 */
-  readonly renewDeadlineMs?: number;
-  /** @default 2_000 */
-  readonly retryPeriodMs?: number;
   /** @default systemClock */
   readonly clock?: Clock;
 }
@@ -58,6 +57,12 @@ export interface ShardHooks {
 }
 
 /**
+ * The hash of a key that picks its shard (`hashKey(key) % count`): FNV-1a, 32 bits, stable
+ * across processes, versions and platforms.
+ */
+export const hashKey: (key: string) => number = fnv1a;
+
+/**
  * An identity as part of an object name (lower-case letters, digits, '-' and '.'): identities
  * are free-form, names are not. A changed identity gets its hash appended, so two identities
  * that differ only in forbidden characters keep distinct names.
@@ -69,16 +74,6 @@ function nameOf(identity: string): string {
     .replace(/^[^a-z0-9]+|[^a-z0-9]+$/g, "")
     .slice(0, 180);
   return slug === identity ? slug : `${slug || "member"}-${hashKey(identity).toString(36)}`;
-}
-
-/** FNV-1a, 32 bits: stable across processes, versions and platforms. */
-export function hashKey(key: string): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < key.length; i++) {
-    hash ^= key.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193);
-  }
-  return hash >>> 0;
 }
 
 /**
@@ -99,9 +94,7 @@ export class ShardSet {
   private readonly member: { namespace: string; name: string };
   private readonly namespace: string;
   private readonly clock: Clock;
-  private readonly leaseDurationMs: number;
-  private readonly retryPeriodMs: number;
-  private readonly renewDeadlineMs: number;
+  private readonly timing: Required<LeaseTiming>;
   /** The run is over: a round still going gives back what it takes. */
   private stopping = false;
   /** Other members' records, and when (monotonic) each was seen to change. */
@@ -113,22 +106,11 @@ export class ShardSet {
   ) {
     if (!Number.isSafeInteger(options.count) || options.count < 1)
       throw new RangeError(`shard count (${options.count}) must be a positive integer`);
-    this.identity = options.identity ?? `${hostname()}-${randomUUID().slice(0, 8)}`;
+    this.identity = options.identity ?? defaultIdentity();
     this.count = options.count;
     this.namespace = options.namespace ?? "default";
     this.clock = options.clock ?? systemClock;
-    this.leaseDurationMs = options.leaseDurationMs ?? 15_000;
-    this.retryPeriodMs = options.retryPeriodMs ?? 2_000;
-    this.renewDeadlineMs = options.renewDeadlineMs ?? 10_000;
-    const timing = {
-      ...(options.leaseDurationMs === undefined
-        ? {}
-        : { leaseDurationMs: options.leaseDurationMs }),
-      ...(options.renewDeadlineMs === undefined
-        ? {}
-        : { renewDeadlineMs: options.renewDeadlineMs }),
-      ...(options.retryPeriodMs === undefined ? {} : { retryPeriodMs: options.retryPeriodMs }),
-    };
+    this.timing = leaseTiming(options);
     this.electors = Array.from(
       { length: this.count },
       (_, shard) =>
@@ -137,7 +119,7 @@ export class ShardSet {
           namespace: this.namespace,
           identity: this.identity,
           clock: this.clock,
-          ...timing,
+          ...this.timing,
         }),
     );
     this.member = {
@@ -169,17 +151,17 @@ export class ShardSet {
       // end of the run: it is left to finish on its own, and gives back what it takes late.
       await within(
         this.clock,
-        this.renewDeadlineMs,
+        this.timing.renewDeadlineMs,
         this.round(hooks).catch((error: unknown) => hooks.failed?.(error)),
         signal,
       );
-      await sleep(this.clock, this.retryPeriodMs, signal);
+      await sleep(this.clock, this.timing.retryPeriodMs, signal);
     }
     this.stopping = true;
     await Promise.all(this.shards.map((shard) => this.handBack(shard, hooks)));
     await within(
       this.clock,
-      this.retryPeriodMs,
+      this.timing.retryPeriodMs,
       this.backend.delete(Lease, this.member).catch(() => {}),
     );
   }
@@ -227,7 +209,7 @@ export class ShardSet {
   private async announce(): Promise<void> {
     const spec = {
       holderIdentity: this.identity,
-      leaseDurationSeconds: Math.ceil(this.leaseDurationMs / 1000),
+      leaseDurationSeconds: Math.ceil(this.timing.leaseDurationMs / 1000),
       renewTime: new Date(this.clock.wallNow()).toISOString(),
     };
     try {
@@ -268,7 +250,7 @@ export class ShardSet {
       if (seen?.record !== record) this.seen.set(lease.metadata.name, { record, at: now });
       const at = this.seen.get(lease.metadata.name)!.at;
       // A member first seen counts as live until it has been silent for the lease duration.
-      if (now - at < this.leaseDurationMs) live++;
+      if (now - at < this.timing.leaseDurationMs) live++;
     }
     return live;
   }
