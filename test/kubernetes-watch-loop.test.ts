@@ -1,7 +1,8 @@
 /**
  * The Kubernetes backend's own watch loop against a scripted server: it honours Retry-After on
  * 429 without relisting, restarts a silent stream from its last revision, and ends with Expired on
- * a 410; its requests share a keep-alive connection and decode bodies as bytes.
+ * a 410 — on real time and, step by step, on a fake clock; its requests share a keep-alive
+ * connection and decode bodies as bytes.
  */
 
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -14,7 +15,8 @@ import { z } from "zod";
 import { ApiError, defineKind } from "../src/index.js";
 import { kubeconfigFor } from "../src/kubernetes/apiserver/server.js";
 import { connectKubernetes } from "../src/kubernetes/kubernetes-backend.js";
-import { withDeadline } from "../src/testing/eventually.js";
+import { eventually, withDeadline } from "../src/testing/eventually.js";
+import { FakeClock } from "../src/testing/fake-clock.js";
 
 const Thing = defineKind({
   group: "test.setpoint.dev",
@@ -103,6 +105,71 @@ it("backs off on 429 honouring Retry-After, resumes a silent stream from its las
     // No relist: only watches, each resuming from the last revision it saw.
     expect(requests).toEqual(["watch@10", "watch@10", "watch@11"]);
     expect(times[1]! - times[0]!).toBeGreaterThanOrEqual(900);
+    await backend.close();
+  } finally {
+    server.closeAllConnections();
+    server.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+it("waits for its clock: a 429's Retry-After and a silent stream's idle checks run on the clock it is given", async () => {
+  const requests: string[] = [];
+  let watches = 0;
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const url = new URL(req.url ?? "/", "http://x");
+    requests.push(`watch@${url.searchParams.get("resourceVersion") ?? ""}`);
+    watches++;
+    if (watches === 1) {
+      res
+        .writeHead(429, { "content-type": "application/json", "retry-after": "1" })
+        .end(JSON.stringify({ kind: "Status", code: 429, reason: "TooManyRequests" }));
+      return;
+    }
+    res.writeHead(200, { "content-type": "application/json" });
+    res.flushHeaders();
+    if (watches === 2) {
+      res.write(`${JSON.stringify({ type: "ADDED", object: thing("a", "11") })}\n`);
+      return; // then silence
+    }
+    res.end(
+      `${JSON.stringify({ type: "ERROR", object: { kind: "Status", code: 410, reason: "Expired", message: "too old resource version" } })}\n`,
+    );
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const dir = await mkdtemp(join(tmpdir(), "setpoint-loop-"));
+  try {
+    await writeFile(
+      join(dir, "kubeconfig"),
+      kubeconfigFor(`http://127.0.0.1:${(server.address() as AddressInfo).port}`),
+    );
+    const clock = new FakeClock();
+    const backend = await connectKubernetes({
+      kubeconfig: join(dir, "kubeconfig"),
+      idleTimeoutMs: 1_000,
+      clock,
+    });
+    const watch = backend.watch(Thing, { resourceVersion: "10" });
+    const first = watch.next();
+    // The 429 asked for a second: the watch waits for it on the clock, and only then asks again.
+    await eventually(() => expect(clock.nextTimerAt).toBe(1_000));
+    await clock.advance(999);
+    expect(requests).toEqual(["watch@10"]);
+    await clock.advance(1);
+    expect((await withDeadline(first, 10_000, "the first event")).value).toMatchObject({
+      type: "ADDED",
+      object: { metadata: { name: "a" } },
+    });
+    // The stream is checked every half idle timeout; it said something before the first check,
+    // and is dropped at the third, two checks of silence later.
+    await eventually(() => expect(clock.nextTimerAt).toBe(1_500));
+    await clock.advance(1_000);
+    expect(requests).toEqual(["watch@10", "watch@10"]);
+    const end = watch.next().catch((err: unknown) => err);
+    await clock.advance(500);
+    expect(ApiError.isGone(await withDeadline(end, 10_000, "the end of the watch"))).toBe(true);
+    // It resumed from the last revision it saw, without a list.
+    expect(requests).toEqual(["watch@10", "watch@10", "watch@11"]);
     await backend.close();
   } finally {
     server.closeAllConnections();

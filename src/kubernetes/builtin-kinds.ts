@@ -1,7 +1,10 @@
 /**
- * Kinds Kubernetes clients expect every API server to have: `Namespace` (v1), `Service` (v1),
- * `Lease` (coordination.k8s.io/v1), `Event` (events.k8s.io/v1, also served as core v1 Events)
- * and `CustomResourceDefinition` (apiextensions.k8s.io/v1).
+ * Kubernetes' own kinds, in one place: those clients expect every API server to have —
+ * `Namespace` (v1), `Service` (v1), `Lease` (coordination.k8s.io/v1), `Event`
+ * (events.k8s.io/v1) and `CustomResourceDefinition` (apiextensions.k8s.io/v1) — and `CoreEvent`,
+ * the core v1 Event served as a view of `Event`. Namespace, Lease and Event are defined beside
+ * the code that needs them on every store (the typed client, leader election, the event
+ * recorder), which must not load this module, and are re-exported here, not redefined.
  */
 import { z } from "zod";
 import { Event } from "../controller/events.js";
@@ -59,6 +62,11 @@ const crdVersion = z.object({
     .optional(),
 });
 
+/**
+ * Kubernetes' `CustomResourceDefinition` (apiextensions.k8s.io/v1): a kind defined at runtime.
+ * Every write, to any store, is checked by Kubernetes' rules for a CRD on its own; `setpoint
+ * serve` serves the kinds of the CRDs it stores.
+ */
 export const CustomResourceDefinition = defineKind({
   group: "apiextensions.k8s.io",
   version: "v1",
@@ -92,3 +100,46 @@ export const CustomResourceDefinition = defineKind({
 
 /** Every built-in kind of `setpoint serve`. */
 export const builtinKinds = [Namespace, Service, Lease, Event, CustomResourceDefinition] as const;
+
+const objectReference = z.object({
+  apiVersion: z.string().optional(),
+  kind: z.string().optional(),
+  namespace: z.string().optional(),
+  name: z.string().optional(),
+  uid: z.string().optional(),
+  resourceVersion: z.string().optional(),
+  fieldPath: z.string().optional(),
+});
+const time = z.string().nullable().optional();
+
+/**
+ * The core `v1` Event, as clients of `/api/v1/…/events` see it: a view of {@link Event}, served
+ * by `setpoint serve` and converted on the way in and out (see `apiserver/events.ts`); never
+ * registered or stored itself.
+ */
+export const CoreEvent = defineKind({
+  group: "",
+  version: "v1",
+  kind: "Event",
+  scope: "Namespaced",
+  layout: "flat",
+  shortNames: ["ev"],
+  spec: z.object({
+    involvedObject: objectReference,
+    reason: z.string().optional(),
+    message: z.string().optional(),
+    source: z.object({ component: z.string().optional(), host: z.string().optional() }).optional(),
+    firstTimestamp: time,
+    lastTimestamp: time,
+    count: z.number().int().optional(),
+    type: z.string().optional(),
+    eventTime: time,
+    series: z
+      .object({ count: z.number().int().optional(), lastObservedTime: z.string().optional() })
+      .optional(),
+    action: z.string().optional(),
+    related: objectReference.optional(),
+    reportingComponent: z.string().optional(),
+    reportingInstance: z.string().optional(),
+  }),
+});

@@ -28,6 +28,7 @@
 import { createHash } from "node:crypto";
 import { RE2JS } from "re2js";
 import { setOwn } from "../model/json.js";
+import { isPlainObject } from "../model/validation.js";
 
 /** One fault, in a schema or in an object: where (path segments) and why. */
 export interface SchemaIssue {
@@ -118,10 +119,6 @@ interface Node {
   readonly anyOf: readonly Node[] | undefined;
   readonly oneOf: readonly Node[] | undefined;
   readonly not: Node | undefined;
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === "object" && !Array.isArray(value);
 }
 
 /** The own member `key` of `object`, never an inherited one. */
@@ -262,7 +259,7 @@ function compileNode(build: Build, raw: unknown, path: Path): Built {
       [],
       `Too many: more than ${crdSchemaLimits.nodes} schemas: a version's schema may have at most ${crdSchemaLimits.nodes} (properties, items and branches, at every level)`,
     );
-  if (!isObject(raw)) {
+  if (!isPlainObject(raw)) {
     build.issues.push({ path, message: "Invalid value: a schema must be an object" });
     return { node: emptyNode, width: 1, reach: 1, below: 0 };
   }
@@ -281,7 +278,7 @@ function compileNode(build: Build, raw: unknown, path: Path): Built {
   let below = 0;
   const propertiesValue = own(raw, "properties");
   if (propertiesValue !== undefined) {
-    if (!isObject(propertiesValue))
+    if (!isPlainObject(propertiesValue))
       build.issues.push({
         path: [...path, "properties"],
         message: "Invalid value: must be an object",
@@ -298,7 +295,7 @@ function compileNode(build: Build, raw: unknown, path: Path): Built {
   let additional: Node | true | undefined;
   const additionalValue = own(raw, "additionalProperties");
   if (additionalValue === true) additional = true;
-  else if (isObject(additionalValue)) {
+  else if (isPlainObject(additionalValue)) {
     const child = compileNode(build, additionalValue, [...path, "additionalProperties"]);
     additional = child.node;
     below = Math.max(below, child.reach);
@@ -469,7 +466,7 @@ function copyJson(value: unknown): unknown {
 function prune(value: unknown, node: Node | undefined): unknown {
   if (node?.preserveUnknown === true) return keepUnknown(value, node);
   if (Array.isArray(value)) return value.map((item) => prune(item, node?.items));
-  if (!isObject(value)) return value;
+  if (!isPlainObject(value)) return value;
   const out: Record<string, unknown> = {};
   if (node === undefined) return out;
   for (const key of Object.keys(value)) {
@@ -487,7 +484,7 @@ function keepUnknown(value: unknown, node: Node): unknown {
     return value.map((item) =>
       node.items === undefined ? copyJson(item) : keepUnknown(item, node.items),
     );
-  if (!isObject(value)) return value;
+  if (!isPlainObject(value)) return value;
   const out: Record<string, unknown> = {};
   for (const key of Object.keys(value)) {
     const property = node.properties?.get(key);
@@ -510,7 +507,7 @@ function applyDefaults(value: unknown, node: Node | undefined): void {
     for (const item of value) applyDefaults(item, node.items);
     return;
   }
-  if (!isObject(value)) return;
+  if (!isPlainObject(value)) return;
   if (node.properties !== undefined)
     for (const [key, property] of node.properties) {
       if (property.defaultJson === undefined) continue;
@@ -575,7 +572,7 @@ function codePoints(value: string): number {
 function hasType(value: unknown, type: SchemaType): boolean {
   switch (type) {
     case "object":
-      return isObject(value);
+      return isPlainObject(value);
     case "array":
       return Array.isArray(value);
     case "string":
@@ -622,7 +619,7 @@ function check(value: unknown, node: Node, path: Path, sink: Sink): void {
   if (typeof value === "number") checkNumber(value, node, path, sink);
   else if (typeof value === "string") checkString(value, node, path, sink);
   else if (Array.isArray(value)) checkArray(value, node, path, sink);
-  else if (isObject(value)) checkObject(value, node, path, sink);
+  else if (isPlainObject(value)) checkObject(value, node, path, sink);
   if (sink.stop) return;
   checkJunctors(value, node, path, sink);
 }

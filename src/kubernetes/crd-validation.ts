@@ -10,12 +10,20 @@
  * `setpoint serve` before a CRD is written and again before it is served.
  */
 import { type AnyKind, scaleIssue } from "../model/kind.js";
+import { isPlainObject } from "../model/validation.js";
 import { CrdSchema, schemaDigest } from "./crd-schema.js";
 
 /** One fault of a CRD: where (from `spec`, or from the object for serving issues) and why. */
 export interface CrdIssue {
   readonly path: readonly (string | number)[];
   readonly message: string;
+  /** Which of Kubernetes' field errors it is, as the causes of an `Invalid` error name it. @default "FieldValueInvalid" */
+  readonly reason?: "FieldValueForbidden" | "FieldValueInvalid";
+}
+
+/** A `Forbidden` fault (Kubernetes' `field.Forbidden`): `detail` is not allowed at `path`. */
+function forbidden(path: readonly (string | number)[], detail: string): CrdIssue {
+  return { path, message: `Forbidden: ${detail}`, reason: "FieldValueForbidden" };
 }
 
 /** The parts of a CRD's spec the rules read. */
@@ -90,10 +98,12 @@ export function crdSpecIssues(spec: CrdSpecShape): CrdIssue[] {
       message: `Invalid value: ${JSON.stringify(group)}: should be a domain with at least one dot`,
     });
   else if (isProtectedGroup(group))
-    issues.push({
-      path: ["group"],
-      message: `Forbidden: ${JSON.stringify(group)} is a protected Kubernetes group (k8s.io, kubernetes.io and their subdomains); define custom resources in a group of your own`,
-    });
+    issues.push(
+      forbidden(
+        ["group"],
+        `${JSON.stringify(group)} is a protected Kubernetes group (k8s.io, kubernetes.io and their subdomains); define custom resources in a group of your own`,
+      ),
+    );
   checkLabelName(issues, ["names", "plural"], names.plural);
   checkLabelName(issues, ["names", "singular"], names.singular);
   for (const [field, value] of [
@@ -140,8 +150,8 @@ export function crdSpecIssues(spec: CrdSpecShape): CrdIssue[] {
     else
       for (const issue of versionSchemaIssues(schema))
         issues.push({
+          ...issue,
           path: ["versions", i, "schema", "openAPIV3Schema", ...issue.path],
-          message: issue.message,
         });
     const scale = version.subresources?.scale;
     const scaleFault = scale === undefined ? undefined : scaleIssue(scale as never);
@@ -198,10 +208,6 @@ const forbiddenKeywords = [
 /** What a structural schema may not set inside `allOf`, `anyOf`, `oneOf` or `not`. */
 const forbiddenInJunctors = ["type", "default", "additionalProperties", "nullable", "description"];
 
-function isObject(value: unknown): value is Readonly<Record<string, unknown>> {
-  return value !== null && typeof value === "object" && !Array.isArray(value);
-}
-
 /**
  * Where a CRD's OpenAPI v3 schema is not structural, as Kubernetes requires: every node typed
  * (unless it keeps unknown fields or is int-or-string), `items` for arrays, `properties` or
@@ -222,24 +228,25 @@ export function schemaIssues(
       message: `Invalid value: ${JSON.stringify(schema.type)}: must be object at the root`,
     });
   walkSchema(schema, [...root], { junctor: false, intOrString: false }, issues);
-  const metadata = isObject(schema.properties) ? schema.properties.metadata : undefined;
-  if (isObject(metadata)) {
+  const metadata = isPlainObject(schema.properties) ? schema.properties.metadata : undefined;
+  if (isPlainObject(metadata)) {
     const path = [...root, "properties", "metadata"];
     for (const key of Object.keys(metadata))
       if (key !== "type" && key !== "properties")
-        issues.push({
-          path: [...path, key],
-          message: "Forbidden: must not be specified, but metadata is implicitly specified",
-        });
+        issues.push(
+          forbidden([...path, key], "must not be specified, but metadata is implicitly specified"),
+        );
     if (metadata.type !== undefined && metadata.type !== "object")
       issues.push({ path: [...path, "type"], message: "Invalid value: must be object" });
-    if (isObject(metadata.properties))
+    if (isPlainObject(metadata.properties))
       for (const key of Object.keys(metadata.properties))
         if (key !== "name" && key !== "generateName")
-          issues.push({
-            path: [...path, "properties", key],
-            message: "Forbidden: only name and generateName of metadata may be restricted",
-          });
+          issues.push(
+            forbidden(
+              [...path, "properties", key],
+              "only name and generateName of metadata may be restricted",
+            ),
+          );
   }
   return issues;
 }
@@ -250,16 +257,13 @@ function walkSchema(
   where: { junctor: boolean; intOrString: boolean },
   issues: CrdIssue[],
 ): void {
-  if (!isObject(node)) {
+  if (!isPlainObject(node)) {
     issues.push({ path, message: "Invalid value: a schema must be an object" });
     return;
   }
   for (const keyword of forbiddenKeywords)
     if (node[keyword] !== undefined)
-      issues.push({
-        path: [...path, keyword],
-        message: `Forbidden: ${keyword} is not supported`,
-      });
+      issues.push(forbidden([...path, keyword], `${keyword} is not supported`));
   const preserve = node["x-kubernetes-preserve-unknown-fields"];
   if (preserve !== undefined && preserve !== true)
     issues.push({
@@ -270,10 +274,9 @@ function walkSchema(
   if (where.junctor) {
     for (const keyword of forbiddenInJunctors)
       if (node[keyword] !== undefined && !(keyword === "type" && where.intOrString))
-        issues.push({
-          path: [...path, keyword],
-          message: `Forbidden: must not be used inside allOf, anyOf, oneOf or not`,
-        });
+        issues.push(
+          forbidden([...path, keyword], `must not be used inside allOf, anyOf, oneOf or not`),
+        );
   } else if (node.type === undefined) {
     if (!intOrString && preserve !== true)
       issues.push({ path: [...path, "type"], message: "Required value: must not be empty" });
@@ -289,40 +292,39 @@ function walkSchema(
       message: "Invalid value: must be empty if x-kubernetes-int-or-string is true",
     });
   if (node.uniqueItems === true)
-    issues.push({
-      path: [...path, "uniqueItems"],
-      message:
-        "Forbidden: uniqueItems cannot be set to true since the runtime complexity becomes quadratic",
-    });
+    issues.push(
+      forbidden(
+        [...path, "uniqueItems"],
+        "uniqueItems cannot be set to true since the runtime complexity becomes quadratic",
+      ),
+    );
   if (node.additionalProperties === false)
-    issues.push({
-      path: [...path, "additionalProperties"],
-      message: "Forbidden: additionalProperties cannot be set to false",
-    });
+    issues.push(
+      forbidden([...path, "additionalProperties"], "additionalProperties cannot be set to false"),
+    );
   if (node.properties !== undefined && node.additionalProperties !== undefined)
-    issues.push({
-      path: [...path, "additionalProperties"],
-      message: "Forbidden: additionalProperties and properties are mutual exclusive",
-    });
+    issues.push(
+      forbidden(
+        [...path, "additionalProperties"],
+        "additionalProperties and properties are mutual exclusive",
+      ),
+    );
   const inside = { junctor: where.junctor, intOrString: where.intOrString || intOrString };
   if (node.type === "array" && node.items === undefined && !where.junctor)
     issues.push({ path: [...path, "items"], message: "Required value: must be specified" });
   if (node.items !== undefined) {
     if (Array.isArray(node.items))
-      issues.push({
-        path: [...path, "items"],
-        message: "Forbidden: items must be a schema object and not an array",
-      });
+      issues.push(forbidden([...path, "items"], "items must be a schema object and not an array"));
     else walkSchema(node.items, [...path, "items"], inside, issues);
   }
   if (node.properties !== undefined) {
-    if (!isObject(node.properties))
+    if (!isPlainObject(node.properties))
       issues.push({ path: [...path, "properties"], message: "Invalid value: must be an object" });
     else
       for (const [key, child] of Object.entries(node.properties))
         walkSchema(child, [...path, "properties", key], inside, issues);
   }
-  if (isObject(node.additionalProperties))
+  if (isPlainObject(node.additionalProperties))
     walkSchema(node.additionalProperties, [...path, "additionalProperties"], inside, issues);
   for (const junctor of ["allOf", "anyOf", "oneOf"] as const) {
     const branches = node[junctor];
@@ -363,15 +365,19 @@ export function crdServingIssues(crd: CrdShape, served: Iterable<AnyKind>): CrdI
   for (const kind of served) {
     if (kind.group !== group) continue;
     if (kind.plural === names.plural)
-      issues.push({
-        path: ["spec", "names", "plural"],
-        message: `Forbidden: ${JSON.stringify(names.plural)} is already served in ${JSON.stringify(group)} (${kind.kind}); a CRD cannot redefine it`,
-      });
+      issues.push(
+        forbidden(
+          ["spec", "names", "plural"],
+          `${JSON.stringify(names.plural)} is already served in ${JSON.stringify(group)} (${kind.kind}); a CRD cannot redefine it`,
+        ),
+      );
     else if (kind.kind === names.kind)
-      issues.push({
-        path: ["spec", "names", "kind"],
-        message: `Forbidden: ${JSON.stringify(names.kind)} is already served in ${JSON.stringify(group)} (${kind.plural}); a CRD cannot redefine it`,
-      });
+      issues.push(
+        forbidden(
+          ["spec", "names", "kind"],
+          `${JSON.stringify(names.kind)} is already served in ${JSON.stringify(group)} (${kind.plural}); a CRD cannot redefine it`,
+        ),
+      );
   }
   return issues;
 }

@@ -33,12 +33,13 @@ import type {
   WatchOptions,
   WriteOptions,
 } from "../backend/backend.js";
+import { WatchChannel } from "../backend/watch-channel.js";
 import { JitteredBackoff } from "../cache/backoff.js";
 import { ApiError, type StatusReason, statusCodes } from "../model/api-error.js";
+import { type Clock, sleep, systemClock, type Timer } from "../model/clock.js";
 import type { AnyKind } from "../model/kind.js";
 import { deepFreeze, type Frozen, type ObjectKey, type ResourceInput } from "../model/resource.js";
 import { type FieldSelector, LabelSelector, toLabelSelector } from "../model/selector.js";
-import { sleep, systemClock } from "../queue/clock.js";
 import { checkPathSegmentName } from "./path-segment.js";
 
 /** Options of {@link connectKubernetes}. */
@@ -52,6 +53,11 @@ export interface KubernetesOptions {
    * half of it, so a silent stream is dropped within one and a half times this. @default 330_000
    */
   readonly idleTimeoutMs?: number;
+  /**
+   * The time source of the backend's timers — the watch's backoff and idle checks, the
+   * expiry of pages read ahead — and of the jitter of watch timeouts. @default systemClock
+   */
+  readonly clock?: Clock;
 }
 
 interface KubeConfigLike {
@@ -99,6 +105,15 @@ function errorOf(code: number, body: string, headers: IncomingMessage["headers"]
     ...(Number.isFinite(retryAfter) && retryAfter > 0 ? { retryAfterSeconds: retryAfter } : {}),
   };
   return new ApiError(reason, status.message ?? `the server answered ${code}`, { code, details });
+}
+
+/**
+ * Whether a watch that failed with `error` is tried again (after a backoff) rather than ended:
+ * 429 and 5xx are, but not 504 "Too large resource version" — the server's revisions began
+ * again (a restarted store), and only a relist can go on, as after a 410.
+ */
+function isTransient(error: ApiError): boolean {
+  return (error.code === 429 || error.code >= 500) && !ApiError.isTooLargeResourceVersion(error);
 }
 
 function clean(object: Record<string, unknown>, kind: AnyKind): StoredObject {
@@ -150,7 +165,10 @@ export async function connectKubernetes(options: KubernetesOptions = {}): Promis
   if (options.context !== undefined) config.setCurrentContext(options.context);
   const cluster = config.getCurrentCluster();
   if (cluster === null) throw new Error("connectKubernetes: the kubeconfig has no current cluster");
-  return new KubernetesBackend(config, new URL(cluster.server), options.idleTimeoutMs ?? 330_000);
+  return new KubernetesBackend(config, new URL(cluster.server), {
+    idleTimeoutMs: options.idleTimeoutMs ?? 330_000,
+    clock: options.clock ?? systemClock,
+  });
 }
 
 class KubernetesBackend implements Backend {
@@ -163,17 +181,23 @@ class KubernetesBackend implements Backend {
   /** Next pages of lists, asked for ahead (see `page`). */
   private readonly ahead = new Map<
     string,
-    { readonly page: Promise<Record<string, unknown>>; readonly expiry: NodeJS.Timeout }
+    { readonly page: Promise<Record<string, unknown>>; readonly expiry: Timer }
   >();
   /** Watches still asking for their starting revision. */
   private readonly starting = new Set<Promise<unknown>>();
   private agent: { readonly key: string; readonly agent: HttpAgent } | undefined;
 
+  private readonly idleTimeoutMs: number;
+  private readonly clock: Clock;
+
   constructor(
     private readonly config: KubeConfigLike,
     private readonly server: URL,
-    private readonly idleTimeoutMs: number,
-  ) {}
+    options: { readonly idleTimeoutMs: number; readonly clock: Clock },
+  ) {
+    this.idleTimeoutMs = options.idleTimeoutMs;
+    this.clock = options.clock;
+  }
 
   private path(
     kind: AnyKind,
@@ -299,7 +323,7 @@ class KubernetesBackend implements Backend {
     const ahead = this.ahead.get(key(token));
     if (ahead !== undefined) {
       this.ahead.delete(key(token));
-      clearTimeout(ahead.expiry);
+      ahead.expiry.cancel();
       return ahead.page;
     }
     if (!readAhead) return this.call("GET", path, { ...query, continue: token });
@@ -310,7 +334,7 @@ class KubernetesBackend implements Backend {
       const page = this.page(path, query, next, true);
       // Settled either way (the caller that asks for it sees a failure): never unhandled.
       page.catch(() => undefined);
-      const expiry = setTimeout(() => this.ahead.delete(key(next)), 60_000).unref();
+      const expiry = this.clock.setTimer(60_000, () => this.ahead.delete(key(next)));
       this.ahead.set(key(next), { page, expiry });
       return true;
     });
@@ -338,10 +362,13 @@ class KubernetesBackend implements Backend {
         .finally(() => this.starting.delete(starting));
       this.starting.add(starting);
     } else from = Promise.resolve(options.resourceVersion);
-    const watch = new StreamWatch(() => {
-      controller.abort();
-      this.open.delete(controller);
-    }, signal);
+    const watch = new WatchChannel({
+      onEnd: () => {
+        controller.abort();
+        this.open.delete(controller);
+      },
+      signal,
+    });
     void this.stream(kind, options, signal, from, watch).then(
       () => watch.end(),
       (err) => watch.fail(err),
@@ -359,13 +386,14 @@ class KubernetesBackend implements Backend {
     options: WatchOptions,
     signal: AbortSignal,
     from: Promise<string>,
-    sink: StreamWatch,
+    sink: WatchChannel,
   ): Promise<void> {
     // Never watch without a revision: Kubernetes would start with synthetic ADDED events.
     let resourceVersion = await from;
-    const backoff = new JitteredBackoff({ clock: systemClock });
+    const clock = this.clock;
+    const backoff = new JitteredBackoff({ clock });
     while (!signal.aborted) {
-      const timeoutSeconds = 300 + Math.floor(Math.random() * 300);
+      const timeoutSeconds = 300 + Math.floor((clock.random?.() ?? Math.random()) * 300);
       const attempt = new AbortController();
       const attemptSignal = AbortSignal.any([signal, attempt.signal]);
       let response: IncomingMessage;
@@ -387,18 +415,18 @@ class KubernetesBackend implements Backend {
         );
       } catch {
         if (signal.aborted) return;
-        await sleep(systemClock, backoff.next(), signal);
+        await sleep(clock, backoff.next(), signal);
         continue;
       }
       const code = response.statusCode ?? 0;
       if (code !== 200) {
         const text = await readBody(response);
         const error = errorOf(code, text, response.headers);
-        // "Too large resource version" ends the watch, as 410 does: the server's revisions began
-        // again (a restarted store), and only a relist can go on.
-        if ((code === 429 || code >= 500) && !ApiError.isTooLargeResourceVersion(error)) {
+        // 429 and 5xx are tried again, after the wait the server asks for if it says one;
+        // anything else (410, 504 "Too large resource version") ends the watch.
+        if (isTransient(error)) {
           await sleep(
-            systemClock,
+            clock,
             error.details?.retryAfterSeconds !== undefined
               ? error.details.retryAfterSeconds * 1000
               : backoff.next(),
@@ -414,17 +442,21 @@ class KubernetesBackend implements Backend {
         // between one and one and a half timeouts after it last said something.
         let heard = false;
         let quietChecks = 0;
-        const idle = setInterval(() => {
+        let buffer = "";
+        let settled = false;
+        const check = () => {
+          if (settled) return;
+          // Armed again before the abort, which may finish the stream (and cancel it) at once.
+          idle = clock.setTimer(this.idleTimeoutMs / 2, check);
           if (heard) quietChecks = 0;
           else if (++quietChecks >= 2) attempt.abort();
           heard = false;
-        }, this.idleTimeoutMs / 2);
-        let buffer = "";
-        let settled = false;
+        };
+        let idle = clock.setTimer(this.idleTimeoutMs / 2, check);
         const finish = (error: ApiError | undefined) => {
           if (settled) return;
           settled = true;
-          clearInterval(idle);
+          idle.cancel();
           response.destroy();
           resolve(error);
         };
@@ -479,11 +511,8 @@ class KubernetesBackend implements Backend {
       });
       if (signal.aborted) return;
       if (failure !== undefined) {
-        if (
-          (failure.code === 429 || failure.code >= 500) &&
-          !ApiError.isTooLargeResourceVersion(failure)
-        ) {
-          await sleep(systemClock, backoff.next(), signal);
+        if (isTransient(failure)) {
+          await sleep(clock, backoff.next(), signal);
           continue;
         }
         throw failure;
@@ -607,7 +636,7 @@ class KubernetesBackend implements Backend {
     this.open.clear();
     this.agent?.agent.destroy();
     this.agent = undefined;
-    for (const { expiry } of this.ahead.values()) clearTimeout(expiry);
+    for (const { expiry } of this.ahead.values()) expiry.cancel();
     this.ahead.clear();
   }
 
@@ -632,112 +661,6 @@ class KubernetesBackend implements Backend {
       this.agent = { key, agent: new Constructor({ ...settings, keepAlive: true }) };
     }
     return this.agent.agent;
-  }
-}
-
-/**
- * A watch fed by a producer: events are buffered as they arrive and handed out in order;
- * `fail` ends it with an error after what is buffered, `end` without one.
- */
-class StreamWatch implements Watch {
-  private readonly buffer: WatchEvent[] = [];
-  private head = 0;
-  private waiting:
-    | { resolve: (r: IteratorResult<WatchEvent>) => void; reject: (e: unknown) => void }
-    | undefined;
-  private ended = false;
-  private error: unknown;
-  private drained: (() => void) | undefined;
-
-  constructor(
-    private readonly stop: () => void,
-    signal: AbortSignal,
-  ) {
-    signal.addEventListener("abort", () => this.end(), { once: true });
-  }
-
-  [Symbol.asyncIterator](): this {
-    return this;
-  }
-
-  get backlog(): number {
-    return this.buffer.length - this.head;
-  }
-
-  onDrained(callback: () => void): void {
-    this.drained = callback;
-  }
-
-  push(event: WatchEvent): void {
-    if (this.ended) return;
-    if (this.waiting !== undefined) {
-      const { resolve } = this.waiting;
-      this.waiting = undefined;
-      resolve({ done: false, value: event });
-    } else this.buffer.push(event);
-  }
-
-  end(): void {
-    if (this.ended) return;
-    this.ended = true;
-    this.settle();
-  }
-
-  fail(error: unknown): void {
-    if (this.ended) return;
-    this.error = error;
-    this.end();
-  }
-
-  private settle(): void {
-    if (this.waiting === undefined || this.backlog > 0) return;
-    const { resolve, reject } = this.waiting;
-    this.waiting = undefined;
-    if (this.error !== undefined) {
-      const error = this.error;
-      this.error = undefined;
-      reject(error);
-    } else resolve({ done: true, value: undefined });
-  }
-
-  poll(): WatchEvent | undefined {
-    if (this.backlog === 0) return undefined;
-    const event = this.buffer[this.head]!;
-    this.buffer[this.head++] = undefined as never;
-    if (this.head === this.buffer.length) {
-      this.buffer.length = 0;
-      this.head = 0;
-      const drained = this.drained;
-      this.drained = undefined;
-      drained?.();
-    }
-    return event;
-  }
-
-  next(): Promise<IteratorResult<WatchEvent>> {
-    const event = this.poll();
-    if (event !== undefined) return Promise.resolve({ done: false, value: event });
-    if (this.ended) {
-      if (this.error !== undefined) {
-        const error = this.error;
-        this.error = undefined;
-        return Promise.reject(error);
-      }
-      return Promise.resolve({ done: true, value: undefined });
-    }
-    return new Promise((resolve, reject) => {
-      this.waiting = { resolve, reject };
-    });
-  }
-
-  return(): Promise<IteratorResult<WatchEvent>> {
-    this.close();
-    return Promise.resolve({ done: true, value: undefined });
-  }
-
-  close(): void {
-    this.stop();
-    this.end();
   }
 }
 

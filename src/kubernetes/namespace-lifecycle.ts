@@ -24,6 +24,7 @@
 import type { Backend, DeleteOptions, StoredObject, WriteOptions } from "../backend/backend.js";
 import { Informer } from "../cache/informer.js";
 import { ApiError } from "../model/api-error.js";
+import { type Clock, systemClock } from "../model/clock.js";
 import { type AnyKind, kindId } from "../model/kind.js";
 import {
   isNamespaceName,
@@ -38,9 +39,9 @@ import {
 } from "../model/namespace.js";
 import type { Frozen, ResourceInput } from "../model/resource.js";
 import { type Logger, silentLogger } from "../observability/logging.js";
-import { type Clock, systemClock } from "../queue/clock.js";
 import { ExponentialBackoff } from "../queue/rate-limiter.js";
 import { WorkQueue } from "../queue/work-queue.js";
+import { listAll } from "./list-pages.js";
 
 /** Options of {@link NamespaceLifecycle}. */
 export interface NamespaceLifecycleOptions {
@@ -422,18 +423,7 @@ export class NamespaceLifecycle {
   }
 
   private async listAll(kind: AnyKind, namespace: string): Promise<StoredObject[]> {
-    const items: StoredObject[] = [];
-    let token: string | undefined;
-    do {
-      const page = await this.backend.list(kind, {
-        namespace,
-        limit: 500,
-        ...(token === undefined ? {} : { continue: token }),
-      });
-      items.push(...page.items);
-      token = page.continue;
-    } while (token);
-    return items;
+    return (await listAll(this.backend, kind, { namespace })).items;
   }
 
   private async setPhase(

@@ -16,51 +16,10 @@
  * and the rest (`reason`, `type`, `action`, `related`, `eventTime`, `series`,
  * `reportingInstance`) by name. Field selectors and the `kubectl get` table are Kubernetes'.
  */
-import { z } from "zod";
 import type { StoredObject } from "../../backend/backend.js";
-import { Event } from "../../controller/events.js";
 import { invalid, type StatusCause } from "../../model/api-error.js";
-import { defineKind } from "../../model/kind.js";
-import { humanDuration } from "./table.js";
-
-const objectReference = z.object({
-  apiVersion: z.string().optional(),
-  kind: z.string().optional(),
-  namespace: z.string().optional(),
-  name: z.string().optional(),
-  uid: z.string().optional(),
-  resourceVersion: z.string().optional(),
-  fieldPath: z.string().optional(),
-});
-const time = z.string().nullable().optional();
-
-/** The core `v1` Event, as clients of `/api/v1/…/events` see it: a view of {@link Event}. */
-export const CoreEvent = defineKind({
-  group: "",
-  version: "v1",
-  kind: "Event",
-  scope: "Namespaced",
-  layout: "flat",
-  shortNames: ["ev"],
-  spec: z.object({
-    involvedObject: objectReference,
-    reason: z.string().optional(),
-    message: z.string().optional(),
-    source: z.object({ component: z.string().optional(), host: z.string().optional() }).optional(),
-    firstTimestamp: time,
-    lastTimestamp: time,
-    count: z.number().int().optional(),
-    type: z.string().optional(),
-    eventTime: time,
-    series: z
-      .object({ count: z.number().int().optional(), lastObservedTime: z.string().optional() })
-      .optional(),
-    action: z.string().optional(),
-    related: objectReference.optional(),
-    reportingComponent: z.string().optional(),
-    reportingInstance: z.string().optional(),
-  }),
-});
+import { Event } from "../builtin-kinds.js";
+import { humanDuration, partialObject, stringColumn } from "./table.js";
 
 type Fields = Record<string, unknown>;
 
@@ -226,30 +185,23 @@ function since(time: unknown, now: number): string {
 export function eventTable(
   events: readonly StoredObject[],
   metadata: Record<string, unknown>,
-  now = Date.now(),
+  now: number,
 ) {
-  const column = (name: string, priority = 0, format = "") => ({
-    name,
-    type: "string",
-    format,
-    description: "",
-    priority,
-  });
   return {
     kind: "Table",
     apiVersion: "meta.k8s.io/v1",
     metadata,
     columnDefinitions: [
-      column("Last Seen"),
-      column("Type"),
-      column("Reason"),
-      column("Object"),
-      column("Subobject", 1),
-      column("Source", 1),
-      column("Message"),
-      column("First Seen", 1),
-      column("Count", 1),
-      column("Name", 1, "name"),
+      stringColumn("Last Seen"),
+      stringColumn("Type"),
+      stringColumn("Reason"),
+      stringColumn("Object"),
+      stringColumn("Subobject", 1),
+      stringColumn("Source", 1),
+      stringColumn("Message"),
+      stringColumn("First Seen", 1),
+      stringColumn("Count", 1),
+      stringColumn("Name", 1, "name"),
     ],
     rows: events.map((event) => {
       const e = event as unknown as Fields;
@@ -282,11 +234,7 @@ export function eventTable(
           count,
           event.metadata.name,
         ],
-        object: {
-          kind: "PartialObjectMetadata",
-          apiVersion: "meta.k8s.io/v1",
-          metadata: event.metadata,
-        },
+        object: partialObject(event),
       };
     }),
   };

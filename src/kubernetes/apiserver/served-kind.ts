@@ -6,12 +6,10 @@
  */
 import { createHash } from "node:crypto";
 import type { StoredObject } from "../../backend/backend.js";
-import { Event } from "../../controller/events.js";
 import { type AnyKind, kindId } from "../../model/kind.js";
-import { CustomResourceDefinition, Service } from "../builtin-kinds.js";
+import { CoreEvent, CustomResourceDefinition, Event, Service } from "../builtin-kinds.js";
 import { crdOf } from "../crd.js";
 import {
-  CoreEvent,
   checkEventCreate,
   coreEventFields,
   eventFields,
@@ -20,7 +18,7 @@ import {
   toCoreEvent,
   withMicroTimes,
 } from "./events.js";
-import { humanDuration, tableOf } from "./table.js";
+import { humanDuration, partialObject, stringColumn, tableOf } from "./table.js";
 
 type Fields = Record<string, unknown>;
 type Metadata = Record<string, unknown>;
@@ -39,8 +37,8 @@ export interface ServedKind {
   toStored(served: Fields): Fields;
   /** Fields beyond `metadata.name`/`metadata.namespace` a selector may name, read from served objects. */
   readonly fields: Readonly<Record<string, (object: StoredObject) => string>>;
-  /** The `meta.k8s.io/v1` Table of served objects. */
-  table(objects: readonly StoredObject[], metadata: Metadata): unknown;
+  /** The `meta.k8s.io/v1` Table of served objects, their ages as of `now` (epoch ms). */
+  table(objects: readonly StoredObject[], metadata: Metadata, now: number): unknown;
   /** The rules of this API for a create beyond the stored kind's schema (stored shape); throws Invalid. */
   checkCreate?(stored: Fields): void;
 }
@@ -56,8 +54,8 @@ export function servedKindOf(kind: AnyKind): ServedKind {
     toServed: identity,
     toStored: identity,
     fields: {},
-    table: (objects: readonly StoredObject[], metadata: Metadata) =>
-      tableOf(kind, objects, metadata),
+    table: (objects: readonly StoredObject[], metadata: Metadata, now: number) =>
+      tableOf(kind, objects, metadata, now),
   };
   switch (kindId(kind)) {
     case kindId(Event):
@@ -65,7 +63,7 @@ export function servedKindOf(kind: AnyKind): ServedKind {
         ...served,
         toServed: withMicroTimes,
         fields: eventFields,
-        table: (objects, metadata) => eventTable(objects.map(toCoreEvent), metadata),
+        table: (objects, metadata, now) => eventTable(objects.map(toCoreEvent), metadata, now),
         checkCreate: (stored) => checkEventCreate(stored, "events.k8s.io/v1"),
       };
     case kindId(CustomResourceDefinition):
@@ -85,13 +83,9 @@ export const coreEvents: ServedKind = {
   toServed: toCoreEvent,
   toStored: fromCoreEvent,
   fields: coreEventFields,
-  table: (objects, metadata) => eventTable(objects, metadata),
+  table: (objects, metadata, now) => eventTable(objects, metadata, now),
   checkCreate: (stored) => checkEventCreate(stored, "v1"),
 };
-
-function partial(object: StoredObject) {
-  return { kind: "PartialObjectMetadata", apiVersion: "meta.k8s.io/v1", metadata: object.metadata };
-}
 
 /** `kubectl get crd`: NAME and CREATED AT, as the API server's default table shows. */
 function crdTable(objects: readonly StoredObject[], metadata: Metadata) {
@@ -100,37 +94,30 @@ function crdTable(objects: readonly StoredObject[], metadata: Metadata) {
     apiVersion: "meta.k8s.io/v1",
     metadata,
     columnDefinitions: [
-      { name: "Name", type: "string", format: "name", description: "", priority: 0 },
+      stringColumn("Name", 0, "name"),
       { name: "Created At", type: "date", format: "", description: "", priority: 0 },
     ],
     rows: objects.map((object) => ({
       cells: [object.metadata.name, object.metadata.creationTimestamp ?? null],
-      object: partial(object),
+      object: partialObject(object),
     })),
   };
 }
 
 /** `kubectl get services`: Kubernetes' columns, from what the Service says. */
-function serviceTable(objects: readonly StoredObject[], metadata: Metadata) {
-  const column = (name: string, priority = 0) => ({
-    name,
-    type: "string",
-    format: name === "Name" ? "name" : "",
-    description: "",
-    priority,
-  });
+function serviceTable(objects: readonly StoredObject[], metadata: Metadata, now: number) {
   return {
     kind: "Table",
     apiVersion: "meta.k8s.io/v1",
     metadata,
     columnDefinitions: [
-      column("Name"),
-      column("Type"),
-      column("Cluster-IP"),
-      column("External-IP"),
-      column("Port(s)"),
-      column("Age"),
-      column("Selector", 1),
+      stringColumn("Name", 0, "name"),
+      stringColumn("Type"),
+      stringColumn("Cluster-IP"),
+      stringColumn("External-IP"),
+      stringColumn("Port(s)"),
+      stringColumn("Age"),
+      stringColumn("Selector", 1),
     ],
     rows: objects.map((object) => {
       const spec = (object.spec ?? {}) as Fields;
@@ -152,14 +139,14 @@ function serviceTable(objects: readonly StoredObject[], metadata: Metadata) {
                 )
                 .join(",")
             : "<none>",
-          Number.isNaN(created) ? "<unknown>" : humanDuration(Date.now() - created),
+          Number.isNaN(created) ? "<unknown>" : humanDuration(now - created),
           Object.keys(selector).length > 0
             ? Object.entries(selector)
                 .map(([k, v]) => `${k}=${v}`)
                 .join(",")
             : "<none>",
         ],
-        object: partial(object),
+        object: partialObject(object),
       };
     }),
   };

@@ -36,11 +36,11 @@ export function humanDuration(ms: number): string {
   return `${Math.floor(days / 365)}y`;
 }
 
-function cell(value: unknown, type: string): unknown {
+function cell(value: unknown, type: string, now: number): unknown {
   if (value === undefined || value === null) return null;
   if (type === "date") {
     const time = Date.parse(String(value));
-    return Number.isNaN(time) ? String(value) : humanDuration(Date.now() - time);
+    return Number.isNaN(time) ? String(value) : humanDuration(now - time);
   }
   if (type === "integer" || type === "number")
     return typeof value === "number" ? value : Number(value);
@@ -49,11 +49,12 @@ function cell(value: unknown, type: string): unknown {
   return String(value);
 }
 
-/** A Table of `objects` (one row each), with the kind's printer columns. */
+/** A Table of `objects` (one row each), with the kind's printer columns; ages as of `now` (epoch ms). */
 export function tableOf(
   kind: AnyKind,
   objects: readonly StoredObject[],
   metadata: Record<string, unknown>,
+  now: number,
 ) {
   const columns = kind.printerColumns;
   return {
@@ -87,14 +88,20 @@ export function tableOf(
     rows: objects.map((object) => ({
       cells: [
         object.metadata.name,
-        ...columns.map((c) => cell(evaluateJsonPath(object, c.jsonPath), c.type)),
-        cell(object.metadata.creationTimestamp, "date"),
+        ...columns.map((c) => cell(evaluateJsonPath(object, c.jsonPath), c.type, now)),
+        cell(object.metadata.creationTimestamp, "date", now),
       ],
-      object: {
-        kind: "PartialObjectMetadata",
-        apiVersion: "meta.k8s.io/v1",
-        metadata: object.metadata,
-      },
+      object: partialObject(object),
     })),
   };
+}
+
+/** A string column's definition, as kubectl reads it (`format: "name"` marks the name). */
+export function stringColumn(name: string, priority = 0, format = "") {
+  return { name, type: "string", format, description: "", priority };
+}
+
+/** What a Table row carries of its object: the metadata, as `PartialObjectMetadata`. */
+export function partialObject(object: StoredObject) {
+  return { kind: "PartialObjectMetadata", apiVersion: "meta.k8s.io/v1", metadata: object.metadata };
 }

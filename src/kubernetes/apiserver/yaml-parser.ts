@@ -17,6 +17,7 @@
 import { createRequire } from "node:module";
 import { Worker } from "node:worker_threads";
 import { ApiError, badRequest } from "../../model/api-error.js";
+import { type Clock, systemClock, type Timer } from "../../model/clock.js";
 import { maxNestingDepth } from "../../model/validation.js";
 
 /**
@@ -67,11 +68,17 @@ export class YamlParser {
   /** Bodies in the order they came; the first is the one being parsed. */
   private readonly queue: Pending[] = [];
   /** Ends the body being parsed once it has had `timeoutMs`. */
-  private timer: NodeJS.Timeout | undefined;
+  private timer: Timer | undefined;
   private nextId = 0;
 
-  /** @param timeoutMs the longest one body may take to parse, once the worker starts on it. @default 10_000 */
-  constructor(private readonly timeoutMs = 10_000) {}
+  /**
+   * @param timeoutMs the longest one body may take to parse, once the worker starts on it. @default 10_000
+   * @param clock what the time limit is measured on. @default systemClock
+   */
+  constructor(
+    private readonly timeoutMs = 10_000,
+    private readonly clock: Clock = systemClock,
+  ) {}
 
   /** The value of the YAML document `text`; BadRequest if it is not YAML. */
   parse(text: string): Promise<unknown> {
@@ -85,7 +92,7 @@ export class YamlParser {
   async close(): Promise<void> {
     const worker = this.worker;
     this.worker = undefined;
-    clearTimeout(this.timer);
+    this.timer?.cancel();
     const error = new ApiError("ServiceUnavailable", "the server is shutting down");
     for (const waiting of this.queue.splice(0)) waiting.reject(error);
     await worker?.terminate();
@@ -100,7 +107,7 @@ export class YamlParser {
     const next = this.queue[0];
     if (next === undefined) return;
     const worker = this.start();
-    this.timer = setTimeout(() => {
+    this.timer = this.clock.setTimer(this.timeoutMs, () => {
       this.fail(
         next.id,
         new ApiError(
@@ -108,7 +115,7 @@ export class YamlParser {
           `the YAML body took more than ${this.timeoutMs} ms to parse; send it as JSON`,
         ),
       );
-    }, this.timeoutMs);
+    });
     worker.postMessage({ id: next.id, text: next.text });
   }
 
@@ -117,7 +124,7 @@ export class YamlParser {
     const current = this.queue[0];
     if (current === undefined || current.id !== id) return;
     this.queue.shift();
-    clearTimeout(this.timer);
+    this.timer?.cancel();
     if ("error" in outcome) current.reject(outcome.error);
     else current.resolve(outcome.value);
     this.startNext();
