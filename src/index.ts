@@ -123,6 +123,7 @@ export {
   type StatusReason,
   statusCodes,
 } from "./model/api-error.js";
+export { type Clock, systemClock, type Timer } from "./model/clock.js";
 export { Condition, StandardStatus } from "./model/condition.js";
 export {
   applyJsonPatch,
@@ -196,7 +197,6 @@ export {
 } from "./observability/logging.js";
 export { type ControllerMetrics, RuntimeMetrics } from "./observability/metrics.js";
 export { TracedBackend, tracer } from "./observability/tracing.js";
-export { type Clock, systemClock, type Timer } from "./queue/clock.js";
 export {
   ExponentialBackoff,
   type ExponentialBackoffOptions,

@@ -22,9 +22,9 @@ import {
 } from "../kubernetes/apiserver/server.js";
 import { crdYamlOf } from "../kubernetes/crd.js";
 import { ApiError } from "../model/api-error.js";
+import { systemClock, timedOut, within } from "../model/clock.js";
 import type { AnyKind } from "../model/kind.js";
 import { createLogger } from "../observability/logging.js";
-import { systemClock, timedOut, within } from "../queue/clock.js";
 import { kindsOf, loadModule } from "./load-module.js";
 
 const usage = `setpoint — Kubernetes-style controllers for everything

@@ -2,11 +2,11 @@
  * The time source every timed part of setpoint takes, so that tests step time instead of
  * sleeping. Queue, scheduler, lease, watcher and store code never calls `Date.now()`,
  * `performance.now()` or `setTimeout` directly for what it schedules. The one exception is the
- * `TurnBudget` (turn-budget.ts), which measures how long work has held the event loop: that is
+ * `TurnBudget` (queue/turn-budget.ts), which measures how long work has held the event loop: that is
  * real CPU time, which no fake clock models (a fake clock stands still while code spins).
  */
 
-import type { TurnBudget } from "./turn-budget.js";
+import type { TurnBudget } from "../queue/turn-budget.js";
 
 /** A pending timer; `cancel()` is idempotent. */
 export interface Timer {

@@ -2,7 +2,7 @@
  * Rate limiters for retries, as client-go's `workqueue` composes them: a per-key exponential
  * backoff, a global token bucket, and the larger of several.
  */
-import type { Clock } from "./clock.js";
+import type { Clock } from "../model/clock.js";
 
 /** Decides how long a key waits before its next retry. */
 export interface RateLimiter<K = string> {

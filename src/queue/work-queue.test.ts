@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { sleep } from "../model/clock.js";
 import { FakeClock, flushMicrotasks } from "../testing/fake-clock.js";
-import { sleep } from "./clock.js";
 import { ExponentialBackoff, MaxOf, TokenBucket } from "./rate-limiter.js";
 import { LOW_LANE_EVERY, WorkQueue } from "./work-queue.js";
 

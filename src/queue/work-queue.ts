@@ -35,7 +35,7 @@
  *   ignores later adds; `drain()` resolves once every key handed out is `done`.
  * - Many producers, many consumers; no locks are needed on one event loop.
  */
-import { type Clock, systemClock, type Timer } from "./clock.js";
+import { type Clock, systemClock, type Timer } from "../model/clock.js";
 import { ExponentialBackoff, type RateLimiter } from "./rate-limiter.js";
 import { TURN_BUDGET_MS, TurnBudget } from "./turn-budget.js";
 

@@ -1,4 +1,4 @@
-import type { Clock, Timer } from "../queue/clock.js";
+import type { Clock, Timer } from "../model/clock.js";
 
 interface PendingTimer {
   readonly due: number;

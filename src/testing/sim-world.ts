@@ -26,9 +26,9 @@ import type {
 } from "../backend/backend.js";
 import { MemoryBackend } from "../backend/memory/memory-backend.js";
 import { ApiError, expired } from "../model/api-error.js";
+import type { Clock, Timer } from "../model/clock.js";
 import type { AnyKind } from "../model/kind.js";
 import type { Frozen, ObjectKey, ResourceInput } from "../model/resource.js";
-import type { Clock, Timer } from "../queue/clock.js";
 import { FakeClock } from "./fake-clock.js";
 
 /** A small, fast, seeded generator of numbers uniform in [0, 1) (mulberry32). */
