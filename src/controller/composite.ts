@@ -29,6 +29,7 @@
  * plan-children.ts, a pure function of the desired and observed children) and write the plan.
  */
 import type { Backend, StoredObject } from "../backend/backend.js";
+import { ApiError } from "../model/api-error.js";
 import type { Condition } from "../model/condition.js";
 import { deepEqual } from "../model/json.js";
 import type { AnyKind, ResourceOf } from "../model/kind.js";
@@ -237,8 +238,7 @@ export function composite<P extends AnyKind>(
         try {
           await store.create(op.kind, asInput(op.object));
         } catch (error) {
-          if ((error as { reason?: string }).reason === "AlreadyExists")
-            throw taken(op.kind, op.key.name);
+          if (ApiError.is(error, "AlreadyExists")) throw taken(op.kind, op.key.name);
           throw error;
         }
         return;

@@ -99,4 +99,22 @@ describe("the finalizer protocol", () => {
     ).rejects.toMatchObject({ reason: "Conflict" });
     await plane.close();
   });
+
+  it("ends as done, logging no failure, when a stale read's object is already gone", async () => {
+    const plane = createControlPlane();
+    const client = plane.resources(Widget);
+    const context = { log: silentLogger() };
+    const cleaned: string[] = [];
+    const finalizer = { name, cleanup: (o: StoredObject) => void cleaned.push(o.metadata.name) };
+    await client.create({ ...widget("a"), metadata: { name: "a", finalizers: [name] } });
+    await client.delete("a");
+    const deleting = await client.get("a");
+    const apply = async () => done();
+    expect(await withFinalizer(finalizer, deleting, client, context, apply)).toEqual(done());
+    await expect(client.get("a")).rejects.toMatchObject({ reason: "NotFound" });
+    // A cache that has not seen the object go hands the same version in again.
+    expect(await withFinalizer(finalizer, deleting, client, context, apply)).toEqual(done());
+    expect(cleaned).toEqual(["a", "a"]);
+    await plane.close();
+  });
 });

@@ -13,10 +13,14 @@
  * adds it triggers that reconcile), so whatever reconcile does in the world is cleaned up; the
  * finalizer goes only after `cleanup` resolved. Both patches carry the `resourceVersion` read, so
  * neither acts on a stale object (a Conflict is retried as any reconcile's is). A `cleanup` that
- * throws is a failed reconcile: retried with backoff until it succeeds.
+ * throws is a failed reconcile: retried with backoff until it succeeds. A patch that finds the
+ * object gone (NotFound) ends the reconcile as done: a cache that had not yet seen the object go
+ * can run `cleanup` once more for it (so `cleanup` must be idempotent, as kube-runtime asks), but
+ * never reports a failure for an object that no longer exists.
  */
 import type { StoredObject } from "../backend/backend.js";
 import type { Client } from "../backend/client.js";
+import { ApiError } from "../model/api-error.js";
 import type { AnyKind } from "../model/kind.js";
 import type { Logger } from "../observability/logging.js";
 import type { Action } from "./action.js";
@@ -51,21 +55,27 @@ export async function withFinalizer<C extends { readonly log: Logger }>(
   const { namespace, name, resourceVersion } = object.metadata;
   const finalizers = object.metadata.finalizers ?? [];
   if (step === "cleanup") await finalizer.cleanup(object, context);
-  await client.patch(
-    { namespace, name },
-    {
-      type: "merge",
-      patch: {
-        metadata: {
-          resourceVersion,
-          finalizers:
-            step === "cleanup"
-              ? finalizers.filter((f) => f !== finalizer.name)
-              : [...finalizers, finalizer.name],
+  const patched = await client
+    .patch(
+      { namespace, name },
+      {
+        type: "merge",
+        patch: {
+          metadata: {
+            resourceVersion,
+            finalizers:
+              step === "cleanup"
+                ? finalizers.filter((f) => f !== finalizer.name)
+                : [...finalizers, finalizer.name],
+          },
         },
       },
-    },
-  );
+    )
+    .catch((error: unknown) => {
+      if (ApiError.is(error, "NotFound")) return undefined;
+      throw error;
+    });
+  if (patched === undefined) return doneAction;
   if (step === "cleanup")
     context.log.info({ finalizer: finalizer.name }, "cleaned up; finalizer removed");
   return doneAction;

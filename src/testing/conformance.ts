@@ -1,5 +1,5 @@
 /**
- * The backend conformance suite: every rule of the Backend contract (DESIGN.md, "Store"),
+ * The backend conformance suite: every rule of the Backend contract (`src/backend/backend.ts`),
  * written against the contract alone so that every store — memory, durable, PostgreSQL,
  * Kubernetes — runs the same checks. Run it from a vitest test file.
  */
