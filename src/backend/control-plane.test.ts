@@ -1,15 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import { defineKind } from "../model/kind.js";
+import { ExampleWidget as Widget } from "../testing/fixtures.js";
 import { createControlPlane } from "./control-plane.js";
 
-const Widget = defineKind({
-  group: "example.setpoint.dev",
-  version: "v1",
-  kind: "Widget",
-  scope: "Namespaced",
-  spec: z.object({ size: z.number() }),
-});
 const Rack = defineKind({
   group: "example.setpoint.dev",
   version: "v1",
@@ -24,14 +18,15 @@ describe("control plane clients", () => {
     const everywhere = plane.resources(Widget);
     const shop = plane.resources(Widget, { namespace: "shop" });
     expect(
-      (await everywhere.create({ metadata: { name: "a" }, spec: { size: 1 } })).metadata.namespace,
+      (await everywhere.create({ metadata: { name: "a" }, spec: { replicas: 1 } })).metadata
+        .namespace,
     ).toBe("default");
     expect(
-      (await shop.create({ metadata: { name: "a" }, spec: { size: 2 } })).metadata.namespace,
+      (await shop.create({ metadata: { name: "a" }, spec: { replicas: 2 } })).metadata.namespace,
     ).toBe("shop");
-    expect((await everywhere.get("a")).spec.size).toBe(1);
-    expect((await everywhere.get({ namespace: "shop", name: "a" })).spec.size).toBe(2);
-    expect((await shop.get("a")).spec.size).toBe(2);
+    expect((await everywhere.get("a")).spec.replicas).toBe(1);
+    expect((await everywhere.get({ namespace: "shop", name: "a" })).spec.replicas).toBe(2);
+    expect((await shop.get("a")).spec.replicas).toBe(2);
     expect((await everywhere.list()).items).toHaveLength(2);
     expect((await shop.list()).items).toHaveLength(1);
     expect((await everywhere.inNamespace("default").list()).items).toHaveLength(1);
@@ -40,7 +35,7 @@ describe("control plane clients", () => {
   it("refuse an object from another namespace than the client's", async () => {
     const shop = createControlPlane().resources(Widget, { namespace: "shop" });
     await expect(
-      shop.create({ metadata: { name: "a", namespace: "blog" }, spec: { size: 1 } }),
+      shop.create({ metadata: { name: "a", namespace: "blog" }, spec: { replicas: 1 } }),
     ).rejects.toMatchObject({ reason: "BadRequest" });
   });
 
@@ -54,10 +49,10 @@ describe("control plane clients", () => {
   it("watch only their namespace", async () => {
     const plane = createControlPlane();
     const watch = plane.resources(Widget, { namespace: "shop" }).watch();
-    await plane.resources(Widget).create({ metadata: { name: "a" }, spec: { size: 1 } });
+    await plane.resources(Widget).create({ metadata: { name: "a" }, spec: { replicas: 1 } });
     const created = await plane
       .resources(Widget, { namespace: "shop" })
-      .create({ metadata: { name: "b" }, spec: { size: 1 } });
+      .create({ metadata: { name: "b" }, spec: { replicas: 1 } });
     expect((await watch.next()).value).toEqual({ type: "ADDED", object: created });
     watch.close();
   });

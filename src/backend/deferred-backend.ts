@@ -76,7 +76,12 @@ export class DeferredBackend implements Backend {
     this.making.then(
       (backend) => {
         if (channel.isEnded) return;
-        inner = backend.watch(kind, options);
+        try {
+          inner = backend.watch(kind, options);
+        } catch (error) {
+          channel.fail(error);
+          return;
+        }
         if (channel.waiting) void forward(inner);
       },
       (error: unknown) => channel.fail(error),

@@ -170,9 +170,10 @@ export class StoreEngine {
     patch: Patch,
     options: PatchOptions = {},
   ): Promise<StoredObject> {
-    this.store.checkOpen();
     const status = options.subresource === "status";
     for (let attempt = 0; ; attempt++) {
+      // The store may close between attempts: say so, not what a closed pool answers.
+      this.store.checkOpen();
       const read = this.store.read(kind, key);
       const existing = read instanceof Promise ? await read : read;
       if (existing === undefined) {
@@ -264,7 +265,8 @@ export class StoreEngine {
     }
     yield* this.apply(tx, kind, plan, previous);
     if (plan.action === "remove") yield* this.collectDependentsOf(tx, plan.object.metadata.uid);
-    else yield* this.collectIfOrphaned(tx, kind, plan.object, previous);
+    else if (ownerReferencesChanged(plan.object, previous))
+      yield* this.collectIfOrphaned(tx, kind, plan.object);
     return plan.object;
   }
 
@@ -316,17 +318,14 @@ export class StoreEngine {
    * none of whose owners exists, is deleted — or, with finalizers, marked — at the next revision,
    * in the same transaction. Unchanged references were checked when written, and owners going
    * since are the owners' deletes' business. Within one transaction an owner's delete and this
-   * write are serialized: whichever commits second sees the other.
+   * write are serialized: whichever commits second sees the other. Only for a write whose
+   * references changed ({@link ownerReferencesChanged}).
    */
   private *collectIfOrphaned(
     tx: StoreTransaction,
     kind: AnyKind,
     object: StoredObject,
-    previous: StoredObject | undefined,
   ): Steps<void> {
-    const refs = object.metadata.ownerReferences;
-    // `seal` shares equal references with the previous version: a new array means a change.
-    if (refs === undefined || refs === previous?.metadata.ownerReferences) return;
     if (yield* this.hasOwner(tx, object)) return;
     const { namespace, name } = object.metadata;
     const key = namespace === undefined ? { name } : { namespace, name };
@@ -363,6 +362,15 @@ export class StoreEngine {
     if (owner.namespaced && namespace === undefined) return true;
     return owner.uid === ref.uid;
   }
+}
+
+/**
+ * Whether a write set or changed `object`'s `ownerReferences`. `seal` shares equal references
+ * with the previous version, so a new array means a change.
+ */
+function ownerReferencesChanged(object: StoredObject, previous: StoredObject | undefined): boolean {
+  const refs = object.metadata.ownerReferences;
+  return refs !== undefined && refs !== previous?.metadata.ownerReferences;
 }
 
 /**

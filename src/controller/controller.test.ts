@@ -1,12 +1,13 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { createControlPlane } from "../backend/control-plane.js";
+import { MemoryBackend } from "../backend/memory/memory-backend.js";
 import { Lease } from "../coordination/lease.js";
 import { sleep } from "../model/clock.js";
 import type { ResourceOf } from "../model/kind.js";
 import { type Logger, silentLogger } from "../observability/logging.js";
 import { eventually } from "../testing/eventually.js";
 import { FakeClock } from "../testing/fake-clock.js";
-import { Gear, Widget, widget } from "../testing/fixtures.js";
+import { cuttable, Gear, Widget, widget } from "../testing/fixtures.js";
 import { createTestEnv, type TestEnv } from "../testing/test-env.js";
 import { done, requeueAfter, TerminalError } from "./action.js";
 import { controller } from "./controller.js";
@@ -516,6 +517,77 @@ describe("conflicts", () => {
     await eventually(() => expect(messages).toContain("reconcile failed; retrying in 5 ms"));
     await env.advance(5);
     await eventually(() => expect(messages).toContain("reconcile failed; retrying in 10 ms"));
+  });
+});
+
+describe("debug logging", () => {
+  it("writes a line per reconcile with its key, reason, result and time only when the logger takes debug lines", async () => {
+    for (const enabled of [true, false]) {
+      const lines: { obj: Record<string, unknown>; msg: string }[] = [];
+      const recording = (
+        bindings: Record<string, unknown>,
+      ): Logger & { isLevelEnabled(level: string): boolean } => ({
+        isLevelEnabled: (level) => enabled || level !== "debug",
+        debug: (obj, msg) => lines.push({ obj: { ...bindings, ...obj }, msg: msg ?? "" }),
+        info: () => {},
+        warn: () => {},
+        error: () => {},
+        child: (more) => recording({ ...bindings, ...more }),
+      });
+      env = createTestEnv({ logger: recording({}) });
+      let reconciled = 0;
+      await env.start(controller(Widget, { name: "widgets", reconcile: () => void reconciled++ }));
+      await env.plane.resources(Widget).create(widget("a"));
+      await eventually(() => expect(reconciled).toBe(1));
+      await env.stop();
+      env = undefined;
+      const debugLines = lines.filter((l) => l.msg === "reconciled");
+      if (enabled)
+        expect(debugLines).toEqual([
+          {
+            msg: "reconciled",
+            obj: {
+              controller: "widgets",
+              kind: "Widget",
+              key: "default/a",
+              reason: "added",
+              result: "success",
+              ms: 0,
+            },
+          },
+        ]);
+      else expect(debugLines).toEqual([]);
+    }
+  });
+});
+
+describe("a store that cannot be reached", () => {
+  it("is logged as a warning naming its reason and the next attempt, without a stack trace", async () => {
+    const clock = new FakeClock({ wallNow: Date.now() });
+    const store = cuttable(new MemoryBackend({ clock }));
+    store.cut();
+    const plane = createControlPlane({ backend: store.backend, clock });
+    const warnings: { obj: Record<string, unknown>; msg: string }[] = [];
+    const recording = (bindings: Record<string, unknown>): Logger => ({
+      debug: () => {},
+      info: () => {},
+      warn: (obj, msg) => warnings.push({ obj: { ...bindings, ...obj }, msg: msg ?? "" }),
+      error: () => {},
+      child: (more) => recording({ ...bindings, ...more }),
+    });
+    const manager = new Manager({ plane, clock, logger: recording({}), shutdownTimeoutMs: 1_000 });
+    manager.add(controller(Widget, { name: "widgets", reconcile: () => {} }));
+    const stop = new AbortController();
+    const running = manager.run({ signal: stop.signal });
+    await eventually(() => expect(warnings.length).toBeGreaterThan(0));
+    const [warning] = warnings;
+    expect(warning!.msg).toMatch(/^list\/watch failed; retrying in \d+ ms$/);
+    expect(warning!.obj).toMatchObject({ kind: "Widget", reason: "ServiceUnavailable" });
+    expect(warning!.obj.error).toContain("cut off");
+    expect(warning!.obj.err).toBeUndefined();
+    stop.abort();
+    for (let i = 0; i < 20; i++) await clock.advance(1_000);
+    await running;
   });
 });
 

@@ -229,8 +229,10 @@ export class Manager {
     if (this.running) throw new Error("run(): the manager is already running");
     this.running = true;
     // A running manager keeps its process alive: its own timers are unref'd, and while a store
-    // reconnects (a PostgreSQL restart) no socket may hold the event loop open.
-    const keepAlive = setInterval(() => {}, 1 << 30);
+    // reconnects (a PostgreSQL restart) no socket may hold the event loop open. Not on an
+    // injected clock: whoever steps it drives the process (a simulation's crashed process never
+    // finishes its run, and must not hold the process open).
+    const keepAlive = this.clock === systemClock ? setInterval(() => {}, 1 << 30) : undefined;
     try {
       // Inside the try: a port already in use fails the run and leaves nothing behind (a
       // keep-alive timer left running held such a process forever).

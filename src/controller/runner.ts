@@ -124,6 +124,8 @@ export class ControllerRunner {
   private readonly client: Client<AnyKind> | undefined;
   private readonly unsubscribe: (() => void)[] = [];
   private readonly log: Logger;
+  /** Whether the logger takes debug lines (pino's `isLevelEnabled`): one check per reconcile. */
+  private readonly debug: boolean;
   private readonly cache: CacheReader | undefined;
   private readonly events: EventWriter | undefined;
   private resyncTimer: Timer | undefined;
@@ -143,6 +145,8 @@ export class ControllerRunner {
       controller: controller.name,
       ...(kind ? { kind: kind.kind } : {}),
     });
+    const levels = this.log as Partial<{ isLevelEnabled(level: string): boolean }>;
+    this.debug = levels.isLevelEnabled?.("debug") ?? true;
     this.queue = new WorkQueue<string>({
       clock: deps.clock,
       metrics: deps.metrics.queue,
@@ -418,6 +422,8 @@ export class ControllerRunner {
       const seconds = (deps.clock.now() - started) / 1000;
       const result = this.finish(key, state, settled, target, context);
       deps.metrics.reconciled(result, seconds);
+      if (this.debug)
+        this.log.debug({ key, reason, result, ms: Math.round(seconds * 1000) }, "reconciled");
       endReconcileSpan(span.span, result, "error" in settled ? settled.error : undefined);
       queue.done(key);
     };

@@ -20,6 +20,7 @@ import { randomUUID } from "node:crypto";
 import type { ControlPlane } from "../backend/control-plane.js";
 import { Informer } from "../cache/informer.js";
 import { ShardSet } from "../coordination/shards.js";
+import { ApiError } from "../model/api-error.js";
 import { type Clock, sleep } from "../model/clock.js";
 import { type AnyKind, kindId } from "../model/kind.js";
 import type { Logger } from "../observability/logging.js";
@@ -177,8 +178,13 @@ export class Term {
       informer = new Informer(store.backend, kind, {
         clock,
         observer: {
-          failed: (err, retryInMs) =>
-            log.warn({ err, kind: kind.kind, retryInMs }, "list/watch failed; retrying"),
+          failed: (err, retryInMs) => {
+            const ms = Math.round(retryInMs);
+            const then = ms === 0 ? "relisting at once" : `retrying in ${ms} ms`;
+            // A store's own answer (unreachable, 503, 410) says enough without a stack trace.
+            const what = ApiError.is(err) ? { reason: err.reason, error: err.message } : { err };
+            log.warn({ ...what, kind: kind.kind }, `list/watch failed; ${then}`);
+          },
         },
       });
       this.informers.set(id, informer);

@@ -7,6 +7,7 @@ import { z } from "zod";
 import { ApiError } from "../../model/api-error.js";
 import { defineKind } from "../../model/kind.js";
 import { runBackendConformance } from "../../testing/conformance.js";
+import { ExampleWidget as Widget } from "../../testing/fixtures.js";
 import { DurableBackend } from "./durable-backend.js";
 
 const dirs: string[] = [];
@@ -28,13 +29,6 @@ runBackendConformance("durable (SQLite)", () => new DurableBackend({ dataDir: fr
   },
 });
 
-const Widget = defineKind({
-  group: "example.setpoint.dev",
-  version: "v1",
-  kind: "Widget",
-  scope: "Namespaced",
-  spec: z.object({ replicas: z.number().int().min(0) }),
-});
 const Owner = defineKind({
   group: "example.setpoint.dev",
   version: "v1",

@@ -121,7 +121,9 @@ class Table implements WatchSource {
   kind: AnyKind;
   /** Keyed by each object's own `metadata`, so no key strings are held. */
   tree = new BTree<Key, StoredObject>(undefined, compareKeys);
-  readonly waiters = new Set<MemoryWatch>();
+  waiters = new Set<MemoryWatch>();
+  /** The other set `wakeWaiters` swaps in, so that waking allocates nothing. */
+  private spareWaiters = new Set<MemoryWatch>();
   readonly watches = new Set<MemoryWatch>();
   /** The revision of this kind's latest change. */
   lastChange = 0;
@@ -149,9 +151,12 @@ class Table implements WatchSource {
   /** Wakes the watches waiting for a change; a watch that finds none waits (and registers) again. */
   wakeWaiters(): void {
     if (this.waiters.size === 0) return;
-    const woken = [...this.waiters];
-    this.waiters.clear();
+    // A woken watch that finds nothing registers again, in the fresh set.
+    const woken = this.waiters;
+    this.waiters = this.spareWaiters;
     for (const watch of woken) watch.wakeUp();
+    woken.clear();
+    this.spareWaiters = woken;
   }
 }
 
@@ -471,7 +476,9 @@ export class MemoryBackend extends TransactionalBackend implements Backend {
     try {
       // The store may have failed or closed while the write was validated.
       this.checkOpen();
-      return this.acknowledge(runSync(steps(this.tx)));
+      const result = runSync(steps(this.tx));
+      // Nothing written (a patch that found a newer version, to apply itself to that): no sync.
+      return result === undefined ? Promise.resolve(result) : this.acknowledge(result);
     } catch (error) {
       return Promise.reject(error);
     }
