@@ -4,12 +4,10 @@
  * leader-election standby, and /healthz red for a watcher its store has gone silent on.
  */
 import { describe, expect, it } from "vitest";
-import { z } from "zod";
 import {
   type Backend,
   controller,
   createControlPlane,
-  defineKind,
   Manager,
   MemoryBackend,
   silentLogger,
@@ -17,14 +15,7 @@ import {
 } from "../src/index.js";
 import { eventually } from "../src/testing/eventually.js";
 import { FakeClock } from "../src/testing/fake-clock.js";
-
-const Widget = defineKind({
-  group: "example.setpoint.dev",
-  version: "v1",
-  kind: "Widget",
-  scope: "Namespaced",
-  spec: z.object({ replicas: z.number().int().min(0) }),
-});
+import { ExampleWidget as Widget } from "../src/testing/fixtures.js";
 
 async function get(url: string): Promise<{ status: number; text: string }> {
   const response = await fetch(url);

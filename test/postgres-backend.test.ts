@@ -11,6 +11,7 @@ import { connectPostgres, type PostgresBackend } from "../src/postgres/index.js"
 import { runBackendConformance } from "../src/testing/conformance.js";
 import { eventually, withDeadline } from "../src/testing/eventually.js";
 import { FakeClock } from "../src/testing/fake-clock.js";
+import { ExampleWidget as Widget } from "../src/testing/fixtures.js";
 import { startTestPostgres } from "../src/testing/postgres.js";
 
 const url = inject("postgresUrl");
@@ -64,13 +65,6 @@ async function failCommits(schema: string): Promise<() => Promise<void>> {
          DROP FUNCTION "${schema}".refuse_commit();`);
 }
 
-const Widget = defineKind({
-  group: "example.setpoint.dev",
-  version: "v1",
-  kind: "Widget",
-  scope: "Namespaced",
-  spec: z.object({ replicas: z.number().int().min(0) }),
-});
 const widget = (name: string, replicas = 1) => ({
   metadata: { name, namespace: "shop" },
   spec: { replicas },

@@ -9,21 +9,13 @@ import {
   makeInformer,
 } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { z } from "zod";
-import { createControlPlane, defineKind, MemoryBackend } from "../src/index.js";
+import { createControlPlane, MemoryBackend } from "../src/index.js";
 import {
   type KubernetesApiServer,
   serveKubernetesApi,
 } from "../src/kubernetes/apiserver/server.js";
 import { eventually } from "../src/testing/eventually.js";
-
-const Widget = defineKind({
-  group: "example.setpoint.dev",
-  version: "v1",
-  kind: "Widget",
-  scope: "Namespaced",
-  spec: z.object({ replicas: z.number().int() }),
-});
+import { ExampleWidget as Widget } from "../src/testing/fixtures.js";
 
 let server: KubernetesApiServer;
 let memory: MemoryBackend;

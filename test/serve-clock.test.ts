@@ -5,22 +5,14 @@
  */
 import { get, type IncomingMessage } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { z } from "zod";
-import { createControlPlane, defineKind, MemoryBackend } from "../src/index.js";
+import { createControlPlane, MemoryBackend } from "../src/index.js";
 import {
   type KubernetesApiServer,
   serveKubernetesApi,
 } from "../src/kubernetes/apiserver/server.js";
 import { eventually } from "../src/testing/eventually.js";
 import { FakeClock } from "../src/testing/fake-clock.js";
-
-const Widget = defineKind({
-  group: "example.setpoint.dev",
-  version: "v1",
-  kind: "Widget",
-  scope: "Namespaced",
-  spec: z.object({ replicas: z.number().int() }),
-});
+import { ExampleWidget as Widget } from "../src/testing/fixtures.js";
 
 const widgets = "/apis/example.setpoint.dev/v1/namespaces/default/widgets";
 

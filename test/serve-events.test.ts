@@ -6,30 +6,14 @@
  * watches.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { z } from "zod";
-import {
-  controller,
-  createControlPlane,
-  defineKind,
-  Event,
-  Manager,
-  silentLogger,
-} from "../src/index.js";
+import { controller, createControlPlane, Event, Manager, silentLogger } from "../src/index.js";
 import {
   type KubernetesApiServer,
   serveKubernetesApi,
 } from "../src/kubernetes/apiserver/server.js";
 import { eventually } from "../src/testing/eventually.js";
+import { ExampleWidget as Widget } from "../src/testing/fixtures.js";
 import { hasKubectl, kubectlMinors, type Served, serveForKubectl } from "./support/kubectl.js";
-
-const Widget = defineKind({
-  group: "example.setpoint.dev",
-  version: "v1",
-  kind: "Widget",
-  scope: "Namespaced",
-  shortNames: ["wd"],
-  spec: z.object({ replicas: z.number().int().min(0) }),
-});
 
 /** A controller that records a Normal event on every reconcile and a Warning for 0 replicas. */
 const widgets = controller(Widget, {

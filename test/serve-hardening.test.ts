@@ -17,14 +17,7 @@ import {
 } from "../src/kubernetes/apiserver/server.js";
 import { CustomResourceDefinition } from "../src/kubernetes/builtin-kinds.js";
 import { eventually, withDeadline } from "../src/testing/eventually.js";
-
-const Widget = defineKind({
-  group: "example.setpoint.dev",
-  version: "v1",
-  kind: "Widget",
-  scope: "Namespaced",
-  spec: z.object({ replicas: z.number().int().min(0) }),
-});
+import { ExampleWidget as Widget } from "../src/testing/fixtures.js";
 
 let server: KubernetesApiServer;
 let backend: MemoryBackend;

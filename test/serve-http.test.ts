@@ -11,14 +11,7 @@ import {
   serveKubernetesApi,
 } from "../src/kubernetes/apiserver/server.js";
 import { eventually, withDeadline } from "../src/testing/eventually.js";
-
-const Widget = defineKind({
-  group: "example.setpoint.dev",
-  version: "v1",
-  kind: "Widget",
-  scope: "Namespaced",
-  spec: z.object({ replicas: z.number().int().min(0) }),
-});
+import { ExampleWidget as Widget } from "../src/testing/fixtures.js";
 
 let server: KubernetesApiServer;
 let backend: MemoryBackend;

@@ -11,24 +11,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
-import { z } from "zod";
-import { createControlPlane, defineKind, Namespace } from "../src/index.js";
+import { createControlPlane, Namespace } from "../src/index.js";
 import {
   type KubernetesApiServer,
   serveKubernetesApi,
 } from "../src/kubernetes/apiserver/server.js";
 import { connectKubernetes } from "../src/kubernetes/kubernetes-backend.js";
 import { eventually } from "../src/testing/eventually.js";
+import { ExampleWidget as Widget } from "../src/testing/fixtures.js";
 import { hasKubectl, kubectlMinors, type Served, serveForKubectl } from "./support/kubectl.js";
-
-const Widget = defineKind({
-  group: "example.setpoint.dev",
-  version: "v1",
-  kind: "Widget",
-  scope: "Namespaced",
-  shortNames: ["wd"],
-  spec: z.object({ replicas: z.number().int().min(0) }),
-});
 
 const widget = (name: string, extra = "") =>
   `apiVersion: example.setpoint.dev/v1\nkind: Widget\nmetadata:\n  name: ${name}\n${extra}spec: {replicas: 1}\n`;

@@ -9,27 +9,19 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { z } from "zod";
-import { createControlPlane, defineKind } from "../src/index.js";
+import { createControlPlane } from "../src/index.js";
 import {
   type KubernetesApiServer,
   serveKubernetesApi,
 } from "../src/kubernetes/apiserver/server.js";
 import { withDeadline } from "../src/testing/eventually.js";
+import { ExampleWidget as Widget } from "../src/testing/fixtures.js";
 
 /** Debian's interpreter: the `python3` on PATH may be another one, without the package. */
 const python = "/usr/bin/python3";
 const hasClient = spawnSync(python, ["-c", "import kubernetes"]).status === 0;
 /** In CI (which installs it) a missing client fails the test rather than skipping it. */
 const required = process.env.CI === "true";
-
-const Widget = defineKind({
-  group: "example.setpoint.dev",
-  version: "v1",
-  kind: "Widget",
-  scope: "Namespaced",
-  spec: z.object({ replicas: z.number().int() }),
-});
 
 /** Watches widgets with the client's `watch.Watch().stream`, printing each event as JSON. */
 const watcher = `

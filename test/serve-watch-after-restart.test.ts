@@ -4,21 +4,14 @@
  * tells it, rather than streamed changes whose revisions mean something else.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { z } from "zod";
-import { createControlPlane, defineKind, MemoryBackend, Namespace } from "../src/index.js";
+import { createControlPlane, MemoryBackend, Namespace } from "../src/index.js";
 import {
   type KubernetesApiServer,
   serveKubernetesApi,
 } from "../src/kubernetes/apiserver/server.js";
 import { withDeadline } from "../src/testing/eventually.js";
+import { ExampleWidget as Widget } from "../src/testing/fixtures.js";
 
-const Widget = defineKind({
-  group: "example.setpoint.dev",
-  version: "v1",
-  kind: "Widget",
-  scope: "Namespaced",
-  spec: z.object({ replicas: z.number().int().min(0) }),
-});
 const widgets = "/apis/example.setpoint.dev/v1/namespaces/shop/widgets";
 
 const servers: KubernetesApiServer[] = [];

@@ -7,11 +7,11 @@
  */
 import { EventEmitter } from "node:events";
 import { describe, it } from "vitest";
-import { z } from "zod";
 import { App, apps } from "../examples/nocontrol.js";
 import { Page, Server, StaticSite, staticSites } from "../examples/static-site.js";
 import { type ProcessLike, Workload, workloadController } from "../examples/workload.js";
-import { controller, defineKind, done, writeStatus } from "../src/index.js";
+import { controller, done, writeStatus } from "../src/index.js";
+import { Widget } from "../src/testing/fixtures.js";
 import { simulateSeeds } from "../src/testing/simulate.js";
 
 const seeds = Number(process.env.SIM_SEEDS ?? 200);
@@ -193,20 +193,10 @@ describe("the examples under deterministic simulation", () => {
   it(
     `two leader-elected managers keep every Widget's status, through stolen Leases and crashes (${seeds} seeds)`,
     async () => {
-      const Widget = defineKind({
-        group: "sim.setpoint.dev",
-        version: "v1",
-        kind: "Widget",
-        scope: "Namespaced",
-        spec: z.object({ replicas: z.number().int() }),
-        status: z
-          .object({ ready: z.number().int(), observedGeneration: z.number().int() })
-          .partial(),
-      });
       const widgets = controller(Widget, {
         name: "widgets",
         async reconcile(widget, { client }) {
-          await writeStatus(client, widget, { ready: widget.spec.replicas });
+          await writeStatus(client, widget, { seen: widget.spec.replicas });
           return done();
         },
       });
@@ -233,7 +223,7 @@ describe("the examples under deterministic simulation", () => {
           async converged({ list }) {
             return (await list(Widget)).every(
               (w) =>
-                (w.status as { ready?: number } | undefined)?.ready ===
+                (w.status as { seen?: number } | undefined)?.seen ===
                 (w.spec as { replicas: number }).replicas,
             );
           },

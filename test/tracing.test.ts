@@ -11,25 +11,9 @@ import {
   SimpleSpanProcessor,
 } from "@opentelemetry/sdk-trace-base";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { z } from "zod";
-import {
-  composite,
-  controller,
-  createControlPlane,
-  defineKind,
-  Manager,
-  silentLogger,
-} from "../src/index.js";
+import { composite, controller, createControlPlane, Manager, silentLogger } from "../src/index.js";
 import { eventually } from "../src/testing/eventually.js";
-
-const Widget = defineKind({
-  group: "example.setpoint.dev",
-  version: "v1",
-  kind: "Widget",
-  scope: "Namespaced",
-  spec: z.object({ replicas: z.number().int().min(0) }),
-  status: z.object({ seen: z.number().optional() }),
-});
+import { Gear, Widget } from "../src/testing/fixtures.js";
 
 const exporter = new InMemorySpanExporter();
 const contextManager = new AsyncLocalStorageContextManager();
@@ -87,7 +71,7 @@ it("records one span per reconcile, with the store calls of ctx.client as its ch
   ]);
   expect(reconciles[0]!.attributes).toMatchObject({
     "setpoint.controller": "widgets",
-    "setpoint.kind": "example.setpoint.dev/Widget",
+    "setpoint.kind": "test.setpoint.dev/Widget",
     "setpoint.reason": "added",
   });
   expect(reconciles[1]!.status).toMatchObject({ code: 2, message: "not yet" });
@@ -108,26 +92,19 @@ it("records one span per reconcile, with the store calls of ctx.client as its ch
 
 it("records a composite's child writes and parent status as children of its reconcile's span (they bypassed it)", async () => {
   exporter.reset();
-  const Gadget = defineKind({
-    group: "example.setpoint.dev",
-    version: "v1",
-    kind: "Gadget",
-    scope: "Namespaced",
-    spec: z.object({ size: z.number() }),
-  });
   const plane = createControlPlane();
   const manager = new Manager({ plane, logger: silentLogger() });
   manager.add(
     composite(Widget, {
       name: "widgets",
-      children: [{ kind: Gadget }],
+      children: [{ kind: Gear }],
       sync: ({ parent }) => ({
         children: [
           {
-            apiVersion: Gadget.apiVersion,
-            kind: "Gadget",
+            apiVersion: Gear.apiVersion,
+            kind: "Gear",
             metadata: { name: parent.metadata.name },
-            spec: { size: parent.spec.replicas },
+            spec: { teeth: parent.spec.replicas },
           },
         ],
       }),
@@ -140,7 +117,7 @@ it("records a composite's child writes and parent status as children of its reco
     .resources(Widget, { namespace: "shop" })
     .create({ metadata: { name: "a" }, spec: { replicas: 1 } });
   await eventually(async () =>
-    expect((await plane.resources(Gadget, { namespace: "shop" }).get("a")).spec.size).toBe(1),
+    expect((await plane.resources(Gear, { namespace: "shop" }).get("a")).spec.teeth).toBe(1),
   );
   await eventually(() =>
     expect(
@@ -158,8 +135,8 @@ it("records a composite's child writes and parent status as children of its reco
   const first = spans.find((s) => s.name === "reconcile widgets")!;
   const children = spans.filter((s) => s.parentSpanContext?.spanId === first.spanContext().spanId);
   expect(children.map((s) => [s.name, s.attributes["setpoint.kind"]])).toEqual([
-    ["setpoint get", "example.setpoint.dev/Gadget"],
-    ["setpoint create", "example.setpoint.dev/Gadget"],
-    ["setpoint updateStatus", "example.setpoint.dev/Widget"],
+    ["setpoint get", "test.setpoint.dev/Gear"],
+    ["setpoint create", "test.setpoint.dev/Gear"],
+    ["setpoint updateStatus", "test.setpoint.dev/Widget"],
   ]);
 });

@@ -1,21 +1,12 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { z } from "zod";
 import { Client } from "../backend/client.js";
 import { createControlPlane } from "../backend/control-plane.js";
 import { MemoryBackend } from "../backend/memory/memory-backend.js";
 import { ApiError } from "../model/api-error.js";
-import { defineKind } from "../model/kind.js";
 import { Namespace } from "../model/namespace.js";
 import { eventually } from "../testing/eventually.js";
+import { ExampleWidget as Widget } from "../testing/fixtures.js";
 import { NamespaceLifecycle } from "./namespace-lifecycle.js";
-
-const Widget = defineKind({
-  group: "example.setpoint.dev",
-  version: "v1",
-  kind: "Widget",
-  scope: "Namespaced",
-  spec: z.object({ replicas: z.number().int().min(0) }),
-});
 
 const runs: AbortController[] = [];
 afterEach(() => {

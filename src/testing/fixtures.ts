@@ -1,6 +1,6 @@
 /**
- * Fixtures shared by setpoint's own unit tests (controller, coordination): test kinds and a
- * store that can be cut off. Not exported from `setpoint/testing`: users define their own kinds.
+ * Fixtures shared by setpoint's own tests, beside the code and in `test/`: test kinds and a store
+ * that can be cut off. Not exported from `setpoint/testing`: users define their own kinds.
  */
 import { z } from "zod";
 import type { Backend } from "../backend/backend.js";
@@ -18,6 +18,20 @@ export const Widget = defineKind({
     seen: z.number().int().optional(),
     observedGeneration: z.number().int().optional(),
   }),
+});
+
+/**
+ * A namespaced Widget with only a spec, in the group of the README's examples, for tests that
+ * read its group in URLs, kubectl output or messages (`widgets.example.setpoint.dev`). Replicas
+ * below 0 are invalid; any status is kept as written.
+ */
+export const ExampleWidget = defineKind({
+  group: "example.setpoint.dev",
+  version: "v1",
+  kind: "Widget",
+  scope: "Namespaced",
+  shortNames: ["wd"],
+  spec: z.object({ replicas: z.number().int().min(0) }),
 });
 
 /** A second namespaced kind, for owned children and watches. */
