@@ -39,8 +39,15 @@ import {
   type WriteKind,
   type WritePlan,
 } from "./object-rules.js";
-import { type Steps, step } from "./steps.js";
-import type { NameSet, StoreTransaction, TransactionalStore } from "./store-transaction.js";
+import type { Steps } from "./steps.js";
+import type {
+  Change,
+  Dependent,
+  NameSet,
+  OwnerLookup,
+  StoreTransaction,
+  TransactionalStore,
+} from "./store-transaction.js";
 
 /** How many times a patch is applied to a newer version before it gives up with Conflict. */
 export const maxPatchAttempts = 100;
@@ -103,32 +110,34 @@ export class StoreEngine {
     return this.write(kind, object, "status", options);
   }
 
-  /** Checks, plans and commits a write; with a synchronous validator and store, all in one go. */
+  /**
+   * Checks, plans and commits a write; with a synchronous validator and store, all in one go. A
+   * check that throws rejects instead: a Backend's methods answer with promises, and a
+   * synchronous one commits before it returns. (Hot: no closure but the transaction's.)
+   */
   private write(
     kind: AnyKind,
     object: Frozen<ResourceInput>,
     what: WriteKind,
     options: WriteOptions,
   ): Promise<StoredObject> {
-    return this.whenOpen(() => {
-      const prepared = prepareWrite(kind, object, what);
-      const commit = (write: PreparedWrite) =>
-        this.store.transact((tx) => this.commitWrite(tx, write, what, options));
-      return prepared instanceof Promise ? prepared.then(commit) : commit(prepared);
-    });
-  }
-
-  /**
-   * `write()` once the store is open. A check that throws rejects instead: a Backend's methods
-   * answer with promises, and a synchronous one commits before it returns.
-   */
-  private whenOpen<T>(write: () => Promise<T>): Promise<T> {
     try {
       this.store.checkOpen();
-      return write();
+      const prepared = prepareWrite(kind, object, what);
+      return prepared instanceof Promise
+        ? prepared.then((write) => this.commitPrepared(write, what, options))
+        : this.commitPrepared(prepared, what, options);
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  private commitPrepared(
+    write: PreparedWrite,
+    what: WriteKind,
+    options: WriteOptions,
+  ): Promise<StoredObject> {
+    return this.store.transact((tx) => this.commitWrite(tx, write, what, options));
   }
 
   private *commitWrite(
@@ -138,14 +147,14 @@ export class StoreEngine {
     options: WriteOptions,
   ): Steps<StoredObject> {
     const { kind, key } = write;
-    const existing = yield* step(tx.read(kind, key));
-    const context = yield* this.context(tx);
+    const existing = (yield tx.read(kind, key)) as StoredObject | undefined;
+    const context = this.context((yield tx.nextRevision()) as number);
     switch (what) {
       case "create": {
         const taken =
           write.generateName === undefined
             ? noNames
-            : yield* step(tx.namesWithPrefix(kind, key.namespace, write.generateName));
+            : ((yield tx.namesWithPrefix(kind, key.namespace, write.generateName)) as NameSet);
         const plan = planCreate(write, existing, context, (name) => taken.has(name));
         return yield* this.commit(tx, kind, plan, options, undefined);
       }
@@ -208,17 +217,20 @@ export class StoreEngine {
     status: boolean,
     options: PatchOptions,
   ): Steps<StoredObject | undefined> {
-    const current = yield* step(tx.read(write.kind, key));
+    const current = (yield tx.read(write.kind, key)) as StoredObject | undefined;
     if (current?.metadata.resourceVersion !== read.metadata.resourceVersion) return undefined;
-    const context = yield* this.context(tx);
+    const context = this.context((yield tx.nextRevision()) as number);
     const plan = planReplace(write, current, context, status);
     return yield* this.commit(tx, write.kind, plan, options, current);
   }
 
   delete(kind: AnyKind, key: ObjectKey, options: DeleteOptions = {}): Promise<StoredObject> {
-    return this.whenOpen(() =>
-      this.store.transact((tx) => this.commitDelete(tx, kind, key, options)),
-    );
+    try {
+      this.store.checkOpen();
+      return this.store.transact((tx) => this.commitDelete(tx, kind, key, options));
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   private *commitDelete(
@@ -227,15 +239,14 @@ export class StoreEngine {
     key: ObjectKey,
     options: DeleteOptions,
   ): Steps<StoredObject> {
-    const existing = yield* step(tx.read(kind, key));
-    const context = yield* this.context(tx);
+    const existing = (yield tx.read(kind, key)) as StoredObject | undefined;
+    const context = this.context((yield tx.nextRevision()) as number);
     const plan = planDelete(kind, key, existing, options.preconditions, context);
     return yield* this.commit(tx, kind, plan, options, existing);
   }
 
-  /** What a plan needs of the store: the next revision, the time, the limits. */
-  private *context(tx: StoreTransaction): Steps<WriteContext> {
-    const revision = yield* step(tx.nextRevision());
+  /** What a plan needs: the revision it writes at, the time, the limits. */
+  private context(revision: number): WriteContext {
     return {
       resourceVersion: String(revision),
       wallNow: this.settings.clock.wallNow(),
@@ -256,42 +267,39 @@ export class StoreEngine {
     previous: StoredObject | undefined,
   ): Steps<StoredObject> {
     if (options.fence !== undefined)
-      checkFence(yield* step(tx.lease(options.fence.lease)), options.fence);
+      checkFence((yield tx.lease(options.fence.lease)) as StoredObject | undefined, options.fence);
     if (plan.action === "none") return plan.object;
     if (options.dryRun) {
       // Refused as the write itself would be.
       if (plan.action === "put") tx.checkStorable?.(kind, plan.object);
       return plan.object;
     }
-    yield* this.apply(tx, kind, plan, previous);
+    yield tx.apply(this.change(kind, plan, previous));
     if (plan.action === "remove") yield* this.collectDependentsOf(tx, plan.object.metadata.uid);
     else if (ownerReferencesChanged(plan.object, previous))
       yield* this.collectIfOrphaned(tx, kind, plan.object);
     return plan.object;
   }
 
-  /** Hands a planned change to the store, at the revision its object carries. */
-  private *apply(
-    tx: StoreTransaction,
+  /** The change a plan makes, at the revision its object carries, as the store keeps it. */
+  private change(
     kind: AnyKind,
     plan: Exclude<WritePlan, { action: "none" }>,
     previous: StoredObject | undefined,
-  ): Steps<void> {
+  ): Change {
     const { object } = plan;
     const previousLabels = previous?.metadata.labels;
-    yield* step(
-      tx.apply({
-        kind,
-        revision: Number(object.metadata.resourceVersion),
-        type: plan.action === "remove" ? "DELETED" : previous === undefined ? "ADDED" : "MODIFIED",
-        object,
-        previous,
-        previousLabels: deepEqual(previousLabels, object.metadata.labels)
-          ? undefined
-          : (previousLabels ?? {}),
-        bytes: plan.bytes,
-      }),
-    );
+    return {
+      kind,
+      revision: Number(object.metadata.resourceVersion),
+      type: plan.action === "remove" ? "DELETED" : previous === undefined ? "ADDED" : "MODIFIED",
+      object,
+      previous,
+      previousLabels: deepEqual(previousLabels, object.metadata.labels)
+        ? undefined
+        : (previousLabels ?? {}),
+      bytes: plan.bytes,
+    };
   }
 
   /** Background garbage collection after the object with `uid` went. */
@@ -299,14 +307,20 @@ export class StoreEngine {
     const gone = [uid];
     while (gone.length > 0) {
       const ownerUid = gone.pop()!;
-      for (const { kind, key } of yield* step(tx.dependentsOf(ownerUid))) {
-        const dependent = yield* step(tx.read(kind, key));
+      for (const { kind, key } of (yield tx.dependentsOf(ownerUid)) as Iterable<Dependent>) {
+        const dependent = (yield tx.read(kind, key)) as StoredObject | undefined;
         if (dependent === undefined) continue;
         // The owner that went is gone by now: it counts only if unresolvable.
         if (yield* this.hasOwner(tx, dependent)) continue;
-        const plan = planDelete(kind, key, dependent, undefined, yield* this.context(tx));
+        const plan = planDelete(
+          kind,
+          key,
+          dependent,
+          undefined,
+          this.context((yield tx.nextRevision()) as number),
+        );
         if (plan.action === "none") continue;
-        yield* this.apply(tx, kind, plan, dependent);
+        yield tx.apply(this.change(kind, plan, dependent));
         if (plan.action === "remove") gone.push(plan.object.metadata.uid);
       }
     }
@@ -329,9 +343,15 @@ export class StoreEngine {
     if (yield* this.hasOwner(tx, object)) return;
     const { namespace, name } = object.metadata;
     const key = namespace === undefined ? { name } : { namespace, name };
-    const plan = planDelete(kind, key, object, undefined, yield* this.context(tx));
+    const plan = planDelete(
+      kind,
+      key,
+      object,
+      undefined,
+      this.context((yield tx.nextRevision()) as number),
+    );
     if (plan.action === "none") return;
-    yield* this.apply(tx, kind, plan, object);
+    yield tx.apply(this.change(kind, plan, object));
     if (plan.action === "remove") yield* this.collectDependentsOf(tx, plan.object.metadata.uid);
   }
 
@@ -355,9 +375,11 @@ export class StoreEngine {
     dependent: StoredObject,
   ): Steps<boolean> {
     const namespace = dependent.metadata.namespace;
-    const owner = yield* step(
-      tx.findOwner(`${groupOf(ref.apiVersion)}/${ref.kind}`, ref.name, namespace),
-    );
+    const owner = (yield tx.findOwner(
+      `${groupOf(ref.apiVersion)}/${ref.kind}`,
+      ref.name,
+      namespace,
+    )) as OwnerLookup;
     if (owner === undefined) return true;
     if (owner.namespaced && namespace === undefined) return true;
     return owner.uid === ref.uid;

@@ -99,10 +99,16 @@ export class MemoryWatch {
     });
   }
 
-  /** Called by the store when a change is appended or made durable. */
+  /**
+   * Called by the store when a change is appended or made durable, inside the write's atomic
+   * step. The watch looks a microtask later, once the write is complete: a consumer that is
+   * woken then finds every change the writer made meanwhile, and takes them in one go.
+   */
   wakeUp(): void {
-    this.channel.wake();
+    queueMicrotask(this.wake);
   }
+
+  private readonly wake = () => this.channel.wake();
 
   private stop(): void {
     this.timer?.cancel();
