@@ -37,6 +37,7 @@ export {
   type Indexer,
 } from "./cache/cache.js";
 export { Informer, type InformerOptions } from "./cache/informer.js";
+export type { WatchScope } from "./cache/scope.js";
 export { Watcher, type WatcherObserver, type WatcherOptions } from "./cache/watcher.js";
 export {
   type CacheEvent,
@@ -68,6 +69,7 @@ export {
   type ReconcileContext,
   type ReconcileReason,
   type ReconcileResult,
+  type RelationOptions,
 } from "./controller/controller.js";
 export { Event, type EventInput, type EventRecorder } from "./controller/events.js";
 export { Manager, type ManagerOptions, type RunOptions, run } from "./controller/manager.js";

@@ -23,6 +23,8 @@ export interface WatcherObserver {
 export interface WatcherOptions {
   readonly namespace?: string;
   readonly labelSelector?: LabelSelectorInput;
+  /** Only objects matching it, e.g. `status.phase=Running` (what the store supports). */
+  readonly fieldSelector?: string;
   /** Page size of lists. @default 500 */
   readonly pageSize?: number;
   /**
@@ -163,6 +165,7 @@ export class Watcher {
           .list(this.kind, {
             namespace: this.options.namespace,
             labelSelector: this.options.labelSelector,
+            fieldSelector: this.options.fieldSelector,
             limit: this.options.pageSize ?? 500,
             continue: effect.continue,
             readAhead: true,
@@ -200,6 +203,7 @@ export class Watcher {
       resourceVersion,
       namespace: this.options.namespace,
       labelSelector: this.options.labelSelector,
+      fieldSelector: this.options.fieldSelector,
       allowBookmarks: true,
       bookmarkIntervalMs: this.idleTimeoutMs / 3,
       signal,

@@ -7,6 +7,7 @@ import type { StoredObject } from "../backend/backend.js";
 import type { Client } from "../backend/client.js";
 import type { ControlPlane } from "../backend/control-plane.js";
 import type { CacheReader } from "../cache/cache.js";
+import { scopeKey, scopeNamespaces, type WatchScope } from "../cache/scope.js";
 import type { LeaseTiming } from "../coordination/leader-election.js";
 import type { AnyKind, ResourceOf } from "../model/kind.js";
 import type { ObjectKey } from "../model/resource.js";
@@ -141,6 +142,34 @@ export interface ControllerOptions<K extends AnyKind>
    * until it succeeds), then the finalizer is removed with a resourceVersion precondition.
    */
   readonly finalizer?: FinalizerOptions<ResourceOf<K>, ReconcileContext<K>>;
+  /**
+   * Which objects of the kind to reconcile: their namespace(s) and selectors, passed to every
+   * list and watch (kube-runtime's `watcher::Config`). `.owns()` and `.watches()` take their
+   * own. @default every object of the kind
+   */
+  readonly scope?: WatchScope;
+  /**
+   * Waits this long after a change (of the object, a child, a watched object) before
+   * reconciling, and again after each further change, so that a burst of changes makes one
+   * reconcile (kube-runtime's `Config::debounce`, trailing edge). Unlike kube-runtime's, a key
+   * waits at most `debounceMaxWaitMs` after the first change of a burst: an object that never
+   * stops changing is still reconciled. Requeues, retries, resyncs and the initial list are not
+   * debounced. @default 0 (reconcile at once)
+   */
+  readonly debounceMs?: number;
+  /** The longest a change waits for its debounced reconcile. @default 10 × `debounceMs` */
+  readonly debounceMaxWaitMs?: number;
+}
+
+/** Where `.owns()` and `.watches()` read their kind. */
+export interface RelationOptions {
+  /**
+   * Which objects of the kind to read. A namespaced controller's owned kind must be read in
+   * every namespace the controller's own kind is (children live in their owner's namespace): a
+   * scope that would miss children is refused at once. Children must also match the scope's
+   * selectors to be seen. @default every object of the kind
+   */
+  readonly scope?: WatchScope;
 }
 
 /** Options of a controller that runs on sources alone. */
@@ -152,6 +181,9 @@ export type FeedControllerOptions<T> = CommonOptions<T, BaseContext>;
  */
 export interface ControllerSettings<T> extends CommonOptions<T, RunnerContext> {
   readonly resyncMs?: number;
+  readonly scope?: WatchScope;
+  readonly debounceMs?: number;
+  readonly debounceMaxWaitMs?: number;
   readonly shards?: ShardOptions;
   readonly finalizer?: FinalizerOptions<T, RunnerContext>;
 }
@@ -168,6 +200,8 @@ export class Controller<T = unknown> {
   /** Related kinds and the mappers from their objects to keys. */
   readonly related: { kind: AnyKind; mapper: Mapper<StoredObject> }[] = [];
   readonly sources: Source<unknown>[] = [];
+  /** The scope each kind is read in (the own kind's, and those `.owns()`/`.watches()` gave). */
+  private readonly scopes = new Map<AnyKind, { scope: WatchScope | undefined; key: string }>();
 
   /** @internal Use {@link controller}. */
   constructor(
@@ -192,6 +226,31 @@ export class Controller<T = unknown> {
       throw new RangeError(`controller "${name}": resyncMs (${resyncMs}) must not be negative`);
     if (options.finalizer !== undefined && kind === undefined)
       throw new TypeError(`controller "${name}": a finalizer needs a kind`);
+    const { debounceMs = 0, debounceMaxWaitMs = 10 * debounceMs } = options;
+    if (!(debounceMs >= 0) || !Number.isFinite(debounceMs))
+      throw new RangeError(`controller "${name}": debounceMs (${debounceMs}) must not be negative`);
+    if (!(debounceMaxWaitMs >= debounceMs) || !Number.isFinite(debounceMaxWaitMs))
+      throw new RangeError(
+        `controller "${name}": debounceMaxWaitMs (${debounceMaxWaitMs}) must be at least debounceMs (${debounceMs})`,
+      );
+    if (kind !== undefined) this.setScope(kind, options.scope, "its own kind");
+    else if (options.scope !== undefined)
+      throw new TypeError(`controller "${name}": a scope needs a kind`);
+  }
+
+  /** The scope `kind` is read in; `undefined` for every object of it. */
+  scopeOf(kind: AnyKind): WatchScope | undefined {
+    return this.scopes.get(kind)?.scope;
+  }
+
+  private setScope(kind: AnyKind, scope: WatchScope | undefined, what: string): void {
+    const key = scopeKey(scope, `controller "${this.name}": ${what} (${kind.kind})`);
+    const known = this.scopes.get(kind);
+    if (known !== undefined && known.key !== key)
+      throw new TypeError(
+        `controller "${this.name}": ${kind.kind} is read in two different scopes (${JSON.stringify(known.key || "everything")} and ${JSON.stringify(key || "everything")}); give it one`,
+      );
+    this.scopes.set(kind, { scope, key });
   }
 
   get name(): string {
@@ -202,15 +261,39 @@ export class Controller<T = unknown> {
    * Reconciles the controlling owner of every object of `kind` that changes (its
    * `ownerReference` with `controller: true` naming this controller's kind).
    */
-  owns(kind: AnyKind): this {
-    if (this.kind === undefined)
+  owns(kind: AnyKind, options: RelationOptions = {}): this {
+    const own = this.kind;
+    if (own === undefined)
       throw new TypeError(`controller "${this.name}": owns() needs a controller of a kind`);
+    const childNamespaces = scopeNamespaces(options.scope);
+    // A namespaced owner's children are in its namespace; a cluster-scoped owner's anywhere.
+    if (
+      own.scope === "Namespaced" &&
+      kind.scope === "Namespaced" &&
+      childNamespaces !== undefined
+    ) {
+      const ownNamespaces = scopeNamespaces(this.options.scope);
+      const missed =
+        ownNamespaces === undefined
+          ? "every other namespace"
+          : ownNamespaces.filter((n) => !childNamespaces.includes(n)).join(", ");
+      if (missed !== "")
+        throw new TypeError(
+          `controller "${this.name}": owns(${kind.kind}) reads namespaces ${childNamespaces.join(", ")}, but children are written in their owner's namespace, and ${own.kind}s are read in ${missed} too: a child there would never be seen. Read ${kind.kind} in the same namespaces as ${own.kind}`,
+        );
+    }
+    this.setScope(kind, options.scope, "owns()");
     this.owned.push(kind);
     return this;
   }
 
   /** Reconciles the keys `mapper` returns for every object of `kind` that changes. */
-  watches<R extends AnyKind>(kind: R, mapper: Mapper<ResourceOf<R>>): this {
+  watches<R extends AnyKind>(
+    kind: R,
+    mapper: Mapper<ResourceOf<R>>,
+    options: RelationOptions = {},
+  ): this {
+    this.setScope(kind, options.scope, "watches()");
     // The cache of `kind` holds its objects: the mapper is only ever given those.
     this.related.push({ kind, mapper: mapper as Mapper<StoredObject> });
     return this;

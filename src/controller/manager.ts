@@ -15,6 +15,7 @@
  */
 import { Registry } from "prom-client";
 import { type ControlPlane, createControlPlane } from "../backend/control-plane.js";
+import { scopeNamespaces } from "../cache/scope.js";
 import { FencedBackend } from "../coordination/fenced-backend.js";
 import {
   defaultIdentity,
@@ -161,13 +162,16 @@ export class Manager {
     // A standby runs no watchers or workers: campaigning is all its loops do.
     if (this.elector !== undefined && !this.isLeading) return checks;
     for (const [id, informer] of this.term?.informers ?? []) {
-      const silent = informer.watcher.silentFor();
-      const limit = 2 * informer.watcher.watchdogMs;
-      checks.push({
-        name: `watcher ${id}`,
-        ok: silent <= limit,
-        detail: `silent for ${Math.round(silent / 1000)} s (watchdog ${Math.round(informer.watcher.watchdogMs / 1000)} s)`,
-      });
+      for (const [i, { watcher }] of informer.parts.entries()) {
+        const silent = watcher.silentFor();
+        const limit = 2 * watcher.watchdogMs;
+        const namespace = scopeNamespaces(informer.scope)?.[i];
+        checks.push({
+          name: `watcher ${id}${namespace === undefined ? "" : ` in ${namespace}`}`,
+          ok: silent <= limit,
+          detail: `silent for ${Math.round(silent / 1000)} s (watchdog ${Math.round(watcher.watchdogMs / 1000)} s)`,
+        });
+      }
     }
     for (const runner of this.runners) {
       const stalled = runner.stalledFor();

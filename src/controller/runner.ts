@@ -17,7 +17,8 @@ import type { StoredObject } from "../backend/backend.js";
 import { Client } from "../backend/client.js";
 import type { ControlPlane } from "../backend/control-plane.js";
 import type { CacheChange, CacheReader } from "../cache/cache.js";
-import type { Informer } from "../cache/informer.js";
+import type { WatchScope } from "../cache/scope.js";
+import type { ScopedInformer } from "../cache/scoped-informer.js";
 import type { Clock, Timer } from "../model/clock.js";
 import { deepEqual } from "../model/json.js";
 import { type AnyKind, groupOf, kindId, type ResourceOf } from "../model/kind.js";
@@ -43,8 +44,8 @@ export interface RunnerDependencies {
   readonly clock: Clock;
   readonly log: Logger;
   readonly metrics: ControllerMetrics;
-  /** The shared informer of a kind. */
-  informer(kind: AnyKind): Informer;
+  /** The shared informer of a kind in a scope (`undefined`: every object of it). */
+  informer(kind: AnyKind, scope: WatchScope | undefined): ScopedInformer;
   /**
    * With sharding: whether this replica reconciles `key` now. Keys it does not are dropped when
    * dequeued (their shard's holder reconciles them). @default every key
@@ -59,6 +60,9 @@ export interface RunnerDependencies {
 }
 
 const noEvents: EventRecorder = { record: async () => {} };
+
+/** The triggers `debounceMs` delays: changes seen on the watches, not requeues or resyncs. */
+const debounced: ReadonlySet<ReconcileReason> = new Set(["added", "changed", "owned", "watched"]);
 
 /** Whether a change of the primary object is worth a reconcile: anything but status alone. */
 export function isMeaningfulChange(previous: StoredObject, next: StoredObject): boolean {
@@ -159,7 +163,7 @@ export class ControllerRunner {
       ...controller.related.map((r) => r.kind),
     ];
     if (kind !== undefined) {
-      this.cache = deps.informer(kind).cache;
+      this.cache = deps.informer(kind, controller.scopeOf(kind)).cache;
       this.events = new EventWriter(
         deps.plane,
         controller.name,
@@ -188,7 +192,7 @@ export class ControllerRunner {
     const subscribe = (
       kind: AnyKind,
       listener: (change: CacheChange<StoredObject>, fromList: boolean) => void,
-    ) => this.unsubscribe.push(deps.informer(kind).writer.subscribe(listener));
+    ) => this.unsubscribe.push(deps.informer(kind, controller.scopeOf(kind)).subscribe(listener));
     if (controller.kind !== undefined)
       subscribe(controller.kind, (change, fromList) => this.onPrimary(change, fromList));
     for (const child of controller.owned) subscribe(child, (change) => this.onOwned(change));
@@ -225,7 +229,9 @@ export class ControllerRunner {
   /** Resolves once the caches of every kind it reads have their first full list. */
   cachesSynced(): Promise<void> {
     this.synced ??= Promise.all(
-      this.kinds.map((kind) => this.deps.informer(kind).cache.ready()),
+      this.kinds.map((kind) =>
+        this.deps.informer(kind, this.controller.scopeOf(kind)).cache.ready(),
+      ),
     ).then(() => {});
     return this.synced;
   }
@@ -316,7 +322,14 @@ export class ControllerRunner {
 
   private enqueue(key: string, reason: ReconcileReason, low = false): void {
     this.state(key).reason ??= reason;
-    this.queue.add(key, { low });
+    const { debounceMs = 0 } = this.controller.options;
+    if (debounceMs > 0 && !low && debounced.has(reason))
+      this.queue.addDebounced(
+        key,
+        debounceMs,
+        this.controller.options.debounceMaxWaitMs ?? 10 * debounceMs,
+      );
+    else this.queue.add(key, { low });
   }
 
   private onPrimary(change: CacheChange<StoredObject>, fromList: boolean): void {
@@ -473,7 +486,7 @@ export class ControllerRunner {
       cache: this.cache,
       // Informers are not typed by kind; the kind's cache holds its objects.
       cacheOf: <C extends AnyKind>(kind: C) =>
-        deps.informer(kind).cache as CacheReader<ResourceOf<C>>,
+        deps.informer(kind, controller.scopeOf(kind)).cache as CacheReader<ResourceOf<C>>,
       get events() {
         // Only a controller of a kind has an EventWriter, and its targets are stored objects.
         recorder ??= events?.about(target as StoredObject) ?? noEvents;

@@ -18,7 +18,8 @@
  */
 import { randomUUID } from "node:crypto";
 import type { ControlPlane } from "../backend/control-plane.js";
-import { Informer } from "../cache/informer.js";
+import { scopeKey, type WatchScope } from "../cache/scope.js";
+import { ScopedInformer } from "../cache/scoped-informer.js";
 import { ShardSet } from "../coordination/shards.js";
 import { ApiError } from "../model/api-error.js";
 import { type Clock, sleep } from "../model/clock.js";
@@ -77,8 +78,9 @@ export interface TermOptions {
 
 /** One term of a manager's controllers; see the module comment. */
 export class Term {
-  /** The shared informers, by kind id. */
-  readonly informers = new Map<string, Informer>();
+  /** The shared informers, by kind id and scope. */
+  readonly informers = new Map<string, ScopedInformer>();
+  private informersStarted = false;
   /** The shard sets of sharded controllers, by controller name. */
   readonly shardSets = new Map<string, ShardSet>();
   readonly runners: readonly ControllerRunner[];
@@ -110,7 +112,7 @@ export class Term {
         clock,
         log: options.log,
         metrics: options.metrics.forController(controller.name),
-        informer: (kind) => this.informer(kind),
+        informer: (kind, scope) => this.informer(kind, scope),
         lingering: (key) => options.abandoned.of(controller.name, key),
       });
     });
@@ -134,6 +136,7 @@ export class Term {
     for (const runner of this.runners) runner.start(this.sourceStop.signal);
     this.shardRuns = this.runners.map((runner) => this.runShards(runner));
     this.informerRuns = [...this.informers.values()].map((i) => i.run(this.informerStop.signal));
+    this.informersStarted = true;
     this.workerRuns = this.runners.map((runner) => runner.runWorkers());
     return Promise.all(this.runners.map((runner) => runner.cachesSynced())).then(() => {
       this.isSynced = true;
@@ -168,14 +171,18 @@ export class Term {
     if (how === "graceful") log.info({}, "manager stopped");
   }
 
-  /** The shared informer of `kind`, made (and its kind registered) on first use. */
-  private informer(kind: AnyKind): Informer {
-    const id = kindId(kind);
+  /**
+   * The shared informer of `kind` in `scope`, made (and its kind registered) on first use; one
+   * made after the term started (a reconcile's `cacheOf` another kind) starts at once.
+   */
+  private informer(kind: AnyKind, scope: WatchScope | undefined): ScopedInformer {
+    const key = scopeKey(scope, kind.kind);
+    const id = key === "" ? kindId(kind) : `${kindId(kind)} ${key}`;
     let informer = this.informers.get(id);
     if (informer === undefined) {
       const { store, clock, log } = this.options;
       store.register(kind);
-      informer = new Informer(store.backend, kind, {
+      informer = new ScopedInformer(store.backend, kind, scope, {
         clock,
         observer: {
           failed: (err, retryInMs) => {
@@ -188,6 +195,8 @@ export class Term {
         },
       });
       this.informers.set(id, informer);
+      if (this.informersStarted && !this.informerStop.signal.aborted)
+        this.informerRuns.push(informer.run(this.informerStop.signal));
     }
     return informer;
   }

@@ -118,6 +118,66 @@ describe("WorkQueue", () => {
       expect(await takeReady(q)).toEqual(["b"]);
     });
 
+    it("debounces a burst of adds into one, ready its delay after the last", async () => {
+      const { queue: q, clock } = queue();
+      for (let i = 0; i < 5; i++) {
+        q.addDebounced("a", 100, 1_000);
+        await clock.advance(20);
+      }
+      // The last add came at 80 ms: ready at 180 ms, not before (it is 100 ms now).
+      await clock.advance(79);
+      expect(q.length).toBe(0);
+      await clock.advance(1);
+      expect(await takeReady(q)).toEqual(["a"]);
+      q.done("a");
+      await clock.advance(1_000);
+      expect(q.length).toBe(0);
+    });
+
+    it("hands out a key that keeps changing within its debounce's longest wait", async () => {
+      const { queue: q, clock } = queue();
+      let handedOutAt: number | undefined;
+      for (let t = 0; t <= 2_000 && handedOutAt === undefined; t += 50) {
+        q.addDebounced("a", 100, 1_000);
+        await clock.advance(50);
+        if (q.length > 0) handedOutAt = clock.now();
+      }
+      expect(handedOutAt).toBe(1_000);
+    });
+
+    it("leaves a ready key as it is, keeps a sooner requeue, and runs a processing key once more", async () => {
+      const { queue: q, clock } = queue();
+      q.add("ready");
+      q.addDebounced("ready", 100, 1_000);
+      expect(await takeReady(q)).toEqual(["ready"]);
+      q.done("ready");
+      await clock.advance(1_000);
+      expect(q.length).toBe(0);
+
+      q.addAfter("requeued", 10);
+      q.addDebounced("requeued", 100, 1_000);
+      await clock.advance(10);
+      expect(await takeReady(q)).toEqual(["requeued"]);
+      q.done("requeued");
+
+      // A requeue sooner than a pending debounce wins, and later changes do not push it back.
+      q.addDebounced("b", 100, 1_000);
+      q.addAfter("b", 30);
+      await clock.advance(20);
+      q.addDebounced("b", 100, 1_000);
+      await clock.advance(10);
+      expect(await takeReady(q)).toEqual(["b"]);
+      q.done("b");
+
+      q.add("busy");
+      expect(await q.get()).toBe("busy");
+      q.addDebounced("busy", 100, 1_000);
+      await clock.advance(100);
+      expect(q.length).toBe(0);
+      q.done("busy");
+      expect(await takeReady(q)).toEqual(["busy"]);
+    });
+
     it("cancels a later pending time when the key is added now", async () => {
       const { queue: q, clock } = queue();
       q.addAfter("a", 1_000);

@@ -10,6 +10,11 @@
  *   the earliest wins (an `add` is the earliest of all and cancels a later one).
  *   `addRateLimited(key)` — ready after the rate limiter's delay (per-key exponential backoff by
  *   default); `forget(key)` resets it.
+ * - `addDebounced(key, ms, maxWaitMs)` — trailing-edge debounce (kube-runtime's
+ *   `Config::debounce`): ready `ms` after the last of a burst of calls, but at most `maxWaitMs`
+ *   after the first, so a key that keeps changing still goes (bounded wait holds). A key already
+ *   ready stays as it is (its worker will see the latest state); a key due sooner (a requeue, a
+ *   retry) keeps its time.
  * - `ensure(key)` — for polling feeders: does nothing if the key is queued, scheduled or being
  *   processed, so a poll never pulls a requested requeue forward.
  * - **Priorities**: adds marked `low` (initial lists, resyncs, polls) wait in a second lane. While
@@ -150,6 +155,8 @@ export class WorkQueue<K = string> {
   // Delays: the due time of each scheduled key, and a min-heap of (due, key) pairs in two
   // parallel arrays. Heap entries whose due no longer matches `scheduled` are stale and skipped.
   private readonly scheduled = new Map<K, number>();
+  /** Keys whose scheduled time a debounce set: when their burst began. */
+  private readonly debouncing = new Map<K, number>();
   private readonly heapDue: number[] = [];
   private readonly heapKey: K[] = [];
   private timer: Timer | undefined;
@@ -203,7 +210,10 @@ export class WorkQueue<K = string> {
     if (this.stopped) return;
     const low = options?.low === true;
     this.metrics?.added();
-    if (this.scheduled.size > 0) this.scheduled.delete(key);
+    if (this.scheduled.size > 0) {
+      this.scheduled.delete(key);
+      if (this.debouncing.size > 0) this.debouncing.delete(key);
+    }
     const state = this.state.get(key);
     if (state === undefined) {
       this.enqueue(key, low);
@@ -238,6 +248,34 @@ export class WorkQueue<K = string> {
     const due = this.clock.now() + ms;
     const current = this.scheduled.get(key);
     if (current !== undefined && current <= due) return;
+    // Sooner than a debounce had it: a later change must not push it back.
+    if (this.debouncing.size > 0) this.debouncing.delete(key);
+    this.schedule(key, due);
+  }
+
+  /** Makes `key` ready `ms` after the last of a burst of calls, within `maxWaitMs` of the first. */
+  addDebounced(key: K, ms: number, maxWaitMs: number): void {
+    if (this.stopped) return;
+    if (!(ms > 0)) {
+      this.add(key);
+      return;
+    }
+    const state = this.state.get(key);
+    if (state !== undefined && (state < 0 || state === QUEUED)) return;
+    const now = this.clock.now();
+    const current = this.scheduled.get(key);
+    let first = this.debouncing.get(key);
+    if (first === undefined) {
+      // Due by then anyway (a requeue, a retry): that reconcile sees this change.
+      if (current !== undefined && current <= now + ms) return;
+      first = now;
+      this.debouncing.set(key, first);
+    }
+    const due = Math.min(now + ms, first + maxWaitMs);
+    if (due !== current) this.schedule(key, due);
+  }
+
+  private schedule(key: K, due: number): void {
     this.scheduled.set(key, due);
     this.heapPush(due, key);
     if (due < this.timerDue) this.arm(due);
@@ -316,6 +354,7 @@ export class WorkQueue<K = string> {
     this.timer = undefined;
     this.timerDue = Number.POSITIVE_INFINITY;
     this.scheduled.clear();
+    this.debouncing.clear();
     this.heapDue.length = 0;
     this.heapKey.length = 0;
     this.normal.clear();
