@@ -157,6 +157,7 @@ export {
 } from "./model/kind.js";
 export {
   clone,
+  controllerReference,
   deepFreeze,
   type Frozen,
   type JsonValue,

@@ -296,7 +296,7 @@ describe("setpoint run", () => {
       setpoint("run", "examples/nocontrol.ts", "--memory", "--data", "x"),
     ).rejects.toMatchObject({
       stderr: expect.stringContaining(
-        "choose one store: --memory, --data, --postgres or --kubeconfig",
+        "choose one store: --memory, --data, --postgres, --kubeconfig or --in-cluster",
       ),
     });
     await expect(setpoint("run", "examples/nocontrol.ts", "--shards", "0")).rejects.toMatchObject({
@@ -559,6 +559,22 @@ describe("setpoint run and serve fail clearly and exit cleanly", () => {
         /--serve host:port: expected a port number/,
       ],
       [["run", "examples/nocontrol.ts", "--token", "x"], /--token goes with --serve/],
+      [
+        ["run", "examples/nocontrol.ts", "--lease-namespace", "ops"],
+        /--lease-namespace goes with --leader-elect/,
+      ],
+      [
+        ["run", "examples/nocontrol.ts", "--in-cluster", "--kubeconfig", file],
+        /choose one store: .*--in-cluster/,
+      ],
+      [
+        ["manifests", "examples/nocontrol.ts", "--replicas", "0"],
+        /--replicas 0: expected a positive whole number/,
+      ],
+      [
+        ["manifests", "examples/nocontrol.ts", "--module-path", "a.js", "--module-path", "b.js"],
+        /--module-path is given 2 times for 1 modules/,
+      ],
       [["run", "examples/nocontrol.ts", "--data", file], new RegExp(`${file}.*not a directory`)],
       [["serve", "--data", file], new RegExp(`${file}.*not a directory`)],
       [

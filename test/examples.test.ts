@@ -21,10 +21,13 @@ async function firstBlockUnder(heading: string): Promise<string> {
 }
 
 describe("the README", () => {
-  it("shows examples/first-example.ts and examples/first-controller.ts as its examples", async () => {
+  it("shows examples/first-example.ts, first-controller.ts and configmap-generator.ts as its examples", async () => {
     const file = (name: string) => readFile(new URL(`examples/${name}`, root), "utf8");
     expect(await firstBlockUnder("## A first example")).toBe(await file("first-example.ts"));
     expect(await firstBlockUnder("## A first controller")).toBe(await file("first-controller.ts"));
+    expect(await firstBlockUnder("## An operator over Kubernetes' own kinds")).toBe(
+      await file("configmap-generator.ts"),
+    );
   });
 
   it("has a first controller that runs, reports status and stops cleanly", async () => {

@@ -423,6 +423,7 @@ const contentType = fc.constantFrom(
   "application/json-patch+json",
   "application/apply-patch+yaml",
   "application/strategic-merge-patch+json",
+  "application/vnd.kubernetes.protobuf",
   "text/plain",
 );
 const fuzzRequest = fc

@@ -106,6 +106,30 @@ describe("serve answers bad input with the right Status", () => {
     });
   });
 
+  it("422 naming the field for a body of another kind or version than the URL names, and nothing is stored", async () => {
+    const other = await call(
+      "POST",
+      widgets,
+      JSON.stringify({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "cm" }, data: {} }),
+    );
+    expect(other.json()).toMatchObject({ code: 422, reason: "Invalid" });
+    expect(JSON.stringify(other.json().details)).toContain('"field":"kind"');
+    const version = await call(
+      "POST",
+      widgets,
+      JSON.stringify({
+        apiVersion: "example.setpoint.dev/v2",
+        kind: "Widget",
+        metadata: { name: "v2" },
+        spec: { replicas: 1 },
+      }),
+    );
+    expect(version.json()).toMatchObject({ code: 422, reason: "Invalid" });
+    expect(JSON.stringify(version.json().details)).toContain('"field":"apiVersion"');
+    expect((await call("GET", `${widgets}/cm`)).status).toBe(404);
+    expect((await call("GET", `${widgets}/v2`)).status).toBe(404);
+  });
+
   it("422 with field causes for invalid objects, 409 for stale writes and taken names", async () => {
     const invalid = await call(
       "POST",

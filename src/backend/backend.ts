@@ -11,8 +11,9 @@
  * - `update` needs the current `resourceVersion` (else `Conflict`; missing is `Invalid`);
  *   `generation` increments when `spec` changes; it never changes `status`. `updateStatus` never
  *   changes anything but `status`. A write that changes nothing makes no revision and no event.
- * - `patch` applies a JSON merge patch, a JSON patch (with `test`) or an apply (create, or merge
- *   into the existing object); a patch naming `metadata.resourceVersion` is preconditioned on it.
+ * - `patch` applies a JSON merge patch, a strategic merge patch (built-in kinds), a JSON patch
+ *   (with `test`) or an apply (create, or merge into the existing object); a patch naming
+ *   `metadata.resourceVersion` is preconditioned on it.
  * - `delete` with finalizers present sets `deletionTimestamp` and keeps the object; no finalizer
  *   may be added from then on; when the last finalizer goes, the object goes. Deleting removes
  *   dependents whose `ownerReferences` name its `uid` once no other owner of theirs exists
@@ -107,10 +108,21 @@ export interface Watch<T = StoredObject> extends AsyncIterableIterator<WatchEven
   poll?(): WatchEvent<T> | undefined;
 }
 
-/** The three patch formats. */
+/** The patch formats. */
 export type Patch =
   /** RFC 7386: objects merge, `null` removes, anything else replaces. */
   | { readonly type: "merge"; readonly patch: Readonly<Record<string, unknown>> }
+  /**
+   * Kubernetes' strategic merge patch (`application/strategic-merge-patch+json`), for built-in
+   * kinds only: like a merge patch, but lists the API declares mergeable merge element by element
+   * on their key (containers by `name`, ports by `containerPort`…) or as a set (finalizers), and
+   * the `$patch`, `$retainKeys`, `$setElementOrder/…` and `$deleteFromPrimitiveList/…` directives
+   * apply, as kube-apiserver applies them. A kind the API's definitions do not have (a custom
+   * resource) answers `UnsupportedMediaType` (415), as kube-apiserver does.
+   * @example
+   * { type: "strategic", patch: { spec: { template: { spec: { containers: [{ name: "app", image: "app:2" }] } } } } }
+   */
+  | { readonly type: "strategic"; readonly patch: Readonly<Record<string, unknown>> }
   /** RFC 6902 operations, `test` included. */
   | { readonly type: "json"; readonly patch: readonly JsonPatchOperation[] }
   /**

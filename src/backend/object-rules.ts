@@ -9,6 +9,11 @@
  * frozen, sized) is `seal.ts`.
  */
 import { randomUUID } from "node:crypto";
+import { applyStrategicMergePatch } from "../kubernetes/strategic-merge-patch.js";
+import {
+  builtinPatchSchema,
+  strategicPatchUnsupported,
+} from "../kubernetes/strategic-patch-schema.js";
 import {
   ApiError,
   alreadyExists,
@@ -617,6 +622,9 @@ export function patchDocument(
         checkBodyKey(kind, key, isPlainObject(patch.patch.metadata) ? patch.patch.metadata : {});
       result = applyMergePatch(existing, patch.patch);
       break;
+    case "strategic":
+      result = applyStrategicPatch(kind, existing, patch.patch);
+      break;
     case "json":
       result = applyJsonPatch(existing, patch.patch);
       break;
@@ -642,6 +650,21 @@ export function patchDocument(
     ]);
   }
   return { ...result, metadata };
+}
+
+/**
+ * A strategic merge patch of `existing`, by what the API's definitions say of the kind's fields;
+ * a kind they do not have (a custom resource) is UnsupportedMediaType, kube-apiserver's answer.
+ */
+function applyStrategicPatch(
+  kind: AnyKind,
+  existing: StoredObject,
+  patch: Readonly<Record<string, unknown>>,
+): unknown {
+  if (!isPlainObject(patch)) throw badRequest("a strategic merge patch must be a JSON object");
+  const schema = builtinPatchSchema(kind.group, kind.version, kind.kind);
+  if (schema === undefined) throw strategicPatchUnsupported();
+  return applyStrategicMergePatch(existing, patch, schema);
 }
 
 /**

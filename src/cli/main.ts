@@ -33,6 +33,7 @@ Usage:
   setpoint run <module…> [options]     Run the controllers modules export, on a store of your choice
   setpoint serve [module…] [options]   Serve a control plane over the Kubernetes REST API
   setpoint crd <module…>               Print the CustomResourceDefinitions of the kinds modules export
+  setpoint manifests <module…>         Print what a cluster needs to run the modules' controllers
   setpoint --version                   Print setpoint's version
 
 Run 'setpoint <command> --help' for a command's options and examples.
@@ -53,7 +54,10 @@ const storeOptions = `The store is one of:
 const serveSecurityOptions = `  --token <token>       require this bearer token (kubectl sends tokens only over TLS)
   --tls-cert <file>     serve HTTPS with this PEM certificate…
   --tls-key <file>      …and this PEM key
-  --minor <n>           the Kubernetes minor version /version reports (default 32)`;
+  --minor <n>           the Kubernetes minor version /version reports (default 32)
+  --no-builtin-kinds    serve none of Kubernetes' built-in kinds beyond Namespace, Service,
+                        Lease, Event and CRDs (by default ConfigMap, Secret, Pod, Deployment,
+                        Job, Role… are served, as a cluster serves them; nothing runs them)`;
 
 const runUsage = `Usage: setpoint run <module…> [options]
 
@@ -61,6 +65,9 @@ Runs every controller the modules export (values made by controller()) until Ctr
 then shuts down gracefully. ${storeOptions}
   --kubeconfig <file>   a Kubernetes cluster, the kubeconfig's current context
                         (needs @kubernetes/client-node)
+  --in-cluster          the cluster this process runs in (its service account), or else
+                        $KUBECONFIG or ~/.kube/config: what a Deployment from
+                        \`setpoint manifests\` runs with
 
 Serving the plane the controllers use, so that kubectl can drive them:
   --serve [host:]port   serve it over the Kubernetes REST API (host 127.0.0.1 unless given;
@@ -73,7 +80,7 @@ Options:
   --metrics-port <n>    serve /metrics, /healthz and /readyz on this port (0: any free port)
   --metrics-host <addr> the address for them (default 127.0.0.1)
   --leader-elect        run the controllers only while holding the Lease (--lease-name, default
-                        setpoint-controllers)
+                        setpoint-controllers; --lease-namespace, default "default")
   --shards <n>          split each controller's keys into n shards shared by the live replicas
   --identity <id>       this replica's name for leases (default hostname-random)
   --shutdown-timeout <s> seconds reconciles in flight get to finish on SIGTERM before their
@@ -113,6 +120,31 @@ Examples:
   kubectl --kubeconfig ./kubeconfig apply -f crd.yaml
   setpoint serve ${example("workload")} --data ./state --kubeconfig-out ./kubeconfig
   setpoint serve --port 8443 --token s3cret --tls-cert cert.pem --tls-key key.pem
+`;
+
+const manifestsUsage = `Usage: setpoint manifests <module…> [options]
+
+Prints, as YAML, what a Kubernetes cluster needs to run the controllers the modules export: the
+CustomResourceDefinitions of their kinds, a ServiceAccount, a ClusterRole whose rules are exactly
+the verbs the controllers use on each kind they read, own, write, record events and lease with
+(a Role, when every kind they read is scoped to --namespace), its binding, and a Deployment
+running \`setpoint run <module…> --in-cluster --leader-elect\` with liveness and readiness probes
+on /healthz and /readyz, the metrics port and a graceful termination period. Writes a reconcile
+makes to other kinds through ctx.plane are not declared anywhere: add rules for them yourself.
+
+Options:
+  --image <image>       the image holding the modules and setpoint (default
+                        setpoint-operator:latest; see examples/Dockerfile)
+  --namespace <ns>      where the operator runs (default "default")
+  --name <name>         its ServiceAccount, role, Deployment and Lease (default
+                        setpoint-controllers)
+  --replicas <n>        replicas of the Deployment; one leads at a time (default 2)
+  --module-path <p>     the modules' path inside the image, once per module, in order
+                        (default: the paths given)
+  -h, --help            show this help
+
+Examples:
+  setpoint manifests ./dist/controllers.js --image registry.example/ops:1.0 | kubectl apply -f -
 `;
 
 const crdUsage = `Usage: setpoint crd <module…>
@@ -185,6 +217,7 @@ const serveFlags = {
   "tls-cert": { type: "string" },
   "tls-key": { type: "string" },
   minor: { type: "string", default: "32" },
+  "no-builtin-kinds": { type: "boolean" },
 } as const;
 
 interface StoreValues {
@@ -193,6 +226,7 @@ interface StoreValues {
   postgres?: string;
   schema?: string;
   kubeconfig?: string;
+  "in-cluster"?: boolean;
 }
 
 /** Opens the store the flags name and waits until it is ready; errors say what was wrong. */
@@ -201,20 +235,26 @@ async function openPlane(
   opened: Opened,
   allowCluster: boolean,
 ): Promise<ControlPlane> {
-  const stores = [values.memory, values.data, values.postgres, values.kubeconfig].filter(
-    (store) => store !== undefined,
-  );
+  const stores = [
+    values.memory,
+    values.data,
+    values.postgres,
+    values.kubeconfig,
+    values["in-cluster"],
+  ].filter((store) => store !== undefined);
   if (stores.length > 1)
     throw new Error(
-      `choose one store: ${allowCluster ? "--memory, --data, --postgres or --kubeconfig" : "--memory, --data or --postgres"}`,
+      `choose one store: ${allowCluster ? "--memory, --data, --postgres, --kubeconfig or --in-cluster" : "--memory, --data or --postgres"}`,
     );
   if (values.schema !== undefined && values.postgres === undefined)
     throw new Error("--schema goes with --postgres");
   let plane: ControlPlane;
-  if (values.kubeconfig !== undefined) {
+  if (values.kubeconfig !== undefined || values["in-cluster"]) {
     const { connectKubernetes } = await import("../kubernetes/index.js");
     plane = createControlPlane({
-      backend: await connectKubernetes({ kubeconfig: values.kubeconfig }),
+      backend: await connectKubernetes(
+        values.kubeconfig === undefined ? {} : { kubeconfig: values.kubeconfig },
+      ),
     });
   } else if (values.postgres !== undefined) {
     plane = createControlPlane({
@@ -248,7 +288,13 @@ function postgresUrl(value: string): string {
 
 /** The serving options the flags give, checked. */
 function serveOptionsOf(
-  values: { token?: string; "tls-cert"?: string; "tls-key"?: string; minor?: string },
+  values: {
+    token?: string;
+    "tls-cert"?: string;
+    "tls-key"?: string;
+    minor?: string;
+    "no-builtin-kinds"?: boolean;
+  },
   address: { host: string; port: number },
 ): ServeOptions {
   const minorVersion = Number(values.minor ?? "32");
@@ -259,6 +305,7 @@ function serveOptionsOf(
   return {
     ...address,
     minorVersion,
+    ...(values["no-builtin-kinds"] === true ? { builtinKinds: false } : {}),
     ...(values.token === undefined ? {} : { token: values.token }),
     ...(values["tls-cert"] === undefined
       ? {}
@@ -390,6 +437,55 @@ async function serve(args: string[], opened: Opened): Promise<void> {
   say("stopped");
 }
 
+async function manifests(args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      image: { type: "string" },
+      namespace: { type: "string" },
+      name: { type: "string" },
+      replicas: { type: "string" },
+      "module-path": { type: "string", multiple: true },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help || positionals.length === 0) {
+    process.stdout.write(manifestsUsage);
+    if (!values.help) process.exitCode = 2;
+    return;
+  }
+  const replicas = values.replicas === undefined ? undefined : Number(values.replicas);
+  if (replicas !== undefined && (!Number.isInteger(replicas) || replicas < 1))
+    throw new Error(`--replicas ${values.replicas}: expected a positive whole number`);
+  const modulePaths = values["module-path"] ?? positionals;
+  if (modulePaths.length !== positionals.length)
+    throw new Error(
+      `--module-path is given ${modulePaths.length} times for ${positionals.length} modules: once per module, in order`,
+    );
+  const controllers: Controller<never>[] = [];
+  const kinds: AnyKind[] = [];
+  for (const path of positionals) {
+    const module = await loadModule(path);
+    controllers.push(...Object.values(module).filter(isController));
+    kinds.push(...kindsOf(module));
+  }
+  if (controllers.length === 0)
+    throw new Error(
+      `${positionals.join(", ")} export no controller (a value made by controller())`,
+    );
+  const { operatorManifestsYaml } = await import("../kubernetes/manifests.js");
+  process.stdout.write(
+    operatorManifestsYaml(controllers, kinds, {
+      modules: modulePaths,
+      ...(values.image === undefined ? {} : { image: values.image }),
+      ...(values.namespace === undefined ? {} : { namespace: values.namespace }),
+      ...(values.name === undefined ? {} : { name: values.name }),
+      ...(replicas === undefined ? {} : { replicas }),
+    }),
+  );
+}
+
 async function crd(args: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args,
@@ -428,6 +524,7 @@ async function run(args: string[], opened: Opened): Promise<void> {
     options: {
       ...storeFlags,
       kubeconfig: { type: "string" },
+      "in-cluster": { type: "boolean" },
       serve: { type: "string" },
       "kubeconfig-out": { type: "string" },
       ...serveFlags,
@@ -435,6 +532,7 @@ async function run(args: string[], opened: Opened): Promise<void> {
       "metrics-host": { type: "string", default: "127.0.0.1" },
       "leader-elect": { type: "boolean" },
       "lease-name": { type: "string", default: "setpoint-controllers" },
+      "lease-namespace": { type: "string" },
       shards: { type: "string" },
       identity: { type: "string" },
       "shutdown-timeout": { type: "string" },
@@ -467,15 +565,24 @@ async function run(args: string[], opened: Opened): Promise<void> {
     throw new Error(
       `--shutdown-timeout ${values["shutdown-timeout"]}: expected a number of seconds`,
     );
+  if (values["lease-namespace"] !== undefined && !values["leader-elect"])
+    throw new Error("--lease-namespace goes with --leader-elect");
   const shards = values.shards === undefined ? undefined : Number(values.shards);
   if (shards !== undefined && (!Number.isInteger(shards) || shards < 1))
     throw new Error(`--shards ${values.shards}: expected a positive whole number`);
-  if (values.serve !== undefined && values.kubeconfig !== undefined)
+  const cluster = values.kubeconfig ?? (values["in-cluster"] ? "the in-cluster config" : undefined);
+  if (values.serve !== undefined && cluster !== undefined)
     throw new Error(
       "--serve serves the plane the controllers use; with --kubeconfig they use a cluster, which serves its own API: drop --serve and point kubectl at that cluster",
     );
   if (values.serve === undefined) {
-    for (const flag of ["kubeconfig-out", "token", "tls-cert", "tls-key"] as const)
+    for (const flag of [
+      "kubeconfig-out",
+      "token",
+      "tls-cert",
+      "tls-key",
+      "no-builtin-kinds",
+    ] as const)
       if (values[flag] !== undefined) throw new Error(`--${flag} goes with --serve`);
   }
   const serveOptions =
@@ -493,8 +600,8 @@ async function run(args: string[], opened: Opened): Promise<void> {
   }
 
   const logger = createLogger({ format });
-  const where = values.kubeconfig
-    ? `the cluster of ${values.kubeconfig}`
+  const where = cluster
+    ? `the cluster of ${cluster}`
     : values.postgres
       ? `PostgreSQL (schema ${values.schema ?? "setpoint"})`
       : values.data
@@ -507,7 +614,7 @@ async function run(args: string[], opened: Opened): Promise<void> {
   );
   const plane = await openPlane(values, opened, true);
   plane.register(...kinds);
-  if (values.kubeconfig !== undefined) await checkCluster(plane, controllers, values.kubeconfig);
+  if (cluster !== undefined) await checkCluster(plane, controllers, cluster);
   if (serveOptions !== undefined) {
     const server = await serveKubernetesApi(plane, serveOptions);
     opened.add(() => server.close());
@@ -526,7 +633,16 @@ async function run(args: string[], opened: Opened): Promise<void> {
     ...(metricsPort === undefined
       ? {}
       : { healthPort: metricsPort, healthHost: values["metrics-host"] }),
-    ...(values["leader-elect"] ? { leaderElection: { name: values["lease-name"] } } : {}),
+    ...(values["leader-elect"]
+      ? {
+          leaderElection: {
+            name: values["lease-name"],
+            ...(values["lease-namespace"] === undefined
+              ? {}
+              : { namespace: values["lease-namespace"] }),
+          },
+        }
+      : {}),
     ...(shards === undefined ? {} : { shards: { count: shards } }),
   });
   manager.add(...controllers);
@@ -604,6 +720,9 @@ try {
       break;
     case "crd":
       await crd(rest);
+      break;
+    case "manifests":
+      await manifests(rest);
       break;
     case "-v":
     case "--version":

@@ -5,6 +5,11 @@
  * the core v1 Event served as a view of `Event`. Namespace, Lease and Event are defined beside
  * the code that needs them on every store (the typed client, leader election, the event
  * recorder), which must not load this module, and are re-exported here, not redefined.
+ *
+ * The rest of Kubernetes' built-in kinds, typed and validated, are the catalogue
+ * (`catalogue/`, exported from `setpoint/kubernetes`), which importing `setpoint` never loads;
+ * its `Service` is the typed twin of the loose one here (same identity: a store keeps them as
+ * one kind), and `setpoint serve` serves the catalogue's.
  */
 import { z } from "zod";
 import { Event } from "../controller/events.js";
@@ -16,8 +21,9 @@ import { crdSpecIssues } from "./crd-validation.js";
 export { Event, Lease, Namespace };
 
 /**
- * Kubernetes' `Service` (core `v1`), stored as given: no cluster IPs are allocated and nothing
- * routes traffic. Served so that clients that expect services find them (`kubectl cluster-info`
+ * Kubernetes' `Service` (core `v1`), stored as given, its spec unchecked (the catalogue's
+ * `Service` of `setpoint/kubernetes` is typed and validated): no cluster IPs are allocated and
+ * nothing routes traffic. Served so that clients that expect services find them (`kubectl cluster-info`
  * lists `kube-system`'s, `kubectl get all` includes them) and controllers can manage them.
  */
 export const Service = defineKind({

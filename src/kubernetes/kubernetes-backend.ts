@@ -139,6 +139,14 @@ function fieldSelectorString(selector: string | FieldSelector | undefined): stri
   return selector === undefined ? undefined : selector.toString();
 }
 
+/** The media type each patch format is sent as. */
+const patchContentTypes: Record<Patch["type"], string> = {
+  merge: "application/merge-patch+json",
+  strategic: "application/strategic-merge-patch+json",
+  json: "application/json-patch+json",
+  apply: "application/apply-patch+yaml",
+};
+
 /**
  * A Backend for the cluster a kubeconfig names. @kubernetes/client-node (1.4 or 2.x) must be
  * installed.
@@ -572,12 +580,7 @@ class KubernetesBackend implements Backend {
     patch: Patch,
     options: PatchOptions = {},
   ): Promise<StoredObject> {
-    const contentType =
-      patch.type === "merge"
-        ? "application/merge-patch+json"
-        : patch.type === "json"
-          ? "application/json-patch+json"
-          : "application/apply-patch+yaml";
+    const contentType = patchContentTypes[patch.type];
     const body =
       patch.type === "apply"
         ? { apiVersion: kind.apiVersion, kind: kind.kind, ...patch.patch }

@@ -5,6 +5,9 @@ import type { Frozen, Resource, ResourceInput } from "./resource.js";
 /** Whether objects of a kind live in a namespace or in the cluster as a whole. */
 export type Scope = "Namespaced" | "Cluster";
 
+/** Where a kind's validated fields live: under `spec`, or at the top level (`flat`). */
+export type KindLayout = "spec" | "flat";
+
 /** An extra column for `kubectl get` (a CRD's `additionalPrinterColumns`). */
 export interface PrinterColumn {
   readonly name: string;
@@ -15,6 +18,13 @@ export interface PrinterColumn {
   /** 0 shows in the standard view; higher shows only with `-o wide`. @default 0 */
   readonly priority?: number;
   readonly format?: string;
+  /**
+   * Computes the cell where a JSONPath cannot (READY as "1/3", a pod's STATUS): served Tables
+   * use it instead of `jsonPath`, which stays what a CRD of the kind shows. `now` is the
+   * server's clock (epoch ms), for ages. @default the value at `jsonPath`
+   */
+  // biome-ignore lint/suspicious/noExplicitAny: a column reads any kind's object
+  readonly value?: (object: any, now: number) => unknown;
 }
 
 /**
@@ -37,6 +47,7 @@ export interface ScaleSubresource {
 export interface KindOptions<
   SpecSchema extends StandardSchemaV1,
   StatusSchema extends StandardSchemaV1 | undefined,
+  Layout extends KindLayout = KindLayout,
 > {
   /** API group, e.g. `example.setpoint.dev`; `""` for the core group. */
   readonly group: string;
@@ -57,7 +68,7 @@ export interface KindOptions<
    * `spec` then validates every top-level field but `apiVersion`, `kind`, `metadata` and
    * `status`. @default "spec"
    */
-  readonly layout?: "spec" | "flat";
+  readonly layout?: Layout;
   /** Validator of `status`; without it any JSON object is accepted as status. */
   readonly status?: StatusSchema;
   readonly printerColumns?: readonly PrinterColumn[];
@@ -81,6 +92,7 @@ export interface KindOptions<
 export interface Kind<
   SpecSchema extends StandardSchemaV1 = StandardSchemaV1,
   StatusSchema extends StandardSchemaV1 | undefined = StandardSchemaV1 | undefined,
+  Layout extends KindLayout = KindLayout,
 > {
   readonly group: string;
   readonly version: string;
@@ -88,7 +100,7 @@ export interface Kind<
   readonly plural: string;
   readonly singular: string;
   readonly scope: Scope;
-  readonly layout: "spec" | "flat";
+  readonly layout: Layout;
   /** `group/version`, or just `version` for the core group. */
   readonly apiVersion: string;
   readonly spec: SpecSchema;
@@ -125,12 +137,19 @@ export type StatusInputOf<K extends AnyKind> = K["status"] extends StandardSchem
  * type WidgetObject = ResourceOf<typeof Widget>;
  * ```
  */
-export type ResourceOf<K extends AnyKind> = Frozen<Resource<SpecOf<K>, StatusOf<K>>>;
+export type ResourceOf<K extends AnyKind> = K["layout"] extends "flat"
+  ? Frozen<FlatResource<SpecOf<K>, StatusOf<K>>>
+  : Frozen<Resource<SpecOf<K>, StatusOf<K>>>;
 
 /** An object of kind `K` as written: `apiVersion`, `kind` and server-set metadata optional. */
-export type ResourceInputOf<K extends AnyKind> = Frozen<
-  ResourceInput<SpecInputOf<K>, StatusInputOf<K>>
->;
+export type ResourceInputOf<K extends AnyKind> = K["layout"] extends "flat"
+  ? Frozen<FlatResourceInput<SpecInputOf<K>, StatusInputOf<K>>>
+  : Frozen<ResourceInput<SpecInputOf<K>, StatusInputOf<K>>>;
+
+/** An object of a flat kind (ConfigMap, Event): its fields beside `metadata`, no `spec`. */
+export type FlatResource<Body, Status> = Omit<Resource<never, Status>, "spec"> & Body;
+/** An object of a flat kind as written. */
+export type FlatResourceInput<Body, Status> = Omit<ResourceInput<never, Status>, "spec"> & Body;
 
 const kindPattern = /^[A-Z][A-Za-z0-9]*$/;
 const versionPattern = /^v[1-9][0-9]*((alpha|beta)[1-9][0-9]*)?$/;
@@ -167,7 +186,8 @@ export function pluralOf(kind: string): string {
 export function defineKind<
   SpecSchema extends StandardSchemaV1,
   StatusSchema extends StandardSchemaV1 | undefined = undefined,
->(options: KindOptions<SpecSchema, StatusSchema>): Kind<SpecSchema, StatusSchema> {
+  Layout extends KindLayout = "spec",
+>(options: KindOptions<SpecSchema, StatusSchema, Layout>): Kind<SpecSchema, StatusSchema, Layout> {
   const { group, version, kind, scope } = options;
   if (group !== "" && (group.length > 253 || !groupPattern.test(group))) {
     throw new TypeError(
@@ -230,7 +250,7 @@ export function defineKind<
     plural,
     singular,
     scope,
-    layout: options.layout ?? "spec",
+    layout: options.layout ?? ("spec" as Layout),
     apiVersion: group === "" ? version : `${group}/${version}`,
     spec: options.spec,
     status: options.status as StatusSchema,

@@ -43,6 +43,30 @@ export interface OwnerReference {
   blockOwnerDeletion?: boolean;
 }
 
+/**
+ * The owner reference that makes `owner` the controller of an object: what `.owns()` maps a
+ * child's changes back to its owner by, and what garbage collection deletes the child with.
+ *
+ * @example
+ * ```ts
+ * metadata: { name: generator.metadata.name, ownerReferences: [controllerReference(generator)] }
+ * ```
+ */
+export function controllerReference(owner: {
+  readonly apiVersion: string;
+  readonly kind: string;
+  readonly metadata: { readonly name: string; readonly uid: string };
+}): OwnerReference {
+  return {
+    apiVersion: owner.apiVersion,
+    kind: owner.kind,
+    name: owner.metadata.name,
+    uid: owner.metadata.uid,
+    controller: true,
+    blockOwnerDeletion: true,
+  };
+}
+
 /** Kubernetes' `ObjectMeta`, as stored: the server-set fields are always present. */
 export interface ObjectMeta {
   name: string;
@@ -62,6 +86,25 @@ export interface ObjectMeta {
   annotations?: Record<string, string>;
   ownerReferences?: OwnerReference[];
   finalizers?: string[];
+  /** Which manager owns which fields (server-side apply); see {@link ManagedFieldsEntry}. */
+  managedFields?: ManagedFieldsEntry[];
+}
+
+/**
+ * One manager's fields (Kubernetes' `metav1.ManagedFieldsEntry`): what `manager` set by an
+ * `Apply` (server-side apply) or by other writes (`Update`), in FieldsV1 encoding
+ * (`{"f:spec": {"f:replicas": {}}}`).
+ */
+export interface ManagedFieldsEntry {
+  manager: string;
+  operation: "Apply" | "Update";
+  apiVersion: string;
+  /** RFC 3339: when the manager last changed the object. */
+  time?: string;
+  fieldsType: "FieldsV1";
+  fieldsV1: Record<string, unknown>;
+  /** `status` for the status subresource's writes. */
+  subresource?: string;
 }
 
 /** The metadata a writer may send: only `name` (or `generateName`) is needed. */
@@ -78,6 +121,7 @@ export interface ObjectMetaInput {
   annotations?: Record<string, string>;
   ownerReferences?: OwnerReference[];
   finalizers?: string[];
+  managedFields?: ManagedFieldsEntry[];
 }
 
 /** An object of some kind, as stored. */

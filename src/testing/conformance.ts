@@ -507,6 +507,54 @@ export function runBackendConformance(
         expect(patched.metadata.generation).toBe(2);
       });
 
+      it("applies a strategic merge patch to a built-in kind: maps merge, finalizers merge as a set", async () => {
+        await backend.create(Lease, {
+          metadata: {
+            name: "smp",
+            namespace: ns,
+            labels: { a: "1", b: "2" },
+            finalizers: ["example.com/one"],
+          },
+          spec: { holderIdentity: "a", leaseDurationSeconds: 15 },
+        });
+        const patched = await backend.patch(Lease, key("smp"), {
+          type: "strategic",
+          patch: {
+            metadata: { labels: { b: null, c: "3" }, finalizers: ["example.com/two"] },
+            spec: { holderIdentity: "b" },
+          },
+        });
+        expect(patched.metadata.labels).toEqual({ a: "1", c: "3" });
+        expect(patched.metadata.finalizers).toEqual(["example.com/two", "example.com/one"]);
+        expect(patched.spec).toEqual({ holderIdentity: "b", leaseDurationSeconds: 15 });
+        // What kubectl apply sends to take a finalizer out: the order, and what to delete.
+        const pruned = await backend.patch(Lease, key("smp"), {
+          type: "strategic",
+          patch: {
+            metadata: {
+              "$setElementOrder/finalizers": ["example.com/one"],
+              "$deleteFromPrimitiveList/finalizers": ["example.com/two"],
+            },
+          },
+        });
+        expect(pruned.metadata.finalizers).toEqual(["example.com/one"]);
+        const cleared = await backend.patch(Lease, key("smp"), {
+          type: "strategic",
+          patch: { metadata: { finalizers: null } },
+        });
+        expect(cleared.metadata.finalizers).toBeUndefined();
+      });
+
+      it("refuses a strategic merge patch of a custom resource as UnsupportedMediaType", async () => {
+        const v1 = await backend.create(Widget, widget("a"));
+        const err = await rejection(
+          backend.patch(Widget, key("a"), { type: "strategic", patch: { spec: { replicas: 2 } } }),
+        );
+        expect(err.reason).toBe("UnsupportedMediaType");
+        expect(err.code).toBe(415);
+        expect(await backend.get(Widget, key("a"))).toEqual(v1);
+      });
+
       it("applies a JSON patch whose test holds", async () => {
         await backend.create(Widget, widget("a", { replicas: 1, tags: ["x"] }));
         const patched = await backend.patch(Widget, key("a"), {

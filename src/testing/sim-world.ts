@@ -25,6 +25,7 @@ import type {
   WriteOptions,
 } from "../backend/backend.js";
 import { MemoryBackend } from "../backend/memory/memory-backend.js";
+import { WatchChannel } from "../backend/watch-channel.js";
 import { ApiError, expired } from "../model/api-error.js";
 import type { Clock, Timer } from "../model/clock.js";
 import type { AnyKind } from "../model/kind.js";
@@ -77,15 +78,21 @@ export interface PendingCall {
   runThenFail(error: unknown): void;
 }
 
-/** A watch of a process, whose events the scheduler delivers one at a time. */
+/**
+ * A watch of a process, whose events the scheduler delivers one at a time: the store's events
+ * wait in `buffer` until the scheduler delivers them into a {@link WatchChannel}, which hands
+ * them to the consumer and, after them, the end or the error.
+ */
 export class SimWatch implements Watch {
-  /** Events the store produced, not yet delivered. */
+  /** Events the store produced, not yet delivered; stopping the watch discards them. */
   readonly buffer: WatchEvent[] = [];
-  private readonly ready: WatchEvent[] = [];
-  private waiting: ((result: IteratorResult<WatchEvent>) => void) | undefined;
-  private failWaiting: ((error: unknown) => void) | undefined;
+  /** What was delivered and not yet taken, then the end or the error. */
+  private readonly channel = new WatchChannel();
+  /**
+   * Whether the stream has ended, as the scheduler sees it: at an end, and at a failure once the
+   * consumer has the error (at once if it waits for one); the channel ends at the failure itself.
+   */
   private ended = false;
-  private error: unknown;
   private readonly underlying: Watch;
 
   constructor(
@@ -125,7 +132,8 @@ export class SimWatch implements Watch {
       this.fail(this.storeError);
       return `${this.text}: ends with ${describeError(this.storeError)}`;
     }
-    this.push(event);
+    this.world.activity++;
+    this.channel.push(event);
     return `${this.text}: ${describeEvent(event)}`;
   }
 
@@ -157,18 +165,9 @@ export class SimWatch implements Watch {
   }
 
   next(): Promise<IteratorResult<WatchEvent>> {
-    if (this.ready.length > 0) return Promise.resolve({ done: false, value: this.ready.shift()! });
-    if (this.error !== undefined) {
-      const error = this.error;
-      this.error = undefined;
-      this.ended = true;
-      return Promise.reject(error);
-    }
-    if (this.ended) return Promise.resolve({ done: true, value: undefined });
-    return new Promise((resolve, reject) => {
-      this.waiting = resolve;
-      this.failWaiting = reject;
-    });
+    // An ended channel with nothing left answers this call with its error or its end.
+    if (this.channel.isEnded && this.channel.backlog === 0) this.ended = true;
+    return this.channel.next();
   }
 
   return(): Promise<IteratorResult<WatchEvent>> {
@@ -186,16 +185,6 @@ export class SimWatch implements Watch {
     return this;
   }
 
-  private push(event: WatchEvent): void {
-    this.world.activity++;
-    const waiting = this.waiting;
-    if (waiting !== undefined) {
-      this.waiting = undefined;
-      this.failWaiting = undefined;
-      waiting({ done: false, value: event });
-    } else this.ready.push(event);
-  }
-
   /** Called once the stream ends, however it ends. */
   onClose: (() => void) | undefined;
 
@@ -205,10 +194,7 @@ export class SimWatch implements Watch {
     if (this.ended) return;
     this.ended = true;
     this.world.activity++;
-    const waiting = this.waiting;
-    this.waiting = undefined;
-    this.failWaiting = undefined;
-    waiting?.({ done: true, value: undefined });
+    this.channel.end();
   }
 
   private fail(error: unknown): void {
@@ -216,13 +202,8 @@ export class SimWatch implements Watch {
     this.onClose = undefined;
     if (this.ended) return;
     this.world.activity++;
-    const failWaiting = this.failWaiting;
-    if (failWaiting !== undefined) {
-      this.ended = true;
-      this.waiting = undefined;
-      this.failWaiting = undefined;
-      failWaiting(error);
-    } else this.error = error;
+    if (this.channel.waiting) this.ended = true;
+    this.channel.fail(error);
   }
 }
 

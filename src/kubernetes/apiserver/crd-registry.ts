@@ -34,8 +34,6 @@ import {
   servedKindOf,
 } from "./served-kind.js";
 
-const builtinIds = new Set(builtinKinds.map(kindId));
-
 /** The served kinds and the CRDs behind them; see the module documentation. */
 export class CrdRegistry {
   /** Kinds defined at runtime by stored CRDs, by CRD name. */
@@ -43,11 +41,19 @@ export class CrdRegistry {
   private readonly informer: Informer;
   /** When the kinds of the plane's modules were first served as CRDs. */
   private readonly startedAt: string;
+  /** Kubernetes' own kinds, never served as a module's CRD, whether served or not. */
+  private readonly builtinIds: ReadonlySet<string>;
 
+  /**
+   * @param builtin Kubernetes' kinds beyond the {@link builtinKinds} (the catalogue): a module
+   * that uses one (a controller owning ConfigMaps) does not define it. @default []
+   */
   constructor(
     private readonly plane: ControlPlane,
     private readonly clock: Clock,
+    builtin: readonly AnyKind[] = [],
   ) {
+    this.builtinIds = new Set([...builtinKinds, ...builtin].map(kindId));
     this.startedAt = timestamp(clock.wallNow());
     this.informer = new Informer(plane.backend, CustomResourceDefinition, { clock });
     this.informer.writer.subscribe((change) => {
@@ -114,7 +120,7 @@ export class CrdRegistry {
   moduleCrds(): Map<string, StoredObject> {
     return new Map(
       [...this.plane.kinds.values()]
-        .filter((kind) => !builtinIds.has(kindId(kind)))
+        .filter((kind) => !this.builtinIds.has(kindId(kind)))
         .map((kind) => {
           const crd = moduleCrdOf(kind, this.startedAt);
           return [crd.metadata.name, crd] as const;

@@ -1,8 +1,9 @@
 /**
  * API discovery, both ways kubectl asks for it: the legacy documents (`APIVersions`,
  * `APIGroupList`, `APIResourceList`) and the aggregated `apidiscovery.k8s.io/v2` ones that
- * spare it a request per group-version. Every kind has a `status` subresource; kinds that
- * declare `scale` have a `scale` one (`autoscaling/v1` Scale), which `kubectl scale` looks for.
+ * spare it a request per group-version. Every kind with a `status` has a `status` subresource
+ * (flat kinds such as ConfigMap have neither, as in Kubernetes); kinds that declare `scale`
+ * have a `scale` one (`autoscaling/v1` Scale), which `kubectl scale` looks for.
  */
 import type { AnyKind } from "../../model/kind.js";
 
@@ -25,13 +26,14 @@ export function apiResourceList(groupVersion: string, kinds: readonly AnyKind[])
   const resources = [];
   for (const kind of kinds) {
     resources.push(resourceOf(kind));
-    resources.push({
-      name: `${kind.plural}/status`,
-      singularName: "",
-      namespaced: kind.scope === "Namespaced",
-      kind: kind.kind,
-      verbs: ["get", "patch", "update"],
-    });
+    if (kind.layout !== "flat")
+      resources.push({
+        name: `${kind.plural}/status`,
+        singularName: "",
+        namespaced: kind.scope === "Namespaced",
+        kind: kind.kind,
+        verbs: ["get", "patch", "update"],
+      });
     if (kind.scale !== undefined)
       resources.push({
         name: `${kind.plural}/scale`,
@@ -104,11 +106,15 @@ export function aggregatedDiscovery(kinds: readonly AnyKind[], core: boolean) {
           ...(kind.shortNames.length > 0 ? { shortNames: [...kind.shortNames] } : {}),
           ...(kind.categories.length > 0 ? { categories: [...kind.categories] } : {}),
           subresources: [
-            {
-              subresource: "status",
-              responseKind: { group, version, kind: kind.kind },
-              verbs: ["get", "patch", "update"],
-            },
+            ...(kind.layout === "flat"
+              ? []
+              : [
+                  {
+                    subresource: "status",
+                    responseKind: { group, version, kind: kind.kind },
+                    verbs: ["get", "patch", "update"],
+                  },
+                ]),
             ...(kind.scale === undefined
               ? []
               : [

@@ -56,8 +56,55 @@ function groupVersionPath(kind: AnyKind): string {
   return kind.group === "" ? `api/${kind.version}` : `apis/${kind.group}/${kind.version}`;
 }
 
-/** The schema of a kind's objects in OpenAPI 3.0 terms. */
-export function openApiSchemaOf(kind: AnyKind): Record<string, unknown> {
+type Schema = Record<string, unknown>;
+
+/**
+ * `schema` (a validator's JSON Schema) with its definitions (`definitions`/`$defs`, as zod writes
+ * those of schemas with ids — Kubernetes' own kinds name each message so) moved into `defs`, and
+ * every reference pointed at `#/components/schemas/`; `additionalProperties: {}` beside
+ * `properties` (a loose object, which keeps unknown fields) is left out, as Kubernetes' own
+ * OpenAPI leaves it out, so that `kubectl explain` shows the fields, not a map.
+ */
+function lifted(schema: unknown, defs: Schema): unknown {
+  if (schema === null || typeof schema !== "object") return schema;
+  const root = schema as Schema;
+  for (const key of ["definitions", "$defs"])
+    for (const [name, definition] of Object.entries((root[key] as Schema | undefined) ?? {}))
+      defs[name] = referencing(definition);
+  const { definitions: _d, $defs: _defs, ...rest } = root;
+  const out = referencing(rest) as Schema;
+  // A root that is only a reference reads as Kubernetes writes a field of a named type.
+  return typeof out.$ref === "string" ? { allOf: [{ $ref: out.$ref }] } : out;
+}
+
+function referencing(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(referencing);
+  if (node === null || typeof node !== "object") return node;
+  const out: Schema = {};
+  const properties = (node as Schema).properties;
+  for (const [key, value] of Object.entries(node)) {
+    if (key === "$ref" && typeof value === "string")
+      out[key] = value.replace(/^#\/(definitions|\$defs)\//, "#/components/schemas/");
+    else if (
+      key === "additionalProperties" &&
+      properties !== undefined &&
+      value !== null &&
+      typeof value === "object" &&
+      Object.keys(value).length === 0
+    )
+      continue;
+    else out[key] = referencing(value);
+  }
+  return out;
+}
+
+/** A kind's schema and the definitions it refers to; computed once per kind. */
+const described = new WeakMap<AnyKind, { schema: Schema; defs: Schema }>();
+
+function describe(kind: AnyKind): { schema: Schema; defs: Schema } {
+  const known = described.get(kind);
+  if (known !== undefined) return known;
+  const defs: Schema = {};
   const gvk = [{ group: kind.group, version: kind.version, kind: kind.kind }];
   const fromValidator = jsonSchemaOf(kind, "openapi-3.0") as
     | { properties?: Record<string, unknown> }
@@ -68,23 +115,32 @@ export function openApiSchemaOf(kind: AnyKind): Record<string, unknown> {
     kind: { type: "string" },
     metadata: { $ref: `#/components/schemas/${objectMeta}` },
   };
+  let schema: Schema;
   if (kind.layout === "flat") {
-    const body = (
-      jsonSchemaOf(kind, "openapi-3.0")?.properties as
-        | Record<string, { properties?: Record<string, unknown> }>
-        | undefined
-    )?.spec;
+    const body = lifted(fromValidator?.properties?.spec, defs) as
+      | { properties?: Record<string, unknown>; description?: unknown }
+      | undefined;
     Object.assign(properties, body?.properties ?? {});
-    return {
+    schema = {
+      ...(typeof body?.description === "string" ? { description: body.description } : {}),
       type: "object",
       properties,
       "x-kubernetes-group-version-kind": gvk,
       ...(body?.properties ? {} : { "x-kubernetes-preserve-unknown-fields": true }),
     };
+  } else {
+    properties.spec = lifted(fromValidator?.properties?.spec, defs) ?? open;
+    properties.status = lifted(fromValidator?.properties?.status, defs) ?? open;
+    schema = { type: "object", properties, "x-kubernetes-group-version-kind": gvk };
   }
-  properties.spec = fromValidator?.properties?.spec ?? open;
-  properties.status = fromValidator?.properties?.status ?? open;
-  return { type: "object", properties, "x-kubernetes-group-version-kind": gvk };
+  const result = { schema, defs };
+  described.set(kind, result);
+  return result;
+}
+
+/** The schema of a kind's objects in OpenAPI 3.0 terms. */
+export function openApiSchemaOf(kind: AnyKind): Record<string, unknown> {
+  return describe(kind).schema;
 }
 
 /** `GET /openapi/v3/<group-version>`: the document of one group-version. */
@@ -98,7 +154,9 @@ export function openApiDocument(kinds: readonly AnyKind[]): Record<string, unkno
   };
   for (const kind of kinds) {
     const name = schemaName(kind);
-    schemas[name] = openApiSchemaOf(kind);
+    const { schema, defs } = describe(kind);
+    Object.assign(schemas, defs);
+    schemas[name] = schema;
     const ref = { $ref: `#/components/schemas/${name}` };
     const gvk = { group: kind.group, version: kind.version, kind: kind.kind };
     const response = {
@@ -118,11 +176,12 @@ export function openApiDocument(kinds: readonly AnyKind[]): Record<string, unkno
       patch: operation("patch"),
       delete: operation("delete"),
     };
-    paths[`${base}/{name}/status`] = {
-      get: operation("get"),
-      put: operation("put"),
-      patch: operation("patch"),
-    };
+    if (kind.layout !== "flat")
+      paths[`${base}/{name}/status`] = {
+        get: operation("get"),
+        put: operation("put"),
+        patch: operation("patch"),
+      };
   }
   return {
     openapi: "3.0.0",
@@ -141,12 +200,38 @@ export function openApiIndex(kinds: readonly AnyKind[]): Record<string, unknown>
   }
   const paths: Record<string, unknown> = {};
   for (const [path, list] of groups) {
-    const hash = createHash("sha256")
-      .update(JSON.stringify(openApiDocument(list)))
-      .digest("hex")
-      .slice(0, 32)
-      .toUpperCase();
+    const hash = documentHash(list);
     paths[path] = { serverRelativeURL: `/openapi/v3/${path}?hash=${hash}` };
   }
   return { paths };
+}
+
+/** The hashes of group-version documents, by the kinds in them (kinds are immutable). */
+const hashes = new Map<string, string>();
+const kindNumbers = new WeakMap<AnyKind, number>();
+let nextKindNumber = 0;
+
+function documentHash(kinds: readonly AnyKind[]): string {
+  const key = kinds
+    .map((kind) => {
+      let number = kindNumbers.get(kind);
+      if (number === undefined) {
+        number = nextKindNumber++;
+        kindNumbers.set(kind, number);
+      }
+      return number;
+    })
+    .join(",");
+  let hash = hashes.get(key);
+  if (hash === undefined) {
+    hash = createHash("sha256")
+      .update(JSON.stringify(openApiDocument(kinds)))
+      .digest("hex")
+      .slice(0, 32)
+      .toUpperCase();
+    // Kinds of CRDs come and go: keep the cache from growing without bound.
+    if (hashes.size >= 1024) hashes.clear();
+    hashes.set(key, hash);
+  }
+  return hash;
 }

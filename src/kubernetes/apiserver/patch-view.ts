@@ -8,6 +8,8 @@ import { applyJsonPatch, applyMergePatch } from "../../model/json.js";
 import type { AnyKind } from "../../model/kind.js";
 import type { ObjectKey } from "../../model/resource.js";
 import { isPlainObject } from "../../model/validation.js";
+import { applyStrategicMergePatch } from "../strategic-merge-patch.js";
+import { builtinPatchSchemaOf, strategicPatchUnsupported } from "../strategic-patch-schema.js";
 
 /** How a view is made from a stored object and turned back into one. */
 export interface ObjectView {
@@ -51,7 +53,9 @@ export async function patchView(
     const after =
       patch.type === "json"
         ? applyJsonPatch(before, patch.patch)
-        : applyMergePatch(before, patch.patch);
+        : patch.type === "strategic"
+          ? strategicPatchOfView(before, patch.patch)
+          : applyMergePatch(before, patch.patch);
     if (!isPlainObject(after)) throw badRequest("the patched object is not a JSON object");
     const metadata = isPlainObject(after.metadata) ? after.metadata : {};
     const body = await view.fromView(
@@ -74,4 +78,12 @@ export async function patchView(
       if (!ApiError.is(err, "Conflict") || named || attempt >= 4) throw err;
     }
   }
+}
+
+/** A strategic merge patch of a view, by the view's own kind (a Scale, a core v1 Event). */
+function strategicPatchOfView(view: unknown, patch: Readonly<Record<string, unknown>>): unknown {
+  const object = isPlainObject(view) ? view : {};
+  const schema = builtinPatchSchemaOf(object.apiVersion, object.kind);
+  if (schema === undefined) throw strategicPatchUnsupported();
+  return applyStrategicMergePatch(object, patch, schema);
 }

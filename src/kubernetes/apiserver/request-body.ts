@@ -6,6 +6,11 @@ import type { IncomingMessage } from "node:http";
 import type { Patch } from "../../backend/backend.js";
 import { ApiError, badRequest } from "../../model/api-error.js";
 import { isPlainObject } from "../../model/validation.js";
+import {
+  decodeKubernetesProtobuf,
+  ProtobufDecodeError,
+  protobufMediaType,
+} from "../protobuf/decode.js";
 import type { YamlParser } from "./yaml-parser.js";
 
 /** The body of `req`, at most `limit` bytes; a larger one is RequestEntityTooLarge (413). */
@@ -55,17 +60,22 @@ export function mediaType(req: IncomingMessage): string {
   return (req.headers["content-type"] ?? "application/json").split(";")[0]!.trim().toLowerCase();
 }
 
-/** The object a create or an update sends: JSON or YAML, else UnsupportedMediaType (415). */
+/**
+ * The object a create or an update sends: JSON, YAML, or Kubernetes protobuf (what kubectl sends
+ * for built-in kinds; a body it cannot read is BadRequest (400), one of a kind without a protobuf
+ * definition UnsupportedMediaType (415)); any other type is UnsupportedMediaType (415).
+ */
 export async function readObject(
   req: IncomingMessage,
   limit: number,
   yaml: YamlParser,
 ): Promise<Record<string, unknown>> {
   const type = mediaType(req);
+  if (type === protobufMediaType) return protobufObject(await readBody(req, limit));
   if (type !== "application/json" && type !== "application/yaml" && type !== "*/*") {
     throw new ApiError(
       "UnsupportedMediaType",
-      `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml`,
+      `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, ${protobufMediaType}`,
     );
   }
   const body = await parseBody(await readBody(req, limit), type, yaml);
@@ -73,9 +83,22 @@ export async function readObject(
   return body;
 }
 
+/** The object of a Kubernetes protobuf body, as JSON. */
+function protobufObject(raw: Buffer): Record<string, unknown> {
+  try {
+    return decodeKubernetesProtobuf(raw).object;
+  } catch (err) {
+    if (!(err instanceof ProtobufDecodeError)) throw err;
+    throw err.unknownKind
+      ? new ApiError("UnsupportedMediaType", err.message)
+      : badRequest(err.message);
+  }
+}
+
 /**
- * The patch a PATCH sends, by its media type: a JSON merge patch, a JSON patch, or an apply
- * patch (with the query's `fieldManager`); any other type is UnsupportedMediaType (415).
+ * The patch a PATCH sends, by its media type: a JSON merge patch, a strategic merge patch, a
+ * JSON patch, or an apply patch (with the query's `fieldManager`); any other type is
+ * UnsupportedMediaType (415).
  */
 export async function readPatch(
   req: IncomingMessage,
@@ -90,6 +113,11 @@ export async function readPatch(
       const body = await parseBody(raw, type, yaml);
       if (!isPlainObject(body)) throw badRequest("a merge patch must be a JSON object");
       return { type: "merge", patch: body };
+    }
+    case "application/strategic-merge-patch+json": {
+      const body = await parseBody(raw, type, yaml);
+      if (!isPlainObject(body)) throw badRequest("a strategic merge patch must be a JSON object");
+      return { type: "strategic", patch: body };
     }
     case "application/json-patch+json": {
       const body = await parseBody(raw, type, yaml);
@@ -106,7 +134,7 @@ export async function readPatch(
     default:
       throw new ApiError(
         "UnsupportedMediaType",
-        `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml`,
+        `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json, application/apply-patch+yaml`,
       );
   }
 }

@@ -13,6 +13,8 @@ import { kindId } from "../../model/kind.js";
 import { namespaceNameLabel } from "../../model/namespace.js";
 import type { ObjectKey } from "../../model/resource.js";
 import { CustomResourceDefinition, Namespace } from "../builtin-kinds.js";
+import { strategicPatchFields } from "../strategic-merge-patch.js";
+import { builtinPatchSchema, strategicPatchUnsupported } from "../strategic-patch-schema.js";
 import { moduleCrdReadOnly } from "./crd-registry.js";
 import { finalizeNamespace } from "./finalize-namespace.js";
 import { serveList } from "./list-handler.js";
@@ -192,6 +194,12 @@ async function patchObject(request: ResourceRequest): Promise<void> {
   const { dryRun } = options;
   const force = booleanParam(query, "force");
   const patch = await readPatch(request.req, server.maxBodyBytes, query, server.yaml);
+  // As kube-apiserver, which never strategic-merges a custom resource (nor its scale): 415 first.
+  if (
+    patch.type === "strategic" &&
+    builtinPatchSchema(kind.group, kind.version, kind.kind) === undefined
+  )
+    throw strategicPatchUnsupported();
   if (force !== undefined && patch.type !== "apply")
     throw invalidOptions("PatchOptions", [
       forbidden("force", "may not be specified for non-apply patch"),
@@ -251,7 +259,11 @@ async function patchObject(request: ResourceRequest): Promise<void> {
     dryRun,
     ...(subresource === "status" ? { subresource: "status" as const } : {}),
   };
-  await trial(request, strict, patch.patch as Record<string, unknown>, (dryRun) =>
+  const sent =
+    patch.type === "strategic"
+      ? strategicPatchFields(patch.patch)
+      : (patch.patch as Record<string, unknown>);
+  await trial(request, strict, sent, (dryRun) =>
     backend.patch(storage, request.key(), patch, { ...patchOptions, dryRun }),
   );
   respondObject(request, 200, await backend.patch(storage, request.key(), patch, patchOptions));
@@ -317,7 +329,11 @@ async function trial(
 ): Promise<void> {
   if (!strict && !request.isCrd) return;
   const result = await write(true);
-  if (strict) checkStrict(body, request.served.toServed(result), request.path.subresource);
+  if (strict) {
+    const { served, path } = request;
+    const unknown = served.unknownFields?.(body, path.subresource) ?? [];
+    checkStrict(body, served.toServed(result), path.subresource, unknown);
+  }
   if (request.isCrd) request.server.crds.checkServable(result);
 }
 

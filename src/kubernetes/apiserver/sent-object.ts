@@ -71,8 +71,9 @@ export function checkStrict(
   sent: Record<string, unknown>,
   kept: StoredObject,
   subresource: string | undefined,
+  alsoUnknown: readonly string[] = [],
 ): void {
-  const unknown: string[] = [];
+  const unknown: string[] = [...alsoUnknown];
   // Status is a known field of every kind; the main resource ignores it, and the status
   // subresource ignores everything else.
   const { metadata: _m, apiVersion: _a, kind: _k, status: sentStatus, ...body } = sent;
@@ -83,16 +84,24 @@ export function checkStrict(
     status: keptStatus,
     ...keptBody
   } = kept as unknown as Record<string, unknown>;
+  // A core Secret's stringData is known but never kept: the server folds it into data.
+  if (kept.apiVersion === "v1" && kept.kind === "Secret") delete body.stringData;
   if (subresource === "status")
     unknownFields({ status: sentStatus }, { status: keptStatus }, "", unknown);
   else unknownFields(body, keptBody, "", unknown);
-  if (unknown.length > 0)
+  if (unknown.length > 0) {
+    const fields = [...new Set(unknown)];
     throw badRequest(
-      `strict decoding error: ${unknown.map((f) => `unknown field "${f}"`).join(", ")}`,
+      `strict decoding error: ${fields.map((f) => `unknown field "${f}"`).join(", ")}`,
     );
+  }
 }
 
-/** Fields of `sent` that `kept` (the validated result) dropped: unknown to the schema. */
+/**
+ * Fields of `sent` that `kept` (the validated result) dropped: unknown to the schema. A field
+ * sent as `null` is unset, not unknown, even when the store keeps no trace of it (kubectl 1.29–1.31
+ * send `spec.template.metadata.creationTimestamp: null`).
+ */
 function unknownFields(sent: unknown, kept: unknown, path: string, out: string[]): void {
   if (!isPlainObject(sent)) {
     if (Array.isArray(sent) && Array.isArray(kept))
@@ -102,7 +111,8 @@ function unknownFields(sent: unknown, kept: unknown, path: string, out: string[]
   if (!isPlainObject(kept)) return;
   for (const key of Object.keys(sent)) {
     const field = path === "" ? key : `${path}.${key}`;
-    if (!Object.hasOwn(kept, key)) out.push(field);
-    else unknownFields(sent[key], kept[key], field, out);
+    if (!Object.hasOwn(kept, key)) {
+      if (sent[key] !== null) out.push(field);
+    } else unknownFields(sent[key], kept[key], field, out);
   }
 }

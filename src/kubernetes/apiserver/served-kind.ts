@@ -41,9 +41,79 @@ export interface ServedKind {
   table(objects: readonly StoredObject[], metadata: Metadata, now: number): unknown;
   /** The rules of this API for a create beyond the stored kind's schema (stored shape); throws Invalid. */
   checkCreate?(stored: Fields): void;
+  /**
+   * The fields of a sent object (or patch) the kind's definition does not have, for
+   * `fieldValidation=Strict`, where its validator keeps them (Kubernetes' own kinds: unknown
+   * fields are kept, as a client of a newer server must, but a server refuses them under Strict).
+   */
+  unknownFields?(sent: Fields, subresource: string | undefined): string[];
+}
+
+/** A validator that names unknown fields: the catalogue's `ApiSchema`. */
+interface NamesUnknownFields {
+  unknownFields(value: unknown): string[];
+}
+
+function namesUnknownFields(schema: unknown): schema is NamesUnknownFields {
+  return (
+    typeof schema === "object" &&
+    schema !== null &&
+    typeof (schema as Partial<NamesUnknownFields>).unknownFields === "function"
+  );
+}
+
+/** `unknownFields` of a kind whose validators name them; see {@link ServedKind}. */
+function unknownFieldsOf(kind: AnyKind): ServedKind["unknownFields"] {
+  const { spec, status } = kind;
+  if (!namesUnknownFields(spec)) return undefined;
+  const under = (prefix: string, fields: string[]) => fields.map((f) => `${prefix}.${f}`);
+  return (sent, subresource) => {
+    // A Scale (or another subresource's body) is not the kind's object.
+    if (subresource !== undefined && subresource !== "status") return [];
+    if (subresource === "status")
+      return namesUnknownFields(status) ? under("status", status.unknownFields(sent.status)) : [];
+    if (kind.layout === "flat") return spec.unknownFields(sent);
+    return under("spec", spec.unknownFields(sent.spec));
+  };
 }
 
 const identity = <T>(object: T): T => object;
+
+/** The text of a field as Kubernetes' field selectors compare it: absent is "". */
+function fieldText(object: StoredObject, ...path: string[]): string {
+  let value: unknown = object;
+  for (const part of path) {
+    if (value === null || typeof value !== "object" || !Object.hasOwn(value, part)) return "";
+    value = (value as Fields)[part];
+  }
+  return value === undefined || value === null ? "" : String(value);
+}
+
+/**
+ * The fields beyond metadata's that Kubernetes lets field selectors name on its own kinds
+ * (`kubectl get pods --field-selector status.phase=Running`), by kind id.
+ */
+const builtinFields: Readonly<
+  Record<string, Readonly<Record<string, (object: StoredObject) => string>>>
+> = {
+  [kindId({ group: "", kind: "Pod" })]: {
+    "spec.nodeName": (o) => fieldText(o, "spec", "nodeName"),
+    "spec.restartPolicy": (o) => fieldText(o, "spec", "restartPolicy"),
+    "spec.schedulerName": (o) => fieldText(o, "spec", "schedulerName"),
+    "spec.serviceAccountName": (o) => fieldText(o, "spec", "serviceAccountName"),
+    "spec.hostNetwork": (o) => String(fieldText(o, "spec", "hostNetwork") === "true"),
+    "status.phase": (o) => fieldText(o, "status", "phase"),
+    "status.podIP": (o) => fieldText(o, "status", "podIP"),
+    "status.nominatedNodeName": (o) => fieldText(o, "status", "nominatedNodeName"),
+  },
+  [kindId({ group: "", kind: "Secret" })]: { type: (o) => fieldText(o, "type") },
+  [kindId({ group: "apps", kind: "ReplicaSet" })]: {
+    "status.replicas": (o) => fieldText(o, "status", "replicas") || "0",
+  },
+  [kindId({ group: "batch", kind: "Job" })]: {
+    "status.successful": (o) => fieldText(o, "status", "succeeded") || "0",
+  },
+};
 
 /** How a kind of the plane (a built-in, a module's, a CRD's) is served. */
 export function servedKindOf(kind: AnyKind): ServedKind {
@@ -53,9 +123,10 @@ export function servedKindOf(kind: AnyKind): ServedKind {
     view: false,
     toServed: identity,
     toStored: identity,
-    fields: {},
+    fields: builtinFields[kindId(kind)] ?? {},
     table: (objects: readonly StoredObject[], metadata: Metadata, now: number) =>
       tableOf(kind, objects, metadata, now),
+    unknownFields: unknownFieldsOf(kind),
   };
   switch (kindId(kind)) {
     case kindId(Event):
@@ -69,7 +140,8 @@ export function servedKindOf(kind: AnyKind): ServedKind {
     case kindId(CustomResourceDefinition):
       return { ...served, table: crdTable };
     case kindId(Service):
-      return { ...served, table: serviceTable };
+      // The catalogue's Service prints its own columns; the plain one of `setpoint` gets these.
+      return kind.printerColumns.length > 0 ? served : { ...served, table: serviceTable };
     default:
       return served;
   }

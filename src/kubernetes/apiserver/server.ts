@@ -8,9 +8,10 @@
  * `timeoutSeconds` and 410 as an `ERROR` event; merge, JSON and apply patches (apply without
  * field ownership: fields left out are kept); `fieldValidation=Strict`; the `/status` and
  * `/scale` subresources; `meta.k8s.io/v1` Tables with the kind's printer columns (and
- * Kubernetes' own for Events, Namespaces, Services and CRDs); `Status` errors; namespaces with
- * their lifecycle; core v1 and `events.k8s.io/v1` Events over one store; the modules' kinds as
- * CustomResourceDefinitions.
+ * Kubernetes' own for Events, Namespaces, CRDs and the built-in kinds of the catalogue:
+ * ConfigMap, Pod, Deployment, Job…, served unless `builtinKinds: false`); `Status` errors;
+ * namespaces with their lifecycle; core v1 and `events.k8s.io/v1` Events over one store; the
+ * modules' kinds as CustomResourceDefinitions.
  *
  * Security: binds 127.0.0.1 unless told otherwise; a bearer token when one is given (401
  * otherwise, compared in constant time, the scheme in any case as Kubernetes reads it); TLS from
@@ -90,6 +91,14 @@ export interface ServeOptions {
    * store's clock. @default systemClock
    */
   readonly clock?: Clock;
+  /**
+   * Serve Kubernetes' built-in kinds from the catalogue of `setpoint/kubernetes` (ConfigMap,
+   * Secret, Pod, Service, Deployment, Job, Role… — typed, validated, with Kubernetes' Tables and
+   * `/scale` subresources), as a cluster serves them; nothing runs their controllers. `false`
+   * serves only Namespace, Service, Lease, Event, CustomResourceDefinition and the modules'
+   * kinds. @default true
+   */
+  readonly builtinKinds?: boolean;
 }
 
 /** A running server. */
@@ -105,7 +114,9 @@ export interface KubernetesApiServer {
 
 /**
  * Serves the Kubernetes REST API for `plane` until closed. The built-in kinds (Namespace,
- * Service, Lease, Event, CustomResourceDefinition) are registered on the plane.
+ * Service, Lease, Event, CustomResourceDefinition and, unless `builtinKinds: false`, the
+ * catalogue of `setpoint/kubernetes`: ConfigMap, Secret, Pod, Deployment, Job, Role…) are
+ * registered on the plane.
  *
  * As a Kubernetes API server: `default`, `kube-system` and `kube-public` exist from the start
  * (created in the plane's store if missing); a write into a namespace that does not exist is
@@ -143,11 +154,16 @@ export async function serveKubernetesApi(
   if (token !== undefined && (token === "" || /\s/.test(token)))
     throw new RangeError("token must be non-empty and hold no whitespace");
   const authenticate = tokenCheck(token);
+  // The catalogue is loaded here, not imported, so that importing `setpoint` never loads it;
+  // its schemas are built when first used. Its kinds go first: they are the typed versions of
+  // built-ins such as Service.
+  const { catalogueKinds } = await import("../catalogue/index.js");
+  if (options.builtinKinds !== false) plane.register(...catalogueKinds);
   plane.register(...builtinKinds);
   const closing = new AbortController();
   const yaml = new YamlParser(undefined, clock);
 
-  const crds = new CrdRegistry(plane, clock);
+  const crds = new CrdRegistry(plane, clock, catalogueKinds);
   const crdsRun = crds.run(closing.signal);
   await crds.ready();
 

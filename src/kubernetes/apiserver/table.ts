@@ -1,9 +1,12 @@
 /**
  * `meta.k8s.io/v1` Table responses: what `kubectl get` asks for, so that it prints the kind's
- * printer columns. Name first, the kind's columns, Age last, as the real API server does for CRDs.
+ * printer columns. Name first, the kind's columns, Age last, as the real API server does for CRDs
+ * — unless the kind computes its columns (`value`), as Kubernetes' own kinds do: those lay out
+ * the whole row after the name, Age where Kubernetes puts it (before the `-o wide` columns) or
+ * none (Roles show CREATED AT). Other columns read their JSONPath.
  */
 import type { StoredObject } from "../../backend/backend.js";
-import type { AnyKind } from "../../model/kind.js";
+import type { AnyKind, PrinterColumn } from "../../model/kind.js";
 import { evaluateJsonPath } from "./json-path.js";
 
 /** Whether an `Accept` header asks for a Table. */
@@ -49,6 +52,26 @@ function cell(value: unknown, type: string, now: number): unknown {
   return String(value);
 }
 
+/**
+ * A computed cell as JSON: absent is null, objects are JSON text. A column that cannot read an
+ * object (one stored before its kind was checked, of another shape) shows nothing: one odd
+ * object must not fail a whole list.
+ */
+function computed(
+  value: NonNullable<PrinterColumn["value"]>,
+  object: StoredObject,
+  now: number,
+): unknown {
+  let cell: unknown;
+  try {
+    cell = value(object, now);
+  } catch {
+    return null;
+  }
+  if (cell === undefined || cell === null) return null;
+  return typeof cell === "object" ? JSON.stringify(cell) : cell;
+}
+
 /** A Table of `objects` (one row each), with the kind's printer columns; ages as of `now` (epoch ms). */
 export function tableOf(
   kind: AnyKind,
@@ -57,6 +80,15 @@ export function tableOf(
   now: number,
 ) {
   const columns = kind.printerColumns;
+  const placesAge = columns.some((c) => c.value !== undefined);
+  const ageColumn = {
+    name: "Age",
+    type: "date",
+    format: "",
+    description:
+      "CreationTimestamp is a timestamp representing the server time when this object was created.",
+    priority: 0,
+  };
   return {
     kind: "Table",
     apiVersion: "meta.k8s.io/v1",
@@ -76,20 +108,17 @@ export function tableOf(
         description: c.description ?? "",
         priority: c.priority ?? 0,
       })),
-      {
-        name: "Age",
-        type: "date",
-        format: "",
-        description:
-          "CreationTimestamp is a timestamp representing the server time when this object was created.",
-        priority: 0,
-      },
+      ...(placesAge ? [] : [ageColumn]),
     ],
     rows: objects.map((object) => ({
       cells: [
         object.metadata.name,
-        ...columns.map((c) => cell(evaluateJsonPath(object, c.jsonPath), c.type, now)),
-        cell(object.metadata.creationTimestamp, "date", now),
+        ...columns.map((c) =>
+          c.value === undefined
+            ? cell(evaluateJsonPath(object, c.jsonPath), c.type, now)
+            : computed(c.value, object, now),
+        ),
+        ...(placesAge ? [] : [cell(object.metadata.creationTimestamp, "date", now)]),
       ],
       object: partialObject(object),
     })),
