@@ -28,10 +28,12 @@ export const configMapGenerator = controller(ConfigMapGenerator, {
   name: "configmap-generator",
   async reconcile(generator, { plane, log }) {
     const { name, namespace } = generator.metadata;
-    // Server-side apply: the ConfigMap becomes what this says, whatever it was.
+    // Server-side apply: the ConfigMap becomes what this says, whatever it was (force: the
+    // fields are taken over from any other manager, as kube-runtime's example does).
     await plane.resources(ConfigMap, { namespace }).patch(name, {
       type: "apply",
       fieldManager: "configmap-generator",
+      force: true,
       patch: {
         apiVersion: "v1",
         kind: "ConfigMap",

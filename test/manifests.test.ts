@@ -18,7 +18,12 @@ import { controller } from "../src/controller/controller.js";
 import { Manager } from "../src/controller/manager.js";
 import { serveKubernetesApi } from "../src/kubernetes/apiserver/server.js";
 import { connectKubernetes } from "../src/kubernetes/kubernetes-backend.js";
-import { operatorManifests, rbacRules, rulesAllow } from "../src/kubernetes/manifests.js";
+import {
+  operatorManifests,
+  type PolicyRule,
+  rbacRules,
+  rulesAllow,
+} from "../src/kubernetes/manifests.js";
 import type { AnyKind } from "../src/model/kind.js";
 import { silentLogger } from "../src/observability/logging.js";
 import { eventually } from "../src/testing/eventually.js";
@@ -57,7 +62,7 @@ function recording(backend: Backend) {
 }
 
 describe("RBAC rules derived from controllers", () => {
-  it("grant the own kind and its status, owned kinds in full, watched kinds read-only, events and leases", () => {
+  it("grant the own kind read and its status written, owned kinds in full, watched kinds read-only, events and leases", () => {
     const rules = rbacRules([
       controller(Widget, { name: "w", reconcile: () => {} })
         .owns(Gear)
@@ -66,7 +71,7 @@ describe("RBAC rules derived from controllers", () => {
     const allow = (group: string, resource: string, verb: string) =>
       rulesAllow(rules, group, resource, verb);
     expect(allow("test.setpoint.dev", "widgets", "watch")).toBe(true);
-    expect(allow("test.setpoint.dev", "widgets", "patch")).toBe(true);
+    expect(allow("test.setpoint.dev", "widgets", "patch")).toBe(false);
     expect(allow("test.setpoint.dev", "widgets", "delete")).toBe(false);
     expect(allow("test.setpoint.dev", "widgets/status", "update")).toBe(true);
     expect(allow("test.setpoint.dev", "gears", "delete")).toBe(true);
@@ -76,21 +81,57 @@ describe("RBAC rules derived from controllers", () => {
     expect(allow("coordination.k8s.io", "leases", "update")).toBe(true);
   });
 
-  it("make a Role in the namespace when every kind read is scoped to it, else a ClusterRole", () => {
+  it("grant what is read everywhere in a ClusterRole, what a scope names in a Role there, and the Lease in the operator's namespace", () => {
     const scoped = controller(Widget, {
       name: "w",
-      scope: { namespace: "ops" },
+      scope: { namespace: ["shop", "blog"] },
       reconcile: () => {},
-    }).owns(Gear, { scope: { namespace: "ops" } });
-    const roleOf = (c: typeof scoped, namespace: string) =>
-      operatorManifests([c], [Widget, Gear], { modules: ["m.js"], namespace })
-        .filter((o) => String(o.kind).endsWith("Role"))
-        .map((o) => o.kind);
-    expect(roleOf(scoped, "ops")).toEqual(["Role"]);
-    expect(roleOf(scoped, "default")).toEqual(["ClusterRole"]);
-    expect(roleOf(controller(Widget, { name: "w", reconcile: () => {} }), "ops")).toEqual([
-      "ClusterRole",
+    }).owns(Gear, { scope: { namespace: ["shop", "blog"] } });
+    const objects = operatorManifests([scoped], [Widget, Gear], {
+      modules: ["m.js"],
+      namespace: "ops",
+    });
+    const roles = objects
+      .filter((o) => String(o.kind).endsWith("Role") || String(o.kind).endsWith("RoleBinding"))
+      .map((o) => `${o.kind} ${(o.metadata as { namespace?: string }).namespace ?? "-"}`);
+    expect(roles).toEqual([
+      "Role blog",
+      "RoleBinding blog",
+      "Role ops",
+      "RoleBinding ops",
+      "Role shop",
+      "RoleBinding shop",
     ]);
+    expect(
+      objects
+        .filter((o) => o.kind === "Namespace")
+        .map((o) => (o.metadata as { name: string }).name),
+    ).toEqual(["ops", "blog", "shop"]);
+    const leaseRole = objects.find(
+      (o) => o.kind === "Role" && (o.metadata as { namespace: string }).namespace === "ops",
+    ) as { rules: PolicyRule[] };
+    expect(leaseRole.rules).toEqual([
+      {
+        apiGroups: ["coordination.k8s.io"],
+        resources: ["leases"],
+        verbs: ["get", "list", "create", "update", "delete"],
+      },
+    ]);
+    // Unscoped: a ClusterRole, and the Lease's Role beside it.
+    const everywhere = operatorManifests(
+      [controller(Widget, { name: "w", reconcile: () => {} })],
+      [],
+      {
+        modules: ["m.js"],
+        namespace: "ops",
+      },
+    );
+    expect(everywhere.filter((o) => String(o.kind).endsWith("Role")).map((o) => o.kind)).toEqual([
+      "ClusterRole",
+      "Role",
+    ]);
+    // The controller's kinds get CRDs though the module does not export them.
+    expect(everywhere.filter((o) => o.kind === "CustomResourceDefinition")).toHaveLength(1);
   });
 
   it("cover every request the StaticSite composite makes through the Kubernetes backend", async () => {
@@ -191,12 +232,15 @@ describe.runIf(hasKubectl)("setpoint manifests", () => {
     );
     const objects = parseAllDocuments(output.stdout).map((d) => d.toJSON());
     expect(objects.map((o) => o.kind)).toEqual([
+      "Namespace",
       "CustomResourceDefinition",
       "CustomResourceDefinition",
       "CustomResourceDefinition",
       "ServiceAccount",
       "ClusterRole",
       "ClusterRoleBinding",
+      "Role",
+      "RoleBinding",
       "Deployment",
     ]);
     const deployment = objects.at(-1);
@@ -224,7 +268,6 @@ describe.runIf(hasKubectl)("setpoint manifests", () => {
         exec("kubectl", ["--kubeconfig", kubeconfig, "--cache-dir", join(dir, "cache"), ...args], {
           timeout: 30_000,
         });
-      await kubectl("create", "namespace", "ops");
       const applied = await kubectl("apply", "-f", file);
       expect(applied.stdout).toContain("deployment.apps/setpoint-controllers created");
       expect(applied.stdout).toContain(

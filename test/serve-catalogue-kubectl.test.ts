@@ -166,6 +166,15 @@ describe.runIf(hasKubectl)("the built-in kinds through kubectl", () => {
     expect(
       await env.kubectl("get", "pods", "--field-selector", "status.phase!=Running", "-o", "name"),
     ).toBe("pod/waiting\n");
+    const scheduled = await env.kubectl(
+      "get",
+      "pods",
+      "--field-selector",
+      "spec.nodeName=node-1",
+      "-o",
+      "name",
+    );
+    expect(scheduled).toBe("");
   });
 
   it("kubectl scale deploy/web --replicas=3 writes spec.replicas", async () => {

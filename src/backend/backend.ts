@@ -12,7 +12,8 @@
  *   `generation` increments when `spec` changes; it never changes `status`. `updateStatus` never
  *   changes anything but `status`. A write that changes nothing makes no revision and no event.
  * - `patch` applies a JSON merge patch, a strategic merge patch (built-in kinds), a JSON patch
- *   (with `test`) or an apply (create, or merge into the existing object); a patch naming
+ *   (with `test`) or a server-side apply (with field ownership in `metadata.managedFields`,
+ *   conflicts between managers, and removal of fields an applier leaves out); a patch naming
  *   `metadata.resourceVersion` is preconditioned on it.
  * - `delete` with finalizers present sets `deletionTimestamp` and keeps the object; no finalizer
  *   may be added from then on; when the last finalizer goes, the object goes. Deleting removes
@@ -126,19 +127,37 @@ export type Patch =
   /** RFC 6902 operations, `test` included. */
   | { readonly type: "json"; readonly patch: readonly JsonPatchOperation[] }
   /**
-   * Create the object if it is missing, otherwise merge the given fields into it (lists are
-   * replaced). Field ownership is not tracked yet: fields left out are kept, not removed.
+   * Server-side apply, as Kubernetes does it: create the object if it is missing, otherwise
+   * merge the applied configuration into it (objects member by member; lists by their keys
+   * where the kind's schema gives them — containers by `name` — else whole), and record its
+   * fields as `fieldManager`'s in `metadata.managedFields`. A field this manager applied before
+   * and leaves out now is removed, unless another manager owns it too. Changing a field another
+   * manager owns is `Conflict` (409), naming the fields and managers, unless `force`, which
+   * takes the fields over.
+   * @example
+   * { type: "apply", fieldManager: "my-controller", patch: { apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "web" }, spec: { replicas: 3 } } }
    */
   | {
       readonly type: "apply";
       readonly patch: Readonly<Record<string, unknown>>;
+      /** Who applies. @default "setpoint" */
       readonly fieldManager?: string;
+      /** Take fields other managers own instead of failing with a conflict. @default false */
+      readonly force?: boolean;
     };
 
 /** Options of writes. */
 export interface WriteOptions {
   /** Validate and compute the result, but write nothing. */
   readonly dryRun?: boolean;
+  /**
+   * Who writes, for `metadata.managedFields`: the fields this write sets or changes become this
+   * manager's (an `Update` entry), as kube-apiserver records them. Left out, a write is recorded
+   * (as `"setpoint"`'s) only on an object whose fields are tracked already (one that was
+   * applied, or written with a manager), so that untracked writes cost nothing. Apply patches
+   * name their manager in the patch.
+   */
+  readonly fieldManager?: string;
   /**
    * Refuse the write (`Conflict`) unless the Lease is still held in this term, checked in the
    * same atomic step as the write. Set on the writes of leader-elected controllers; the memory,

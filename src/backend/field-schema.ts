@@ -22,11 +22,52 @@ function objectMetaInfo(): FieldInfo | undefined {
 export function fieldSchemaOf(kind: AnyKind): FieldSchema | undefined {
   let schema = schemas.get(kind);
   if (schema === undefined) {
-    schema =
-      builtinPatchSchema(kind.group, kind.version, kind.kind) ?? customSchema(kind) ?? null;
+    schema = builtinFieldSchema(kind.group, kind.version, kind.kind) ?? customSchema(kind) ?? null;
     schemas.set(kind, schema);
   }
   return schema ?? undefined;
+}
+
+/** The field schema of a built-in kind (`apps`, `v1`, `Deployment`), or `undefined`. */
+export function builtinFieldSchema(
+  group: string,
+  version: string,
+  kind: string,
+): FieldSchema | undefined {
+  const schema = builtinPatchSchema(group, version, kind);
+  return schema && withAtomicStructs(schema);
+}
+
+const wrapped = new WeakMap<FieldSchema, FieldSchema>();
+
+/**
+ * A built-in schema with the structs the API marks `+structType=atomic` (a message-level marker
+ * the field data does not carry) as atomic: label selectors, which an apply replaces whole and
+ * managedFields show as `f:selector: {}`.
+ */
+function withAtomicStructs(schema: FieldSchema): FieldSchema {
+  let out = wrapped.get(schema);
+  if (out !== undefined) return out;
+  const fields = new Map<string, FieldInfo | undefined>();
+  out = {
+    field(name) {
+      if (fields.has(name)) return fields.get(name);
+      const info = schema.field(name);
+      let result = info;
+      if (info?.schema !== undefined) {
+        const below = info.schema;
+        const isSelector =
+          below.field("matchLabels") !== undefined && below.field("matchExpressions") !== undefined;
+        result = isSelector
+          ? { ...info, mapType: "atomic" }
+          : { ...info, schema: withAtomicStructs(below) };
+      }
+      if (info !== undefined) fields.set(name, result);
+      return result;
+    },
+  };
+  wrapped.set(schema, out);
+  return out;
 }
 
 function customSchema(kind: AnyKind): FieldSchema | undefined {

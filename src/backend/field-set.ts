@@ -48,8 +48,7 @@ export class FieldSet {
   /** Whether `path` is a member. */
   has(path: readonly string[]): boolean {
     let set: FieldSet | undefined = this;
-    for (let i = 0; i < path.length - 1 && set !== undefined; i++)
-      set = set.children.get(path[i]!);
+    for (let i = 0; i < path.length - 1 && set !== undefined; i++) set = set.children.get(path[i]!);
     return set !== undefined && path.length > 0 && set.members.has(path[path.length - 1]!);
   }
 

@@ -26,6 +26,7 @@ import { applyJsonPatch, applyMergePatch, deepEqual, setOwn } from "../model/jso
 import type { AnyKind } from "../model/kind.js";
 import type {
   Frozen,
+  ManagedFieldsEntry,
   ObjectKey,
   ObjectMeta,
   OwnerReference,
@@ -45,7 +46,15 @@ import {
 } from "../model/validation.js";
 import type { Patch, StoredObject } from "./backend.js";
 import { subjectOf } from "./error-subject.js";
+import { fieldSchemaOf } from "./field-schema.js";
 import { atRevision, flat, seal, storedBytes } from "./seal.js";
+import { applyConfiguration, type FieldScope, recordUpdate } from "./server-side-apply.js";
+
+/**
+ * The field manager of a write that names none, to an object whose fields are already tracked
+ * (kube-apiserver takes the user agent's first word; a library call has none).
+ */
+export const defaultFieldManager = "setpoint";
 
 /** etcd's default request limit, which bounds a Kubernetes object: 1.5 MiB. */
 export const defaultMaxObjectBytes = 1.5 * 1024 * 1024;
@@ -79,6 +88,19 @@ export interface PreparedWrite {
   readonly annotations: Readonly<Record<string, string>> | undefined;
   readonly ownerReferences: readonly OwnerReference[] | undefined;
   readonly finalizers: readonly string[] | undefined;
+  /**
+   * The writer's `metadata.managedFields` (an empty list clears them); `undefined` keeps the
+   * stored ones.
+   */
+  readonly managedFields: readonly ManagedFieldsEntry[] | undefined;
+  /**
+   * Who writes: the write's fields are recorded as this manager's (an `Update` entry). Left out,
+   * they are recorded (as {@link defaultFieldManager}'s) only on an object that has managed
+   * fields already, so that writes to untracked objects cost nothing.
+   */
+  readonly fieldManager: string | undefined;
+  /** `managedFields` is the result already (an apply computed it): record nothing more. */
+  readonly managedFieldsFinal: boolean;
   /** The validator's output (defaults applied); `undefined` when not validated. */
   readonly spec: unknown;
   readonly status: unknown;
@@ -103,6 +125,8 @@ export function prepareWrite(
   kind: AnyKind,
   input: unknown,
   write: WriteKind,
+  fieldManager?: string,
+  managedFieldsFinal = false,
 ): PreparedWrite | Promise<PreparedWrite> {
   const errors = new FieldErrors();
   if (!isPlainObject(input)) {
@@ -190,6 +214,9 @@ export function prepareWrite(
   }
   const ownerReferences = metadata.ownerReferences;
   if (ownerReferences !== undefined) checkOwnerReferences(errors, ownerReferences);
+  const managedFields = metadata.managedFields;
+  if (managedFields !== undefined && managedFields !== null)
+    checkManagedFields(errors, managedFields);
 
   // The schema of the part this write changes; synchronous validators keep the write
   // synchronous, so that a store can check and commit without yielding in between.
@@ -205,6 +232,9 @@ export function prepareWrite(
       annotations: emptyToUndefined(metadata.annotations as Record<string, string> | undefined),
       ownerReferences: emptyToUndefined(ownerReferences as OwnerReference[] | undefined),
       finalizers: emptyToUndefined(finalizers as string[] | undefined),
+      managedFields: (managedFields ?? undefined) as ManagedFieldsEntry[] | undefined,
+      fieldManager,
+      managedFieldsFinal,
       spec: write === "status" ? undefined : validated?.value,
       status: write === "status" ? validated?.value : undefined,
     };
@@ -249,6 +279,24 @@ function checkOwnerReferences(errors: FieldErrors, refs: unknown): void {
       "Only one reference can have Controller set to true",
     );
   }
+}
+
+/** Refuses `metadata.managedFields` that are not entries Kubernetes could have written. */
+function checkManagedFields(errors: FieldErrors, entries: unknown): void {
+  if (!Array.isArray(entries)) {
+    errors.invalid("metadata.managedFields", entries, "must be a list");
+    return;
+  }
+  entries.forEach((entry: unknown, i) => {
+    const field = `metadata.managedFields[${i}]`;
+    if (!isPlainObject(entry)) errors.invalid(field, entry, "must be an object");
+    else if (entry.operation !== "Apply" && entry.operation !== "Update")
+      errors.invalid(`${field}.operation`, entry.operation, 'must be "Apply" or "Update"');
+    else if (typeof entry.manager !== "string")
+      errors.invalid(`${field}.manager`, entry.manager, "must be a string");
+    else if (entry.fieldsV1 !== undefined && !isPlainObject(entry.fieldsV1))
+      errors.invalid(`${field}.fieldsV1`, entry.fieldsV1, "must be an object");
+  });
 }
 
 /** What a store needs to make a write: the next revision and the time. */
@@ -317,7 +365,7 @@ interface MetaBase {
 }
 
 type MetaMaps = Partial<
-  Pick<PreparedWrite, "labels" | "annotations" | "ownerReferences" | "finalizers">
+  Pick<PreparedWrite, "labels" | "annotations" | "ownerReferences" | "finalizers" | "managedFields">
 >;
 
 /** The metadata of a draft to seal: the store-set fields, the writer's maps, the revision. */
@@ -336,6 +384,7 @@ function metaOf(base: MetaBase, maps: MetaMaps, resourceVersion: string): Object
     annotations: maps.annotations,
     ownerReferences: maps.ownerReferences,
     finalizers: maps.finalizers,
+    managedFields: maps.managedFields,
   } as ObjectMeta;
 }
 
@@ -391,6 +440,18 @@ export function planCreate(
     ),
     spec: write.spec,
   };
+  if (!write.managedFieldsFinal && write.fieldManager !== undefined)
+    object.metadata.managedFields = recordUpdate({
+      before: undefined,
+      after: trackedView(kind, object.metadata, object.spec, undefined),
+      managedFields: emptyToUndefined(write.managedFields),
+      manager: write.fieldManager,
+      apiVersion: kind.apiVersion,
+      scope: "main",
+      schema: fieldSchemaOf(kind),
+      time: timestamp(context.wallNow),
+    }) as ManagedFieldsEntry[] | undefined;
+  else object.metadata.managedFields = emptyToUndefined(write.managedFields) as never;
   const sealed = seal(kind, object, context.maxObjectBytes);
   return { action: "put", object: sealed.object, created: true, bytes: sealed.bytes };
 }
@@ -467,6 +528,7 @@ function sameContent(kind: AnyKind, next: StoredObject, existing: StoredObject):
     a.annotations === b.annotations &&
     a.ownerReferences === b.ownerReferences &&
     a.finalizers === b.finalizers &&
+    a.managedFields === b.managedFields &&
     a.generation === b.generation &&
     a.deletionTimestamp === b.deletionTimestamp
   );
@@ -515,7 +577,57 @@ export function planUpdate(
     spec: specChanged ? write.spec : existingSpec,
   };
   if (existing.status !== undefined) next.status = existing.status;
+  next.metadata.managedFields = managedFieldsOf(write, existing, next, "main", context);
   return finish(kind, existing, next, context);
+}
+
+/**
+ * The managed fields of `next`, written by `write` over `existing`: the apply's result, or the
+ * stored (or writer's) entries with this write's changes recorded as its manager's — only when
+ * it names a manager or the object's fields are tracked already.
+ */
+function managedFieldsOf(
+  write: PreparedWrite,
+  existing: StoredObject,
+  next: Resource,
+  scope: FieldScope,
+  context: WriteContext,
+): ManagedFieldsEntry[] | undefined {
+  const given = write.managedFields;
+  if (write.managedFieldsFinal) return emptyToUndefined(given) as ManagedFieldsEntry[] | undefined;
+  const base = (
+    given === undefined || scope === "status"
+      ? existing.metadata.managedFields
+      : emptyToUndefined(given)
+  ) as ManagedFieldsEntry[] | undefined;
+  const manager = write.fieldManager ?? (base === undefined ? undefined : defaultFieldManager);
+  if (manager === undefined) return base;
+  const { kind } = write;
+  return recordUpdate({
+    before: trackedView(kind, existing.metadata, specOf(kind, existing), existing.status),
+    after: trackedView(kind, next.metadata, next.spec, next.status),
+    managedFields: base,
+    manager,
+    apiVersion: kind.apiVersion,
+    scope,
+    schema: fieldSchemaOf(kind),
+    time: timestamp(context.wallNow),
+  }) as ManagedFieldsEntry[] | undefined;
+}
+
+/** An object as its fields are tracked: a flat kind's body beside its metadata. */
+function trackedView(
+  kind: AnyKind,
+  metadata: unknown,
+  spec: unknown,
+  status: unknown,
+): Record<string, unknown> {
+  const view: Record<string, unknown> =
+    kind.layout === "flat" && isPlainObject(spec)
+      ? { ...bodyOf(spec), metadata }
+      : { metadata, spec };
+  if (status !== undefined) view.status = status;
+  return view;
 }
 
 /** Plans a write of the status subresource: only `status` changes. */
@@ -534,6 +646,7 @@ export function planUpdateStatus(
   } as Resource;
   if (write.status === undefined) delete next.status;
   else next.status = write.status;
+  next.metadata.managedFields = managedFieldsOf(write, existing, next, "status", context);
   return finish(kind, existing, next, context);
 }
 
@@ -569,17 +682,40 @@ export function planDelete(
   return { action: "put", object: sealed.object, created: false, bytes: sealed.bytes };
 }
 
-/** The object an apply creates when none exists: the body, at the key being patched. */
+/**
+ * The object an apply creates when none exists: the body, at the key being patched, with the
+ * applier's fields as its managed fields (stamped `time`).
+ */
 export function applyBody(
   kind: AnyKind,
   key: ObjectKey,
-  body: Readonly<Record<string, unknown>>,
+  patch: Extract<Patch, { type: "apply" }>,
+  time: string,
 ): Frozen<ResourceInput> {
+  const body = patch.patch;
+  if (!isPlainObject(body)) throw badRequest("an apply patch must be a JSON object");
   const metadata = isPlainObject(body.metadata) ? body.metadata : {};
   checkBodyKey(kind, key, metadata);
+  checkNestingDepth(subjectOf(kind, key.name), body);
+  const { managedFields } = applyConfiguration({
+    live: undefined,
+    config: body,
+    managedFields: undefined,
+    manager: patch.fieldManager ?? defaultFieldManager,
+    apiVersion: kind.apiVersion,
+    force: patch.force === true,
+    scope: "main",
+    schema: fieldSchemaOf(kind),
+    time,
+  });
   return {
     ...body,
-    metadata: { ...metadata, name: key.name, namespace: key.namespace },
+    metadata: {
+      ...metadata,
+      name: key.name,
+      namespace: key.namespace,
+      managedFields: managedFields ?? [],
+    },
   } as Frozen<ResourceInput>;
 }
 
@@ -678,11 +814,59 @@ export function preparePatch(
   existing: StoredObject,
   patch: Patch,
   status: boolean,
+  fieldManager: string | undefined,
+  time: string,
 ): PreparedWrite | Promise<PreparedWrite> {
+  if (patch.type === "apply") return prepareApply(kind, key, existing, patch, status, time);
   const document = patchDocument(kind, key, existing, patch);
   const metadata = document.metadata as Record<string, unknown>;
   if (metadata.resourceVersion === undefined || metadata.resourceVersion === "") {
     metadata.resourceVersion = existing.metadata.resourceVersion;
   }
-  return prepareWrite(kind, document, status ? "status" : "update");
+  return prepareWrite(kind, document, status ? "status" : "update", fieldManager);
+}
+
+/**
+ * Server-side apply of `patch` to `existing` (see `server-side-apply.ts`), prepared as a write
+ * whose managed fields are the apply's result. A conflict with another manager's fields is
+ * `Conflict` (409) unless the patch is forced.
+ */
+function prepareApply(
+  kind: AnyKind,
+  key: ObjectKey,
+  existing: StoredObject,
+  patch: Extract<Patch, { type: "apply" }>,
+  status: boolean,
+  time: string,
+): PreparedWrite | Promise<PreparedWrite> {
+  const config = patch.patch;
+  if (!isPlainObject(config)) throw badRequest("an apply patch must be a JSON object");
+  const configMeta = isPlainObject(config.metadata) ? config.metadata : {};
+  checkBodyKey(kind, key, configMeta);
+  checkNestingDepth(subjectOf(kind, key.name), config);
+  const { object, managedFields } = applyConfiguration({
+    live: existing as unknown as Record<string, unknown>,
+    config,
+    managedFields: existing.metadata.managedFields as ManagedFieldsEntry[] | undefined,
+    manager: patch.fieldManager ?? defaultFieldManager,
+    apiVersion: kind.apiVersion,
+    force: patch.force === true,
+    scope: status ? "status" : "main",
+    schema: fieldSchemaOf(kind),
+    time,
+  });
+  const resourceVersion = configMeta.resourceVersion;
+  const document = {
+    ...object,
+    metadata: {
+      ...(object.metadata as Record<string, unknown>),
+      // A version the apply names is a precondition, as for any patch.
+      resourceVersion:
+        typeof resourceVersion === "string" && resourceVersion !== ""
+          ? resourceVersion
+          : existing.metadata.resourceVersion,
+      managedFields: managedFields ?? [],
+    },
+  };
+  return prepareWrite(kind, document, status ? "status" : "update", undefined, true);
 }

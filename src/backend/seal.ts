@@ -63,6 +63,7 @@ const metadataFields = [
   "annotations",
   "ownerReferences",
   "finalizers",
+  "managedFields",
 ] as const;
 
 const metadataBuilders = new Map<number, (draft: ObjectMeta) => ObjectMeta>();
@@ -131,6 +132,7 @@ export function rememberPartSizes(object: StoredObject): void {
     meta.finalizers,
     meta.labels,
     meta.annotations,
+    meta.managedFields,
   ])
     if (part !== null && typeof part === "object") sizeOfPart(part);
 }
@@ -156,6 +158,7 @@ export function storedBytes(kind: AnyKind, object: StoredObject): number {
     sizeOfPart(object.status) +
     sizeOfPart(meta.ownerReferences) +
     sizeOfPart(meta.finalizers) +
+    sizeOfPart(meta.managedFields) +
     sizeOfMap(meta.labels) +
     sizeOfMap(meta.annotations)
   );
@@ -310,6 +313,12 @@ export function seal(
     source.finalizers,
     previous?.metadata.finalizers,
   );
+  const managedFields = sealPart(
+    size,
+    "metadata.managedFields",
+    source.managedFields,
+    previous?.metadata.managedFields,
+  );
   const bytes = size.bytes;
 
   // Characters are 1 to 3 UTF-8 bytes, and a shared part not measured is under 1 KiB: count
@@ -344,6 +353,7 @@ export function seal(
     annotations,
     ownerReferences,
     finalizers,
+    managedFields,
   } as ObjectMeta);
   Object.freeze(metadata);
   if (isFlat) {

@@ -35,6 +35,7 @@ import {
   planUpdateStatus,
   preparePatch,
   prepareWrite,
+  timestamp,
   type WriteContext,
   type WriteKind,
   type WritePlan,
@@ -120,10 +121,11 @@ export class StoreEngine {
     object: Frozen<ResourceInput>,
     what: WriteKind,
     options: WriteOptions,
+    managedFieldsFinal = false,
   ): Promise<StoredObject> {
     try {
       this.store.checkOpen();
-      const prepared = prepareWrite(kind, object, what);
+      const prepared = prepareWrite(kind, object, what, options.fieldManager, managedFieldsFinal);
       return prepared instanceof Promise
         ? prepared.then((write) => this.commitPrepared(write, what, options))
         : this.commitPrepared(prepared, what, options);
@@ -188,13 +190,28 @@ export class StoreEngine {
       if (existing === undefined) {
         if (patch.type !== "apply" || status) throw notFound(subjectOf(kind, key.name));
         try {
-          return await this.create(kind, applyBody(kind, key, patch.patch), options);
+          // Its managed fields are the apply's: no Update entry on top.
+          return await this.write(
+            kind,
+            applyBody(kind, key, patch, timestamp(this.settings.clock.wallNow())),
+            "create",
+            options,
+            true,
+          );
         } catch (error) {
           if (ApiError.is(error, "AlreadyExists") && attempt < maxPatchAttempts) continue;
           throw error;
         }
       }
-      const prepared = preparePatch(kind, key, existing, patch, status);
+      const prepared = preparePatch(
+        kind,
+        key,
+        existing,
+        patch,
+        status,
+        options.fieldManager,
+        timestamp(this.settings.clock.wallNow()),
+      );
       const write = prepared instanceof Promise ? await prepared : prepared;
       const result = await this.store.transact((tx) =>
         this.commitPatch(tx, key, write, existing, status, options),

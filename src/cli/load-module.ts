@@ -11,7 +11,7 @@ export async function loadModule(path: string): Promise<Record<string, unknown>>
       register();
     } catch {
       throw new Error(
-        `${path} is TypeScript: install tsx (npm install -D tsx) so that setpoint can load it, or pass the compiled .js`,
+        `${path} is TypeScript: install tsx (npm install tsx — a dependency, not a dev one, where the controllers run, images too) so that setpoint can load it, or pass the compiled .js`,
       );
     }
   }

@@ -125,12 +125,13 @@ Examples:
 const manifestsUsage = `Usage: setpoint manifests <module…> [options]
 
 Prints, as YAML, what a Kubernetes cluster needs to run the controllers the modules export: the
-CustomResourceDefinitions of their kinds, a ServiceAccount, a ClusterRole whose rules are exactly
-the verbs the controllers use on each kind they read, own, write, record events and lease with
-(a Role, when every kind they read is scoped to --namespace), its binding, and a Deployment
+namespace (unless default), the CustomResourceDefinitions of their kinds, a ServiceAccount, RBAC
+derived from the controllers' declarations — a ClusterRole for the kinds they read everywhere, a
+Role in each namespace a scope names, a Role for the Lease — with bindings, and a Deployment
 running \`setpoint run <module…> --in-cluster --leader-elect\` with liveness and readiness probes
 on /healthz and /readyz, the metrics port and a graceful termination period. Writes a reconcile
-makes to other kinds through ctx.plane are not declared anywhere: add rules for them yourself.
+makes beyond what controllers declare (its own object's spec, other kinds through ctx.plane)
+need rules you add yourself. Module paths are as the image sees them (relative to its WORKDIR).
 
 Options:
   --image <image>       the image holding the modules and setpoint (default
@@ -458,7 +459,14 @@ async function manifests(args: string[]): Promise<void> {
   const replicas = values.replicas === undefined ? undefined : Number(values.replicas);
   if (replicas !== undefined && (!Number.isInteger(replicas) || replicas < 1))
     throw new Error(`--replicas ${values.replicas}: expected a positive whole number`);
+  const paths = [...new Set(positionals)];
+  if (paths.length < positionals.length) throw new Error("a module is named twice");
   const modulePaths = values["module-path"] ?? positionals;
+  for (const path of modulePaths)
+    if (isAbsolute(path))
+      process.stderr.write(
+        `setpoint manifests: ${path} is an absolute path on this machine, and the Deployment will look for it inside the image; give the path relative to the image's working directory (--module-path)\n`,
+      );
   if (modulePaths.length !== positionals.length)
     throw new Error(
       `--module-path is given ${modulePaths.length} times for ${positionals.length} modules: once per module, in order`,
@@ -570,7 +578,11 @@ async function run(args: string[], opened: Opened): Promise<void> {
   const shards = values.shards === undefined ? undefined : Number(values.shards);
   if (shards !== undefined && (!Number.isInteger(shards) || shards < 1))
     throw new Error(`--shards ${values.shards}: expected a positive whole number`);
-  const cluster = values.kubeconfig ?? (values["in-cluster"] ? "the in-cluster config" : undefined);
+  const cluster =
+    values.kubeconfig ??
+    (values["in-cluster"]
+      ? "its service account (or $KUBECONFIG, or ~/.kube/config, outside a cluster)"
+      : undefined);
   if (values.serve !== undefined && cluster !== undefined)
     throw new Error(
       "--serve serves the plane the controllers use; with --kubeconfig they use a cluster, which serves its own API: drop --serve and point kubectl at that cluster",

@@ -102,6 +102,8 @@ export {
   operatorManifests,
   operatorManifestsYaml,
   type PolicyRule,
+  type RbacPlan,
+  rbacPlan,
   rbacRules,
   rulesAllow,
 } from "./manifests.js";

@@ -15,7 +15,8 @@
  * - requests share one keep-alive agent; a list with `readAhead` asks for its next page early;
  * - writes made while a watch of this backend is asking for its starting revision wait for it,
  *   so that a watch never misses a write its caller made after starting it.
- * `metadata.managedFields` is dropped from every object handed out.
+ * `metadata.managedFields` is dropped from every object handed out (it can be as large as the
+ * rest of the object, and caches hold many); field ownership still works on the server.
  */
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest, type RequestOptions } from "node:https";
@@ -568,10 +569,11 @@ class KubernetesBackend implements Backend {
       kind: object.kind ?? kind.kind,
     };
     const path = this.path(kind, object.metadata.namespace, name, subresource);
-    return clean(
-      await this.call(method, path, { dryRun: options.dryRun ? "All" : undefined }, body),
-      kind,
-    );
+    const query = {
+      dryRun: options.dryRun ? "All" : undefined,
+      fieldManager: options.fieldManager,
+    };
+    return clean(await this.call(method, path, query, body), kind);
   }
 
   async patch(
@@ -587,8 +589,10 @@ class KubernetesBackend implements Backend {
         : patch.patch;
     const query = {
       dryRun: options.dryRun ? "All" : undefined,
-      fieldManager: patch.type === "apply" ? (patch.fieldManager ?? "setpoint") : undefined,
-      force: patch.type === "apply" ? "true" : undefined,
+      fieldManager:
+        patch.type === "apply" ? (patch.fieldManager ?? "setpoint") : options.fieldManager,
+      // As kubectl: force=false unless the apply takes fields over (--force-conflicts).
+      force: patch.type === "apply" ? String(patch.force === true) : undefined,
     };
     return clean(
       await this.call(

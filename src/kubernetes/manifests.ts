@@ -42,62 +42,129 @@ export interface OperatorManifestOptions {
 
 /** The verbs of a kind the controllers only read. */
 const read = ["get", "list", "watch"];
-/** The verbs of a kind the controllers write (their own kind: status, finalizers). */
-const readWrite = ["get", "list", "watch", "update", "patch"];
 /** The verbs of a kind the controllers make and delete (owned children). */
 const own = ["get", "list", "watch", "create", "update", "patch", "delete"];
 
 /**
- * The RBAC rules `controllers` need, kind by kind: their own kind read and written (`update`,
- * `patch`, and its `status` subresource), owned kinds made and deleted, watched kinds read, the
- * events they record (events.k8s.io `get`, `create`, `patch`) and, for leader election, Leases
- * (`get`, `list`, `create`, `update`, `delete`). Writes a reconcile makes to other kinds through
- * `ctx.plane` are not declared anywhere: add rules for them yourself.
- *
- * @example
- * ```ts
- * const rules = rbacRules([configMapGenerator]);
- * ```
+ * Where rules apply: `cluster` for every namespace (a ClusterRole), else per namespace (a Role
+ * in each).
  */
-export function rbacRules(
-  controllers: readonly Controller<never>[],
-  options: { readonly leaderElection?: boolean } = {},
-): PolicyRule[] {
-  const verbs = new Map<string, { group: string; resource: string; verbs: Set<string> }>();
-  const grant = (group: string, resource: string, granted: readonly string[]) => {
-    const key = `${group}/${resource}`;
-    const entry = verbs.get(key) ?? { group, resource, verbs: new Set<string>() };
-    verbs.set(key, entry);
-    for (const verb of granted) entry.verbs.add(verb);
-  };
-  for (const controller of controllers as readonly Controller[]) {
-    const kind = controller.kind;
-    if (kind === undefined) continue;
-    grant(kind.group, kind.plural, readWrite);
-    grant(kind.group, `${kind.plural}/status`, ["get", "update", "patch"]);
-    for (const child of controller.owned) grant(child.group, child.plural, own);
-    for (const { kind: related } of controller.related) grant(related.group, related.plural, read);
-    grant(Event.group, Event.plural, ["get", "create", "patch"]);
+export interface RbacPlan {
+  readonly cluster: readonly PolicyRule[];
+  readonly namespaces: ReadonlyMap<string, readonly PolicyRule[]>;
+}
+
+/** Grants collected per place (`""`: cluster-wide), then made into rules. */
+class Grants {
+  private readonly places = new Map<string, Map<string, Set<string>>>();
+
+  /** Grants `verbs` on `resource` of `group` in `namespaces` (`undefined`: cluster-wide). */
+  add(
+    namespaces: readonly string[] | undefined,
+    group: string,
+    resource: string,
+    verbs: readonly string[],
+  ): void {
+    for (const place of namespaces ?? [""]) {
+      const resources = this.places.get(place) ?? new Map<string, Set<string>>();
+      this.places.set(place, resources);
+      const key = `${group}/${resource}`;
+      const granted = resources.get(key) ?? new Set<string>();
+      resources.set(key, granted);
+      for (const verb of verbs) granted.add(verb);
+    }
   }
-  if (options.leaderElection !== false)
-    grant(Lease.group, Lease.plural, ["get", "list", "create", "update", "delete"]);
-  // One rule per group and set of verbs, in a stable order.
+
+  plan(): RbacPlan {
+    const cluster = this.places.get("");
+    const namespaces = new Map<string, PolicyRule[]>();
+    for (const [place, resources] of [...this.places].sort(([a], [b]) => a.localeCompare(b))) {
+      if (place === "") continue;
+      // What the ClusterRole grants already needs no Role.
+      const rules = rulesOf(resources, cluster);
+      if (rules.length > 0) namespaces.set(place, rules);
+    }
+    return { cluster: cluster === undefined ? [] : rulesOf(cluster, undefined), namespaces };
+  }
+}
+
+/** One rule per group and set of verbs, in a stable order, leaving out what `covered` grants. */
+function rulesOf(
+  resources: ReadonlyMap<string, ReadonlySet<string>>,
+  covered: ReadonlyMap<string, ReadonlySet<string>> | undefined,
+): PolicyRule[] {
   const rules = new Map<string, { group: string; resources: string[]; verbs: string[] }>();
-  for (const entry of [...verbs.values()].sort((a, b) =>
-    `${a.group}/${a.resource}`.localeCompare(`${b.group}/${b.resource}`),
-  )) {
-    const sorted = [...entry.verbs].sort(byVerb);
-    const key = `${entry.group} ${sorted.join(",")}`;
-    const rule = rules.get(key);
-    if (rule === undefined)
-      rules.set(key, { group: entry.group, resources: [entry.resource], verbs: sorted });
-    else rule.resources.push(entry.resource);
+  for (const [key, verbs] of [...resources].sort(([a], [b]) => a.localeCompare(b))) {
+    const missing = [...verbs].filter((verb) => !covered?.get(key)?.has(verb)).sort(byVerb);
+    if (missing.length === 0) continue;
+    const slash = key.indexOf("/");
+    const group = key.slice(0, slash);
+    const resource = key.slice(slash + 1);
+    const ruleKey = `${group} ${missing.join(",")}`;
+    const rule = rules.get(ruleKey);
+    if (rule === undefined) rules.set(ruleKey, { group, resources: [resource], verbs: missing });
+    else rule.resources.push(resource);
   }
   return [...rules.values()].map((r) => ({
     apiGroups: [r.group],
     resources: r.resources,
     verbs: r.verbs,
   }));
+}
+
+/**
+ * Where and what RBAC `controllers` need, derived from their declarations: each kind where the
+ * controller reads it (its scope's namespaces, else cluster-wide): their own kind read, its
+ * `status` written (and the kind patched, with a finalizer), owned kinds made and deleted,
+ * watched kinds read, and Events recorded (events.k8s.io `get`, `create`, `patch`) where their
+ * own objects are; for leader election, Leases in `leaseNamespace` (`get`, `list`, `create`,
+ * `update`, `delete`). Writes a reconcile makes beyond these (to its own object's spec, to other
+ * kinds through `ctx.plane`) are not declared anywhere: add rules for them yourself.
+ *
+ * @example
+ * ```ts
+ * const { cluster, namespaces } = rbacPlan([configMapGenerator], { leaseNamespace: "ops" });
+ * ```
+ */
+export function rbacPlan(
+  controllers: readonly Controller<never>[],
+  options: { readonly leaderElection?: boolean; readonly leaseNamespace?: string } = {},
+): RbacPlan {
+  const grants = new Grants();
+  for (const controller of controllers as readonly Controller[]) {
+    const kind = controller.kind;
+    if (kind === undefined) continue;
+    const where = (of: AnyKind) =>
+      of.scope === "Namespaced" ? scopeNamespaces(controller.scopeOf(of)) : undefined;
+    const home = where(kind);
+    grants.add(home, kind.group, kind.plural, [
+      ...read,
+      ...(controller.options.finalizer === undefined ? [] : ["patch"]),
+    ]);
+    grants.add(home, kind.group, `${kind.plural}/status`, ["get", "update", "patch"]);
+    for (const child of controller.owned) grants.add(where(child), child.group, child.plural, own);
+    for (const { kind: related } of controller.related)
+      grants.add(where(related), related.group, related.plural, read);
+    grants.add(home, Event.group, Event.plural, ["get", "create", "patch"]);
+  }
+  if (options.leaderElection !== false)
+    grants.add([options.leaseNamespace ?? "default"], Lease.group, Lease.plural, [
+      "get",
+      "list",
+      "create",
+      "update",
+      "delete",
+    ]);
+  return grants.plan();
+}
+
+/** Every rule of {@link rbacPlan}, wherever it applies. */
+export function rbacRules(
+  controllers: readonly Controller<never>[],
+  options: { readonly leaderElection?: boolean; readonly leaseNamespace?: string } = {},
+): PolicyRule[] {
+  const { cluster, namespaces } = rbacPlan(controllers, options);
+  return [...cluster, ...[...namespaces.values()].flat()];
 }
 
 const verbOrder = ["get", "list", "watch", "create", "update", "patch", "delete"];
@@ -130,31 +197,11 @@ function isKubernetesGroup(group: string): boolean {
 }
 
 /**
- * The namespace every kind the controllers read is scoped to, if they all are scoped to the
- * same single one and every kind is namespaced: then a Role there is enough.
- */
-function soleNamespace(controllers: readonly Controller[]): string | undefined {
-  let sole: string | undefined;
-  for (const controller of controllers) {
-    const kinds = [
-      ...(controller.kind === undefined ? [] : [controller.kind]),
-      ...controller.owned,
-      ...controller.related.map((r) => r.kind),
-    ];
-    for (const kind of kinds) {
-      const namespaces = scopeNamespaces(controller.scopeOf(kind));
-      if (kind.scope !== "Namespaced" || namespaces?.length !== 1) return undefined;
-      if (sole !== undefined && sole !== namespaces[0]) return undefined;
-      sole = namespaces[0];
-    }
-  }
-  return sole;
-}
-
-/**
- * The objects a cluster needs to run `controllers`: the CRDs of `kinds` (Kubernetes' own kinds
- * are left out), a ServiceAccount, a ClusterRole (a Role, when every kind the controllers read
- * is scoped to the Deployment's namespace) with {@link rbacRules}, its binding, and a Deployment
+ * The objects a cluster needs to run `controllers`: the operator's namespace (unless it is
+ * `default`) and the namespaces its Roles live in, the CRDs of `kinds` and of the kinds the
+ * controllers read (Kubernetes' own left out), a ServiceAccount, the RBAC of {@link rbacPlan} — a
+ * ClusterRole for what is read everywhere, a Role in each namespace a scope names, a Role for
+ * the Lease in the operator's namespace — with their bindings, and a Deployment
  * running `setpoint run <modules> --in-cluster --leader-elect` with liveness and readiness
  * probes on `/healthz` and `/readyz`, the metrics port, and a termination grace period longer
  * than the shutdown timeout.
@@ -184,27 +231,53 @@ export function operatorManifests(
   if (modules.length === 0)
     throw new TypeError("operatorManifests: modules must name at least one module");
   const labels = { "app.kubernetes.io/name": name, "app.kubernetes.io/managed-by": "setpoint" };
-  const sole = soleNamespace(controllers as readonly Controller[]);
-  const namespaced = sole !== undefined && sole === namespace;
-  const rules = rbacRules(controllers);
-  const crds = kinds.filter((kind) => !isKubernetesGroup(kind.group)).map(crdOf);
-  const role = namespaced ? "Role" : "ClusterRole";
+  const plan = rbacPlan(controllers, { leaseNamespace: namespace });
+  const rbac: Record<string, unknown>[] = [];
+  const subjects = [{ kind: "ServiceAccount", name, namespace }];
+  const roleApi = "rbac.authorization.k8s.io/v1";
+  if (plan.cluster.length > 0)
+    rbac.push(
+      { apiVersion: roleApi, kind: "ClusterRole", metadata: { name, labels }, rules: plan.cluster },
+      {
+        apiVersion: roleApi,
+        kind: "ClusterRoleBinding",
+        metadata: { name, labels },
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name },
+        subjects,
+      },
+    );
+  for (const [where, rules] of plan.namespaces)
+    rbac.push(
+      { apiVersion: roleApi, kind: "Role", metadata: { name, namespace: where, labels }, rules },
+      {
+        apiVersion: roleApi,
+        kind: "RoleBinding",
+        metadata: { name, namespace: where, labels },
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name },
+        subjects,
+      },
+    );
+  // The kinds the modules export and those the controllers read, once each; a cluster serves
+  // Kubernetes' own.
+  const own = new Map<string, AnyKind>();
+  for (const kind of [
+    ...kinds,
+    ...(controllers as readonly Controller[]).flatMap((c) => [
+      ...(c.kind === undefined ? [] : [c.kind]),
+      ...c.owned,
+      ...c.related.map((r) => r.kind),
+    ]),
+  ])
+    if (!isKubernetesGroup(kind.group)) own.set(`${kind.plural}.${kind.group}`, kind);
+  const crds = [...own.values()].map(crdOf);
+  const namespaces = [...new Set([namespace, ...plan.namespaces.keys()])]
+    .filter((n) => n !== "default" && n !== "kube-system" && n !== "kube-public")
+    .map((n) => ({ apiVersion: "v1", kind: "Namespace", metadata: { name: n } }));
   return [
+    ...namespaces,
     ...crds,
     { apiVersion: "v1", kind: "ServiceAccount", metadata: { name, namespace, labels } },
-    {
-      apiVersion: "rbac.authorization.k8s.io/v1",
-      kind: role,
-      metadata: { name, ...(namespaced ? { namespace } : {}), labels },
-      rules,
-    },
-    {
-      apiVersion: "rbac.authorization.k8s.io/v1",
-      kind: `${role}Binding`,
-      metadata: { name, ...(namespaced ? { namespace } : {}), labels },
-      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: role, name },
-      subjects: [{ kind: "ServiceAccount", name, namespace }],
-    },
+    ...rbac,
     {
       apiVersion: "apps/v1",
       kind: "Deployment",

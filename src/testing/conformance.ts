@@ -649,7 +649,7 @@ export function runBackendConformance(
         expect(mainPatched.spec.replicas).toBe(7);
       });
 
-      it("applies: creates a missing object, then merges into it", async () => {
+      it("applies: creates a missing object, then merges into it, removing what the manager left out", async () => {
         const created = await backend.patch(Widget, key("a"), {
           type: "apply",
           patch: widget("a", { replicas: 1 }, { labels: { a: "1" } }),
@@ -668,13 +668,14 @@ export function runBackendConformance(
         });
         expect(applied.metadata.uid).toBe(created.metadata.uid);
         expect(applied.spec.replicas).toBe(2);
-        expect(applied.metadata.labels).toEqual({ a: "1", b: "2" });
+        // Label "a" was this manager's alone, and it applies it no more.
+        expect(applied.metadata.labels).toEqual({ b: "2" });
         const again = await backend.patch(Widget, key("a"), {
           type: "apply",
           patch: {
             apiVersion: Widget.apiVersion,
             kind: "Widget",
-            metadata: { name: "a" },
+            metadata: { name: "a", labels: { b: "2" } },
             spec: { replicas: 2 },
           },
           fieldManager: "test",
@@ -695,6 +696,161 @@ export function runBackendConformance(
         expect(
           Object.keys((await backend.get(Widget, key("a"))).metadata.labels ?? {}),
         ).toHaveLength(20);
+      });
+    });
+
+    describe("server-side apply and field ownership", () => {
+      /** The Kubernetes backend drops managedFields from what it hands out; the server keeps them. */
+      const showsManagedFields = () => backend.capabilities.name !== "kubernetes";
+
+      function applyWidget(
+        manager: string,
+        spec: Record<string, unknown>,
+        extra: { labels?: Record<string, string>; force?: boolean } = {},
+      ) {
+        return backend.patch(Widget, key("w"), {
+          type: "apply",
+          fieldManager: manager,
+          ...(extra.force ? { force: true } : {}),
+          patch: {
+            apiVersion: Widget.apiVersion,
+            kind: "Widget",
+            metadata: { name: "w", ...(extra.labels ? { labels: extra.labels } : {}) },
+            spec,
+          },
+        });
+      }
+
+      it("records the applier's fields in metadata.managedFields", async () => {
+        const applied = await applyWidget(
+          "alice",
+          { replicas: 2, tags: ["x"] },
+          { labels: { app: "w" } },
+        );
+        expect(applied.spec).toEqual({ replicas: 2, tags: ["x"], image: "nginx" });
+        if (!showsManagedFields()) return;
+        expect(applied.metadata.managedFields).toEqual([
+          {
+            manager: "alice",
+            operation: "Apply",
+            apiVersion: Widget.apiVersion,
+            time: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/),
+            fieldsType: "FieldsV1",
+            fieldsV1: {
+              "f:metadata": { "f:labels": { "f:app": {} } },
+              "f:spec": { "f:replicas": {}, "f:tags": {} },
+            },
+          },
+        ]);
+        expect((await backend.get(Widget, key("w"))).metadata.managedFields).toEqual(
+          applied.metadata.managedFields,
+        );
+      });
+
+      it("removes a field the manager applied before and leaves out now, unless another manager owns it", async () => {
+        await applyWidget(
+          "alice",
+          { replicas: 2, tags: ["x"] },
+          { labels: { app: "w", tier: "web" } },
+        );
+        await applyWidget("bob", { replicas: 2 });
+        const second = await applyWidget("alice", {}, { labels: { app: "w" } });
+        expect(second.spec).toEqual({ replicas: 2, image: "nginx" });
+        expect(second.metadata.labels).toEqual({ app: "w" });
+        if (showsManagedFields())
+          // Sorted by time, then manager, as Kubernetes sorts them: the names are what counts.
+          expect(second.metadata.managedFields?.map((m) => m.manager).sort()).toEqual([
+            "alice",
+            "bob",
+          ]);
+      });
+
+      it("refuses with 409 an apply that changes another manager's field, naming both, unless forced", async () => {
+        await applyWidget("alice", { replicas: 2 });
+        const err = await rejection(applyWidget("bob", { replicas: 3 }));
+        expect(err.reason).toBe("Conflict");
+        expect(err.code).toBe(409);
+        expect(err.message).toBe(
+          'Apply failed with 1 conflict: conflict with "alice": .spec.replicas',
+        );
+        expect((await backend.get(Widget, key("w"))).spec.replicas).toBe(2);
+        // The same value is no conflict: both own it.
+        await applyWidget("bob", { replicas: 2 });
+        const forced = await applyWidget("carol", { replicas: 4 }, { force: true });
+        expect(forced.spec.replicas).toBe(4);
+        if (showsManagedFields())
+          // alice and bob lost their only field to carol: their entries go.
+          expect(forced.metadata.managedFields?.map((m) => m.manager)).toEqual(["carol"]);
+        const back = await rejection(applyWidget("alice", { replicas: 2 }));
+        expect(back.message).toBe(
+          'Apply failed with 1 conflict: conflict with "carol": .spec.replicas',
+        );
+      });
+
+      it("records other writes as their manager's Update, which an apply then conflicts with", async () => {
+        const applied = await applyWidget("alice", { replicas: 2 });
+        const edited = await backend.update(
+          Widget,
+          { ...applied, spec: { ...applied.spec, replicas: 5 } },
+          { fieldManager: "editor" },
+        );
+        expect(edited.spec.replicas).toBe(5);
+        if (showsManagedFields())
+          expect(
+            edited.metadata.managedFields?.map((m) => [m.manager, m.operation, m.fieldsV1]),
+          ).toEqual([["editor", "Update", { "f:spec": { "f:replicas": {} } }]]);
+        const err = await rejection(applyWidget("alice", { replicas: 2 }));
+        expect(err.reason).toBe("Conflict");
+        expect(err.message).toMatch(
+          /^Apply failed with 1 conflict: conflict with "editor" using conformance\.setpoint\.dev\/v1 at \S+: \.spec\.replicas$/,
+        );
+        const merged = await backend.patch(
+          Widget,
+          key("w"),
+          { type: "merge", patch: { spec: { tags: ["t"] } } },
+          { fieldManager: "patcher" },
+        );
+        if (showsManagedFields())
+          expect(merged.metadata.managedFields?.map((m) => m.manager)).toEqual([
+            "editor",
+            "patcher",
+          ]);
+      });
+
+      it("tracks writes of the status subresource apart", async () => {
+        await applyWidget("alice", { replicas: 1 });
+        const status = await backend.patch(
+          Widget,
+          key("w"),
+          {
+            type: "apply",
+            fieldManager: "controller",
+            patch: {
+              apiVersion: Widget.apiVersion,
+              kind: "Widget",
+              metadata: { name: "w" },
+              status: { phase: "Ready" },
+            },
+          },
+          { subresource: "status" },
+        );
+        expect(status.status).toEqual({ phase: "Ready" });
+        if (showsManagedFields())
+          expect(
+            status.metadata.managedFields?.find((m) => m.manager === "controller"),
+          ).toMatchObject({
+            operation: "Apply",
+            subresource: "status",
+            fieldsV1: { "f:status": { "f:phase": {} } },
+          });
+        const again = await applyWidget("alice", { replicas: 3 });
+        expect(again.status).toEqual({ phase: "Ready" });
+      });
+
+      it("records nothing for library writes that name no manager to objects nobody applied", async () => {
+        const created = await backend.create(Widget, widget("plain"));
+        const updated = await backend.update(Widget, { ...created, spec: { replicas: 3 } });
+        if (showsManagedFields()) expect(updated.metadata.managedFields).toBeUndefined();
       });
     });
 

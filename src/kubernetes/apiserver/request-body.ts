@@ -11,6 +11,7 @@ import {
   ProtobufDecodeError,
   protobufMediaType,
 } from "../protobuf/decode.js";
+import { booleanParam } from "./request-options.js";
 import type { YamlParser } from "./yaml-parser.js";
 
 /** The body of `req`, at most `limit` bytes; a larger one is RequestEntityTooLarge (413). */
@@ -97,7 +98,7 @@ function protobufObject(raw: Buffer): Record<string, unknown> {
 
 /**
  * The patch a PATCH sends, by its media type: a JSON merge patch, a strategic merge patch, a
- * JSON patch, or an apply patch (with the query's `fieldManager`); any other type is
+ * JSON patch, or an apply patch (with the query's `fieldManager` and `force`); any other type is
  * UnsupportedMediaType (415).
  */
 export async function readPatch(
@@ -129,7 +130,14 @@ export async function readPatch(
       const body = await parseBody(raw, "application/yaml", yaml);
       if (!isPlainObject(body)) throw badRequest("an apply patch must be an object");
       const fieldManager = query.get("fieldManager");
-      return { type: "apply", patch: body, ...(fieldManager ? { fieldManager } : {}) };
+      // kubectl sends force=false, and force=true for --force-conflicts.
+      const force = booleanParam(query, "force") === true;
+      return {
+        type: "apply",
+        patch: body,
+        ...(fieldManager ? { fieldManager } : {}),
+        ...(force ? { force } : {}),
+      };
     }
     default:
       throw new ApiError(

@@ -7,7 +7,7 @@
  * rules, and — for `fieldValidation=Strict` and for CRDs — the result of a dry run first.
  */
 import type { StoredObject } from "../../backend/backend.js";
-import { prepareWrite } from "../../backend/object-rules.js";
+import { applyBody, prepareWrite, timestamp } from "../../backend/object-rules.js";
 import { ApiError, alreadyExists } from "../../model/api-error.js";
 import { kindId } from "../../model/kind.js";
 import { namespaceNameLabel } from "../../model/namespace.js";
@@ -111,7 +111,7 @@ async function createObject(request: ResourceRequest): Promise<void> {
   const { server, served, path } = request;
   if (path.name !== undefined)
     throw new ApiError("MethodNotAllowed", "POST creates: it takes no object name on the URL");
-  const { dryRun, strict } = writeOptions(request, "CreateOptions");
+  const { dryRun, strict, fieldManager } = writeOptions(request, "CreateOptions");
   const sent = placed(
     await readObject(request.req, server.maxBodyBytes, server.yaml),
     served.kind,
@@ -133,14 +133,14 @@ async function createObject(request: ResourceRequest): Promise<void> {
   served.checkCreate?.(body);
   const { backend } = server;
   await trial(request, strict, sent, (dryRun) =>
-    backend.create(served.storage, body as never, { dryRun }),
+    backend.create(served.storage, body as never, { dryRun, fieldManager }),
   );
   respondObject(
     request,
     201,
     request.isNamespace
-      ? await server.namespaces.create(body as never, { dryRun })
-      : await backend.create(served.storage, body as never, { dryRun }),
+      ? await server.namespaces.create(body as never, { dryRun, fieldManager })
+      : await backend.create(served.storage, body as never, { dryRun, fieldManager }),
   );
 }
 
@@ -150,7 +150,7 @@ async function replaceObject(request: ResourceRequest): Promise<void> {
   const { kind, storage } = served;
   const { backend } = server;
   const subresource = path.subresource;
-  const { dryRun, strict } = writeOptions(request, "UpdateOptions");
+  const { dryRun, strict, fieldManager } = writeOptions(request, "UpdateOptions");
   const sent = placed(await readObject(request.req, server.maxBodyBytes, server.yaml), kind, path);
   const sentMeta = sent.metadata as Record<string, unknown>;
   await admit(request, sentMeta.namespace, sentMeta.name, false, dryRun);
@@ -159,7 +159,7 @@ async function replaceObject(request: ResourceRequest): Promise<void> {
     const result = await backend.update(
       storage,
       scaledObject(kind.scale!, current, sent) as never,
-      { dryRun },
+      { dryRun, fieldManager },
     );
     send(request.res, 200, scaleOf(kind.scale!, result));
     return;
@@ -180,8 +180,10 @@ async function replaceObject(request: ResourceRequest): Promise<void> {
   const body = await stored(request, sent, "update");
   const write =
     subresource === "status" ? backend.updateStatus.bind(backend) : backend.update.bind(backend);
-  await trial(request, strict, sent, (dryRun) => write(storage, body as never, { dryRun }));
-  respondObject(request, 200, await write(storage, body as never, { dryRun }));
+  await trial(request, strict, sent, (dryRun) =>
+    write(storage, body as never, { dryRun, fieldManager }),
+  );
+  respondObject(request, 200, await write(storage, body as never, { dryRun, fieldManager }));
 }
 
 /** PATCH: merge, JSON and apply patches of the object, its status, its Scale, or a view. */
@@ -191,9 +193,17 @@ async function patchObject(request: ResourceRequest): Promise<void> {
   const { backend } = server;
   const subresource = path.subresource;
   const options = writeOptions(request, "PatchOptions");
-  const { dryRun } = options;
+  const { dryRun, fieldManager } = options;
   const force = booleanParam(query, "force");
   const patch = await readPatch(request.req, server.maxBodyBytes, query, server.yaml);
+  if (patch.type === "apply" && patch.fieldManager === undefined)
+    throw invalidOptions("PatchOptions", [
+      {
+        field: "fieldManager",
+        reason: "FieldValueRequired",
+        message: "Required value: is required for apply patch",
+      },
+    ]);
   // As kube-apiserver, which never strategic-merges a custom resource (nor its scale): 415 first.
   if (
     patch.type === "strategic" &&
@@ -227,7 +237,16 @@ async function patchObject(request: ResourceRequest): Promise<void> {
     respondObject(
       request,
       200,
-      await server.namespaces.create(placed(patch.patch, kind, path) as never, { dryRun }),
+      await server.namespaces.create(
+        // With the applier's managed fields, as any apply that creates.
+        applyBody(
+          kind,
+          request.key(),
+          { ...patch, patch: placed(patch.patch, kind, path) },
+          timestamp(server.clock.wallNow()),
+        ) as never,
+        { dryRun },
+      ),
     );
     return;
   }
@@ -257,6 +276,7 @@ async function patchObject(request: ResourceRequest): Promise<void> {
   }
   const patchOptions = {
     dryRun,
+    fieldManager,
     ...(subresource === "status" ? { subresource: "status" as const } : {}),
   };
   const sent =
@@ -307,13 +327,45 @@ async function deleteObject(request: ResourceRequest): Promise<void> {
   );
 }
 
-/** The `fieldValidation` and `dryRun` of a write, checked (in that order) before its body is read. */
+/**
+ * The `fieldValidation` and `dryRun` of a write, checked (in that order) before its body is read,
+ * and its field manager: the `fieldManager` parameter, else (as kube-apiserver) the first word of
+ * the user agent (`kubectl/v1.31.0 (linux/amd64) …` → `kubectl`).
+ */
 function writeOptions(
-  { query }: ResourceRequest,
+  { query, req }: ResourceRequest,
   optionsKind: OptionsKind,
-): { readonly dryRun: boolean; readonly strict: boolean } {
+): { readonly dryRun: boolean; readonly strict: boolean; readonly fieldManager?: string } {
   const strict = fieldValidationParam(query, optionsKind) === "Strict";
-  return { dryRun: isDryRun(query.getAll("dryRun"), optionsKind), strict };
+  const dryRun = isDryRun(query.getAll("dryRun"), optionsKind);
+  const fieldManager = fieldManagerOf(query, req.headers["user-agent"], optionsKind);
+  return fieldManager === undefined ? { dryRun, strict } : { dryRun, strict, fieldManager };
+}
+
+/** The manager a write names or its user agent implies; `undefined` when neither says. */
+function fieldManagerOf(
+  query: URLSearchParams,
+  userAgent: string | undefined,
+  optionsKind: OptionsKind,
+): string | undefined {
+  const named = query.get("fieldManager");
+  if (named !== null && named !== "") {
+    if (named.length > 128 || !/^[\x20-\x7e]*$/.test(named))
+      throw invalidOptions(optionsKind, [
+        {
+          field: "fieldManager",
+          reason: "FieldValueInvalid",
+          message: `Invalid value: ${JSON.stringify(named)}: must be at most 128 printable characters`,
+        },
+      ]);
+    return named;
+  }
+  // kube-apiserver's prefixFromUserAgent: up to the first slash, printable, at most 128.
+  const prefix = (userAgent ?? "")
+    .split("/")[0]!
+    .replace(/[^\x20-\x7e]/g, "")
+    .slice(0, 128);
+  return prefix === "" ? undefined : prefix;
 }
 
 /**

@@ -176,6 +176,49 @@ describe("the catalogue's generated validation", () => {
     await plane.close();
   });
 
+  it("refuses what kube-apiserver refuses of a workload and a Service: negative replicas, pods that do not restart, rollingUpdate with Recreate, ports out of range, no ports", async () => {
+    const plane = createControlPlane();
+    const spec = deployment.spec as Record<string, unknown> & {
+      template: { spec: Record<string, unknown> };
+    };
+    const refused = async (changed: object, message: string) => {
+      const error = await refusal(
+        plane.resources(Deployment).create({ ...deployment, spec: changed } as never),
+      );
+      expect(error.reason).toBe("Invalid");
+      expect(error.message).toContain(message);
+    };
+    await refused(
+      { ...spec, replicas: -1 },
+      "spec.replicas: Invalid value: -1: must be greater than or equal to 0",
+    );
+    await refused(
+      {
+        ...spec,
+        template: { ...spec.template, spec: { ...spec.template.spec, restartPolicy: "Never" } },
+      },
+      'spec.template.spec.restartPolicy: Unsupported value: "Never"',
+    );
+    await refused(
+      { ...spec, strategy: { type: "Recreate", rollingUpdate: { maxSurge: 1 } } },
+      "spec.strategy.rollingUpdate: Forbidden: may not be specified when strategy `type` is 'Recreate'",
+    );
+    const services = plane.resources(Service, { namespace: "default" });
+    expect(
+      (
+        await refusal(
+          services.create({ metadata: { name: "a" }, spec: { ports: [{ port: 0 }] } } as never),
+        )
+      ).message,
+    ).toContain("spec.ports[0].port: Invalid value: 0: must be between 1 and 65535, inclusive");
+    expect(
+      (await refusal(services.create({ metadata: { name: "b" }, spec: {} } as never))).message,
+    ).toContain("spec.ports: Required value");
+    // A headless Service needs no ports.
+    await services.create({ metadata: { name: "c" }, spec: { clusterIP: "None" } } as never);
+    await plane.close();
+  });
+
   it("refuses wrong types with the path and what was expected", () => {
     const result = validate(Deployment.spec, { ...deployment.spec, replicas: "three" });
     expect(result.issues?.[0]?.path).toEqual(["replicas"]);

@@ -30,7 +30,7 @@ import {
   servicePorts,
 } from "./columns.js";
 import { persistentVolumeClaimDefaults, podSpecDefaults, serviceDefaults } from "./defaults.js";
-import { checkPodSpec } from "./rules.js";
+import { checkPodSpec, checkServiceSpec } from "./rules.js";
 
 /** The fields of a flat kind beside `apiVersion`, `kind` and `metadata`. */
 export type Body<T> = Omit<T, "apiVersion" | "kind" | "metadata">;
@@ -155,7 +155,10 @@ export const Service = defineKind({
   scope: "Namespaced",
   shortNames: ["svc"],
   categories: ["all"],
-  spec: apiSchema<ServiceSpec>(`${core}.ServiceSpec`, { normalize: serviceDefaults }),
+  spec: apiSchema<ServiceSpec>(`${core}.ServiceSpec`, {
+    normalize: serviceDefaults,
+    rules: checkServiceSpec,
+  }),
   status: apiSchema<ServiceStatus>(`${core}.ServiceStatus`),
   printerColumns: [
     column("Type", ".spec.type", (o) => o.spec?.type ?? "ClusterIP"),

@@ -103,4 +103,50 @@ export function checkSelectedTemplate(
       );
   }
   checkPodTemplate(template, "template", errors);
+  checkWorkload(spec as WorkloadSpec, errors);
+}
+
+/** What Deployments, ReplicaSets, StatefulSets and DaemonSets share beyond their template. */
+interface WorkloadSpec {
+  readonly replicas?: number;
+  readonly template?: PodTemplateSpec;
+  readonly strategy?: { readonly type?: string; readonly rollingUpdate?: unknown };
+}
+
+/**
+ * A workload's replicas not negative, its pods restarted `Always` (a controller replaces pods
+ * that end), and no `rollingUpdate` with a `Recreate` strategy — as kube-apiserver validates.
+ */
+function checkWorkload(spec: WorkloadSpec, errors: FieldErrors): void {
+  if (typeof spec.replicas === "number" && spec.replicas < 0)
+    errors.invalid("replicas", spec.replicas, "must be greater than or equal to 0");
+  const policy = spec.template?.spec?.restartPolicy;
+  if (policy !== undefined && policy !== "Always")
+    errors.causes.push({
+      field: "template.spec.restartPolicy",
+      reason: "FieldValueNotSupported",
+      message: `Unsupported value: ${JSON.stringify(policy)}: supported values: "Always"`,
+    });
+  if (spec.strategy?.type === "Recreate" && spec.strategy.rollingUpdate !== undefined)
+    errors.forbidden(
+      "strategy.rollingUpdate",
+      "may not be specified when strategy `type` is 'Recreate'",
+    );
+}
+
+/** A Service's ports within 1–65535, and at least one unless it is headless or ExternalName. */
+export function checkServiceSpec(
+  spec: {
+    readonly type?: string;
+    readonly clusterIP?: string;
+    readonly ports?: readonly { readonly port?: number }[];
+  },
+  errors: FieldErrors,
+): void {
+  const ports = spec.ports ?? [];
+  if (ports.length === 0 && spec.type !== "ExternalName" && spec.clusterIP !== "None")
+    errors.required("ports");
+  for (const [i, { port }] of ports.entries())
+    if (typeof port === "number" && !(port >= 1 && port <= 65535))
+      errors.invalid(`ports[${i}].port`, port, "must be between 1 and 65535, inclusive");
 }
