@@ -52,9 +52,9 @@ const done: IteratorReturnResult<undefined> = Object.freeze({ done: true, value:
 export class WatchChannel<T = StoredObject> implements Watch<T> {
   private buffer: WatchEvent<T>[] = [];
   private head = 0;
-  private waiter:
-    | { resolve: (result: IteratorResult<WatchEvent<T>>) => void; reject: (error: unknown) => void }
-    | undefined;
+  /** The waiting consumer's promise, settled by these two (no object per wait: a hot path). */
+  private waiter: ((result: IteratorResult<WatchEvent<T>>) => void) | undefined;
+  private rejectWaiter: ((error: unknown) => void) | undefined;
   private ended = false;
   private failure: { readonly error: unknown } | undefined;
   private drained: { readonly callback: () => void; readonly downTo: number } | undefined;
@@ -108,7 +108,8 @@ export class WatchChannel<T = StoredObject> implements Watch<T> {
     if (waiter === undefined) this.buffer.push(event);
     else {
       this.waiter = undefined;
-      waiter.resolve({ done: false, value: event });
+      this.rejectWaiter = undefined;
+      waiter({ done: false, value: event });
     }
   }
 
@@ -160,7 +161,8 @@ export class WatchChannel<T = StoredObject> implements Watch<T> {
     if (event !== undefined) return Promise.resolve({ done: false, value: event });
     if (this.ended) return this.outcome();
     return new Promise((resolve, reject) => {
-      this.waiter = { resolve, reject };
+      this.waiter = resolve;
+      this.rejectWaiter = reject;
       this.options.onWait?.();
     });
   }
@@ -176,12 +178,14 @@ export class WatchChannel<T = StoredObject> implements Watch<T> {
   /** Tells a waiting consumer how the channel ended, once the buffer is empty. */
   private settle(): void {
     const waiter = this.waiter;
-    if (waiter === undefined || this.head < this.buffer.length) return;
+    const reject = this.rejectWaiter;
+    if (waiter === undefined || reject === undefined || this.head < this.buffer.length) return;
     this.waiter = undefined;
+    this.rejectWaiter = undefined;
     const failure = this.failure;
     this.failure = undefined;
-    if (failure === undefined) waiter.resolve(done);
-    else waiter.reject(failure.error);
+    if (failure === undefined) waiter(done);
+    else reject(failure.error);
   }
 
   private take(): WatchEvent<T> {

@@ -67,7 +67,8 @@ export class MemoryWatch {
       this.seq++;
       const event = eventFor(entry, this.filter);
       if (event !== undefined) {
-        this.lastDelivery = this.source.clock.now();
+        // Only bookmarks need it: a clock read per event per watch adds up.
+        if (this.bookmarkIntervalMs !== undefined) this.lastDelivery = this.source.clock.now();
         return event;
       }
     }
