@@ -12,7 +12,8 @@ import { defineKind } from "../model/kind.js";
 import type { Frozen, Resource } from "../model/resource.js";
 import type { Logger } from "../observability/logging.js";
 
-const objectReference = z.object({
+/** Kubernetes' `ObjectReference`, as events name the object they are about. */
+export const objectReference = z.object({
   apiVersion: z.string().optional(),
   kind: z.string().optional(),
   namespace: z.string().optional(),
@@ -23,7 +24,7 @@ const objectReference = z.object({
 });
 
 /** A time as Kubernetes writes it in JSON: RFC 3339, or `null` for none. */
-const time = z.string().nullable().optional();
+export const time = z.string().nullable().optional();
 
 /**
  * The `events.k8s.io/v1` Event kind: its fields sit at the top level, as in Kubernetes. It is

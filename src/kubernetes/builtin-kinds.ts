@@ -12,7 +12,7 @@
  * one kind), and `setpoint serve` serves the catalogue's.
  */
 import { z } from "zod";
-import { Event } from "../controller/events.js";
+import { Event, objectReference, time } from "../controller/events.js";
 import { Lease } from "../coordination/lease.js";
 import { defineKind } from "../model/kind.js";
 import { Namespace } from "../model/namespace.js";
@@ -106,17 +106,6 @@ export const CustomResourceDefinition = defineKind({
 
 /** Every built-in kind of `setpoint serve`. */
 export const builtinKinds = [Namespace, Service, Lease, Event, CustomResourceDefinition] as const;
-
-const objectReference = z.object({
-  apiVersion: z.string().optional(),
-  kind: z.string().optional(),
-  namespace: z.string().optional(),
-  name: z.string().optional(),
-  uid: z.string().optional(),
-  resourceVersion: z.string().optional(),
-  fieldPath: z.string().optional(),
-});
-const time = z.string().nullable().optional();
 
 /**
  * The core `v1` Event, as clients of `/api/v1/…/events` see it: a view of {@link Event}, served
