@@ -33,9 +33,14 @@ export async function patchView(
   kind: AnyKind,
   key: ObjectKey,
   patch: Patch,
-  dryRun: boolean,
+  {
+    dryRun,
+    fieldManager,
+  }: { readonly dryRun: boolean; readonly fieldManager?: string | undefined },
   view: ObjectView,
 ): Promise<StoredObject> {
+  // The writer's field manager owns what it changes (an apply's too: a view is written back).
+  const write = fieldManager === undefined ? { dryRun } : { dryRun, fieldManager };
   const named =
     patch.type !== "json" &&
     typeof (patch.patch.metadata as { resourceVersion?: unknown } | undefined)?.resourceVersion ===
@@ -47,7 +52,7 @@ export async function patchView(
     } catch (err) {
       if (!ApiError.is(err, "NotFound") || view.create === undefined) throw err;
       const body = await view.create(patch.patch as Record<string, unknown>);
-      return backend.create(kind, body as never, { dryRun });
+      return backend.create(kind, body as never, write);
     }
     const before = view.toView(current);
     const after =
@@ -73,7 +78,7 @@ export async function patchView(
       current,
     );
     try {
-      return await backend.update(kind, body as never, { dryRun });
+      return await backend.update(kind, body as never, write);
     } catch (err) {
       if (!ApiError.is(err, "Conflict") || named || attempt >= 4) throw err;
     }
