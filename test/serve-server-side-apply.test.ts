@@ -9,6 +9,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { createControlPlane, defineKind } from "../src/index.js";
+import {
+  type KubernetesApiServer,
+  serveKubernetesApi,
+} from "../src/kubernetes/apiserver/server.js";
 import { hasKubectl, kubectlMinors, type Served, serveForKubectl } from "./support/kubectl.js";
 
 const Widget = defineKind({
@@ -421,4 +425,153 @@ describe.runIf(hasKubectl)("apply --server-side across kubectl minors", () => {
       }
     });
   }
+});
+
+describe("served apply refuses what kube-apiserver refuses", () => {
+  let server: KubernetesApiServer;
+  beforeAll(async () => {
+    server = await serveKubernetesApi(createControlPlane({ kinds: [Widget] }));
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  const deployments = "/apis/apps/v1/namespaces/default/deployments";
+  const configMaps = "/api/v1/namespaces/default/configmaps";
+  const send = async (
+    method: string,
+    path: string,
+    body: unknown,
+    contentType = "application/apply-patch+yaml",
+  ) => {
+    const res = await fetch(`${server.url}${path}`, {
+      method,
+      headers: { "content-type": contentType },
+      body: JSON.stringify(body),
+    });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  };
+  const applyTo = (path: string, body: unknown, manager = "m", force = false) =>
+    send("PATCH", `${path}?fieldManager=${manager}${force ? "&force=true" : ""}`, body);
+  const web = (containers: unknown[]) => ({
+    apiVersion: "apps/v1",
+    kind: "Deployment",
+    metadata: { name: "web", namespace: "default" },
+    spec: {
+      selector: { matchLabels: { app: "web" } },
+      template: { metadata: { labels: { app: "web" } }, spec: { containers } },
+    },
+  });
+
+  it("refuses duplicate keys in an associative list (400), writing nothing", async () => {
+    const twice = web([
+      { name: "c", image: "a" },
+      { name: "c", image: "b" },
+    ]);
+    const refused = await applyTo(`${deployments}/web`, twice);
+    expect(refused.status).toBe(400);
+    expect(refused.body.message).toContain(
+      '.spec.template.spec.containers: duplicate entries for key [name="c"]',
+    );
+    expect((await send("GET", `${deployments}/web`, undefined, "application/json")).status).toBe(
+      404,
+    );
+    const created = await applyTo(`${deployments}/web`, web([{ name: "c", image: "a" }]));
+    expect(created.status).toBe(201);
+    const env = [
+      { name: "A", value: "1" },
+      { name: "A", value: "2" },
+    ];
+    const again = await applyTo(`${deployments}/web`, web([{ name: "c", image: "a", env }]));
+    expect(again.status).toBe(400);
+    expect(again.body.message).toContain(
+      '.spec.template.spec.containers[name="c"].env: duplicate entries for key [name="A"]',
+    );
+    const now = await send("GET", `${deployments}/web`, undefined, "application/json");
+    expect((now.body.metadata as { resourceVersion: string }).resourceVersion).toBe(
+      (created.body.metadata as { resourceVersion: string }).resourceVersion,
+    );
+  });
+
+  it("refuses a configuration of another type, or naming none (400 invalid object type)", async () => {
+    const cm = { metadata: { name: "typed" }, data: { a: "1" } };
+    const wrong = await applyTo(`${configMaps}/typed`, {
+      apiVersion: "apps/v1",
+      kind: "ConfigMap",
+      ...cm,
+    });
+    expect(wrong.status).toBe(400);
+    expect(wrong.body.message).toBe("invalid object type: apps/v1, Kind=ConfigMap");
+    const kind = await applyTo(`${configMaps}/typed`, { apiVersion: "v1", kind: "Secret", ...cm });
+    expect(kind.body.message).toBe("invalid object type: /v1, Kind=Secret");
+    const none = await applyTo(`${configMaps}/typed`, cm);
+    expect(none.status).toBe(400);
+    expect(none.body.message).toBe("invalid object type: /, Kind=");
+    expect((await send("GET", `${configMaps}/typed`, undefined, "application/json")).status).toBe(
+      404,
+    );
+    const right = await applyTo(`${configMaps}/typed`, {
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      ...cm,
+    });
+    expect(right.status).toBe(201);
+  });
+
+  it("refuses metadata.managedFields in an applied configuration (400)", async () => {
+    const refused = await applyTo(`${configMaps}/managed`, {
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: {
+        name: "managed",
+        managedFields: [
+          {
+            manager: "x",
+            operation: "Apply",
+            apiVersion: "v1",
+            fieldsType: "FieldsV1",
+            fieldsV1: {},
+          },
+        ],
+      },
+    });
+    expect(refused.status).toBe(400);
+    expect(refused.body.message).toBe("metadata.managedFields must be nil");
+  });
+
+  it("keeps at most 10 Update managers, folding the oldest into ancient-changes", async () => {
+    const path = `${configMaps}/crowded`;
+    expect(
+      (await send("POST", configMaps, { metadata: { name: "crowded" } }, "application/json"))
+        .status,
+    ).toBe(201);
+    let last: Record<string, unknown> = {};
+    for (let i = 0; i < 30; i++) {
+      const patched = await send(
+        "PATCH",
+        `${path}?fieldManager=u${i}`,
+        { data: { [`k${i}`]: "v" } },
+        "application/merge-patch+json",
+      );
+      expect(patched.status).toBe(200);
+      last = patched.body;
+    }
+    const entries = (last.metadata as { managedFields: ManagedFieldsEntry[] }).managedFields;
+    expect(entries.length).toBeLessThanOrEqual(10);
+    const ancient = entries.find((e) => e.manager === "ancient-changes");
+    expect(ancient?.operation).toBe("Update");
+    // Every key is still someone's.
+    const owned = entries.flatMap((e) => Object.keys((e.fieldsV1["f:data"] ?? {}) as object));
+    expect(new Set(owned.filter((key) => key.startsWith("f:k"))).size).toBe(30);
+  });
+
+  it("applies 10,000 env entries two managers share in well under the event loop's patience", async () => {
+    const env = Array.from({ length: 10_000 }, (_, i) => ({ name: `V${i}`, value: `${i}` }));
+    const big = { ...web([{ name: "c", image: "a", env }]), metadata: { name: "big" } };
+    const started = performance.now();
+    expect((await applyTo(`${deployments}/big`, big, "m1")).status).toBe(201);
+    expect((await applyTo(`${deployments}/big`, big, "m2")).status).toBe(200);
+    // Generous for a busy machine; quadratic merging took about a minute here.
+    expect(performance.now() - started).toBeLessThan(10_000);
+  }, 60_000);
 });

@@ -10,6 +10,10 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { createControlPlane, defineKind } from "../src/index.js";
+import {
+  type KubernetesApiServer,
+  serveKubernetesApi,
+} from "../src/kubernetes/apiserver/server.js";
 import { hasKubectl, kubectlMinors, type Served, serveForKubectl } from "./support/kubectl.js";
 
 const exec = promisify(execFile);
@@ -340,4 +344,159 @@ describe.runIf(hasKubectl)("kubectl apply of a built-in kind twice, on every kub
       }
     },
   );
+});
+
+describe("strategic merge patch over HTTP: depth and strict field validation", () => {
+  let server: KubernetesApiServer;
+  const deployments = "/apis/apps/v1/namespaces/default/deployments";
+  const configMaps = "/api/v1/namespaces/default/configmaps";
+  const call = async (method: string, path: string, body?: unknown, type = "application/json") => {
+    const res = await fetch(`${server.url}${path}`, {
+      method,
+      headers: { "content-type": type },
+      ...(body === undefined
+        ? {}
+        : { body: typeof body === "string" ? body : JSON.stringify(body) }),
+    });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  };
+  const strategic = (path: string, body: unknown) =>
+    call("PATCH", path, body, "application/strategic-merge-patch+json");
+
+  beforeAll(async () => {
+    server = await serveKubernetesApi(createControlPlane({}), {});
+    const created = await call("POST", deployments, {
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      metadata: { name: "web" },
+      spec: {
+        selector: { matchLabels: { app: "web" } },
+        template: {
+          metadata: { labels: { app: "web" } },
+          spec: { containers: [{ name: "app", image: "app:1" }] },
+        },
+      },
+    });
+    expect(created.status).toBe(201);
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it("answers a strategic merge patch nested 5,000 deep with 422, as a merge patch, on every path", async () => {
+    const deep = `{"spec":${'{"a":'.repeat(5000)}1${"}".repeat(5001)}`;
+    for (const path of [
+      `${deployments}/web`,
+      `${deployments}/web/status`,
+      `${deployments}/web/scale`,
+      `${deployments}/web?fieldValidation=Strict`,
+      `${deployments}/web/status?fieldValidation=Strict`,
+    ]) {
+      const reply = await strategic(path, deep);
+      expect(reply.status, path).toBe(422);
+      expect(reply.body.message).toContain(
+        "the strategic merge patch nests deeper than 100 levels",
+      );
+      const merge = await call("PATCH", path, deep, "application/merge-patch+json");
+      expect(merge.status, path).toBe(422);
+    }
+    expect((await call("GET", `${deployments}/web`)).body.spec).not.toHaveProperty("a");
+  });
+
+  it("refuses, under Strict, a field of a strategic merge patch named with $ that is no directive", async () => {
+    const refused = await strategic(`${deployments}/web?fieldValidation=Strict`, {
+      spec: { $bar: "x" },
+    });
+    expect(refused.status).toBe(400);
+    expect(refused.body.message).toBe('strict decoding error: unknown field "spec.$bar"');
+    const status = await strategic(`${deployments}/web/status?fieldValidation=Strict`, {
+      status: { $bar: 1 },
+    });
+    expect(status.status).toBe(400);
+    expect(status.body.message).toBe('strict decoding error: unknown field "status.$bar"');
+    expect((await call("GET", `${deployments}/web`)).body.spec).not.toHaveProperty("$bar");
+    // In the elements of a list too (they merge by key: named by their place in the patch).
+    for (const [field, container] of [
+      ["$foo", { name: "app", $foo: 1 }],
+      ["bogus", { name: "app", bogus: 1, $patch: "merge" }],
+    ] as const) {
+      const inList = await strategic(`${deployments}/web?fieldValidation=Strict`, {
+        spec: { template: { spec: { containers: [container] } } },
+      });
+      expect(inList.status).toBe(400);
+      expect(inList.body.message).toBe(
+        `strict decoding error: unknown field "spec.template.spec.containers[0].${field}"`,
+      );
+    }
+    // The directives are no fields: Strict takes them.
+    const directives = await strategic(`${deployments}/web?fieldValidation=Strict`, {
+      metadata: { finalizers: ["example.com/a"], "$deleteFromPrimitiveList/finalizers": ["x"] },
+      spec: {
+        strategy: { $retainKeys: ["type"], type: "Recreate" },
+        template: {
+          spec: {
+            "$setElementOrder/containers": [{ name: "app" }],
+            containers: [
+              {
+                name: "app",
+                image: "app:2",
+                "$setElementOrder/env": [{ name: "A" }],
+                env: [{ name: "A", value: "1" }],
+              },
+              { name: "gone", $patch: "delete" },
+            ],
+          },
+        },
+      },
+    });
+    expect(directives.status, JSON.stringify(directives.body)).toBe(200);
+    const replaced = await strategic(`${deployments}/web?fieldValidation=Strict`, {
+      metadata: { finalizers: null },
+      spec: { strategy: { $patch: "replace", type: "RollingUpdate" } },
+    });
+    expect(replaced.status, JSON.stringify(replaced.body)).toBe(200);
+  });
+
+  it("refuses, under Strict, a POST or PUT field named with $: a body has no directives", async () => {
+    const configMap = (body: object) => ({
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name: "settings" },
+      ...body,
+    });
+    const refused = await call(
+      "POST",
+      `${configMaps}?fieldValidation=Strict`,
+      configMap({ $foo: 1, data: { a: "1" } }),
+    );
+    expect(refused.status).toBe(400);
+    expect(refused.body.message).toBe('strict decoding error: unknown field "$foo"');
+    expect((await call("GET", `${configMaps}/settings`)).status).toBe(404);
+    // A key of a map is no field: a ConfigMap's data may have one named with $.
+    const created = await call(
+      "POST",
+      `${configMaps}?fieldValidation=Strict`,
+      configMap({ data: { $foo: "1" } }),
+    );
+    expect(created.status).toBe(201);
+    const { resourceVersion } = created.body.metadata as { resourceVersion: string };
+    const put = await call(
+      "PUT",
+      `${configMaps}/settings?fieldValidation=Strict`,
+      configMap({
+        metadata: { name: "settings", resourceVersion },
+        data: { $foo: "2" },
+        $patch: "delete",
+      }),
+    );
+    expect(put.status).toBe(400);
+    expect(put.body.message).toBe('strict decoding error: unknown field "$patch"');
+    const current = (await call("GET", `${deployments}/web`)).body;
+    const deployment = await call("PUT", `${deployments}/web?fieldValidation=Strict`, {
+      ...current,
+      spec: { ...(current.spec as object), $retainKeys: ["replicas"] },
+    });
+    expect(deployment.status).toBe(400);
+    expect(deployment.body.message).toBe('strict decoding error: unknown field "spec.$retainKeys"');
+  });
 });

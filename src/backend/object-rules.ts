@@ -48,7 +48,12 @@ import type { Patch, StoredObject } from "./backend.js";
 import { subjectOf } from "./error-subject.js";
 import { fieldSchemaOf } from "./field-schema.js";
 import { atRevision, flat, seal, storedBytes } from "./seal.js";
-import { applyConfiguration, type FieldScope, recordUpdate } from "./server-side-apply.js";
+import {
+  applyConfiguration,
+  checkAppliedType,
+  type FieldScope,
+  recordUpdate,
+} from "./server-side-apply.js";
 
 /**
  * The field manager of a write that names none, to an object whose fields are already tracked
@@ -695,6 +700,8 @@ export function applyBody(
   const body = patch.patch;
   if (!isPlainObject(body)) throw badRequest("an apply patch must be a JSON object");
   const metadata = isPlainObject(body.metadata) ? body.metadata : {};
+  // A library call's configuration may leave its type out; a served request's must name it.
+  checkAppliedType(body, kind.apiVersion, kind.kind, false);
   checkBodyKey(kind, key, metadata);
   checkNestingDepth(subjectOf(kind, key.name), body);
   const { managedFields } = applyConfiguration({
@@ -703,6 +710,7 @@ export function applyBody(
     managedFields: undefined,
     manager: patch.fieldManager ?? defaultFieldManager,
     apiVersion: kind.apiVersion,
+    kind: kind.kind,
     force: patch.force === true,
     scope: "main",
     schema: fieldSchemaOf(kind),
@@ -842,6 +850,8 @@ function prepareApply(
   const config = patch.patch;
   if (!isPlainObject(config)) throw badRequest("an apply patch must be a JSON object");
   const configMeta = isPlainObject(config.metadata) ? config.metadata : {};
+  // A library call's configuration may leave its type out; a served request's must name it.
+  checkAppliedType(config, kind.apiVersion, kind.kind, false);
   checkBodyKey(kind, key, configMeta);
   checkNestingDepth(subjectOf(kind, key.name), config);
   const { object, managedFields } = applyConfiguration({
@@ -850,6 +860,7 @@ function prepareApply(
     managedFields: existing.metadata.managedFields as ManagedFieldsEntry[] | undefined,
     manager: patch.fieldManager ?? defaultFieldManager,
     apiVersion: kind.apiVersion,
+    kind: kind.kind,
     force: patch.force === true,
     scope: status ? "status" : "main",
     schema: fieldSchemaOf(kind),

@@ -7,6 +7,7 @@ import { FieldSet, fromFieldsV1, pathString, toFieldsV1 } from "./field-set.js";
 import {
   type ApplyRequest,
   applyConfiguration,
+  checkAppliedType,
   type FieldSchema,
   recordUpdate,
   toFieldSet,
@@ -582,5 +583,218 @@ describe("recording other writes", () => {
       ["kubectl-edit", { "f:data": { "f:k": {} } }],
     ]);
     expect(new FieldSet().empty).toBe(true);
+  });
+
+  it("keeps at most 10 Update entries, folding the oldest into ancient-changes", () => {
+    let object: Json = { metadata: { name: "x" }, data: {} };
+    let entries: readonly ManagedFieldsEntry[] | undefined;
+    for (let i = 0; i < 200; i++) {
+      const after = { ...object, data: { ...(object.data as Json), [`k${i}`]: "v" } };
+      entries = recordUpdate({
+        ...base,
+        before: object,
+        after,
+        managedFields: entries,
+        manager: `u${i}`,
+        time: new Date(Date.UTC(2026, 0, 1, 0, 0, i)).toISOString().replace(".000", ""),
+      });
+      object = after;
+      expect(entries!.length).toBeLessThanOrEqual(10);
+    }
+    expect(entries!.map((e) => e.manager)).toEqual([
+      "ancient-changes",
+      ...Array.from({ length: 9 }, (_, i) => `u${191 + i}`),
+    ]);
+    const ancient = entries![0]!;
+    // Every older writer's fields, at the time of the newest of them.
+    expect(Object.keys(ancient.fieldsV1["f:data"]!)).toHaveLength(191);
+    expect(ancient.time).toBe("2026-01-01T00:03:10Z");
+    expect(ancient.operation).toBe("Update");
+    // Apply entries are not capped.
+    const applied = Array.from(
+      { length: 12 },
+      (_, i): ManagedFieldsEntry => ({
+        manager: `a${i}`,
+        operation: "Apply",
+        apiVersion: "v1",
+        fieldsType: "FieldsV1",
+        fieldsV1: { "f:data": { [`f:a${i}`]: {} } },
+      }),
+    );
+    const withApplied = recordUpdate({
+      ...base,
+      before: object,
+      after: { ...object, data: { ...(object.data as Json), extra: "v" } },
+      managedFields: [...applied, ...entries!],
+      manager: "u-last",
+      time: "2026-02-01T00:00:00Z",
+    });
+    expect(withApplied!.filter((e) => e.operation === "Apply")).toHaveLength(12);
+    expect(withApplied!.filter((e) => e.operation === "Update")).toHaveLength(10);
+  });
+});
+
+describe("server-side apply of large lists", () => {
+  // Quadratic list merging took minutes at these sizes (4,000 shared items already took 5.8 s);
+  // linear merging takes well under a second. The deadline is generous for a busy machine.
+  const deadline = 5_000;
+
+  it("two managers applying the same 20,000 env entries stays linear", () => {
+    const env = Array.from({ length: 20_000 }, (_, i) => ({ name: `V${i}`, value: `${i}` }));
+    const config = deployment([{ name: "app", image: "app:1", env }]);
+    const started = performance.now();
+    const first = apply(undefined, config, "m1");
+    const second = apply(first, config, "m2");
+    const again = apply(second, config, "m1", { force: true });
+    expect(performance.now() - started).toBeLessThan(deadline);
+    const containers = ((spec(again).template as Json).spec as Json).containers as Json[];
+    expect((containers[0]!.env as Json[]).length).toBe(20_000);
+    expect(managers(again).map((m) => m.manager)).toEqual(["m1", "m2"]);
+  }, 60_000);
+
+  it("force-applying a reversed 20,000-item set list and list-map stays linear", () => {
+    const schema: FieldSchema = {
+      field: (name) =>
+        name === "spec"
+          ? {
+              schema: fromJsonSchema({
+                type: "object",
+                properties: {
+                  tags: { type: "array", "x-kubernetes-list-type": "set" },
+                  ports: {
+                    type: "array",
+                    "x-kubernetes-list-type": "map",
+                    "x-kubernetes-list-map-keys": ["port"],
+                    items: { type: "object", properties: { port: { type: "integer" } } },
+                  },
+                },
+              }),
+            }
+          : undefined,
+    };
+    const n = 20_000;
+    const tags = Array.from({ length: n }, (_, i) => `t${i}`);
+    const ports = Array.from({ length: n }, (_, i) => ({ port: i, name: `p${i}` }));
+    const options = { schema, apiVersion: "example.dev/v1" };
+    const started = performance.now();
+    const first = apply(undefined, { spec: { tags, ports } }, "m1", options);
+    const reversed = {
+      spec: {
+        tags: [...tags].reverse(),
+        ports: [...ports].reverse().map((p) => ({ ...p, name: `q${p.port}` })),
+      },
+    };
+    const second = apply(first, reversed, "m2", { ...options, force: true });
+    expect(performance.now() - started).toBeLessThan(deadline);
+    expect((spec(second).tags as string[]).length).toBe(n);
+    expect((spec(second).ports as Json[])[0]).toEqual({ port: 0, name: "q0" });
+  }, 60_000);
+});
+
+describe("configurations an apply refuses", () => {
+  function refusal(run: () => unknown): string {
+    try {
+      run();
+    } catch (err) {
+      expect(ApiError.is(err, "BadRequest")).toBe(true);
+      return (err as ApiError).message;
+    }
+    throw new Error("the apply was accepted");
+  }
+
+  it("refuses duplicate keys in containers, ports and env, naming the list and the key", () => {
+    expect(
+      refusal(() =>
+        apply(
+          undefined,
+          deployment([
+            { name: "c", image: "a" },
+            { name: "c", image: "b" },
+          ]),
+          "m",
+        ),
+      ),
+    ).toBe(
+      'failed to create typed patch object (default/web; apps/v1, Kind=Deployment): .spec.template.spec.containers: duplicate entries for key [name="c"]',
+    );
+    const ports = [{ containerPort: 80 }, { containerPort: 80, protocol: "TCP" }];
+    expect(refusal(() => apply(undefined, deployment([{ name: "c", ports }]), "m"))).toContain(
+      '.spec.template.spec.containers[name="c"].ports: duplicate entries for key [containerPort=80,protocol="TCP"]',
+    );
+    const env = [
+      { name: "A", value: "1" },
+      { name: "B", value: "2" },
+      { name: "A", value: "3" },
+      { name: "B", value: "4" },
+    ];
+    const live = apply(undefined, deployment([{ name: "c", image: "a" }]), "m");
+    expect(refusal(() => apply(live, deployment([{ name: "c", env }]), "m"))).toContain(
+      `errors:\n  .spec.template.spec.containers[name="c"].env: duplicate entries for key [name="A"]\n  .spec.template.spec.containers[name="c"].env: duplicate entries for key [name="B"]`,
+    );
+    // Different protocols are different keys.
+    const udp = [{ containerPort: 53 }, { containerPort: 53, protocol: "UDP" }];
+    expect(() => apply(undefined, deployment([{ name: "c", ports: udp }]), "m")).not.toThrow();
+  });
+
+  it("refuses duplicate items in a custom resource's list-map and set list", () => {
+    const schema: FieldSchema = {
+      field: (name) =>
+        name === "spec"
+          ? {
+              schema: fromJsonSchema({
+                type: "object",
+                properties: {
+                  tags: { type: "array", "x-kubernetes-list-type": "set" },
+                  ports: {
+                    type: "array",
+                    "x-kubernetes-list-type": "map",
+                    "x-kubernetes-list-map-keys": ["port"],
+                    items: { type: "object", properties: { port: { type: "integer" } } },
+                  },
+                  args: { type: "array" },
+                },
+              }),
+            }
+          : undefined,
+    };
+    const options = { schema, apiVersion: "example.dev/v1", kind: "Widget" };
+    const config = (spec: Json) => ({ metadata: { name: "w" }, spec });
+    expect(refusal(() => apply(undefined, config({ tags: ["a", "b", "a"] }), "m", options))).toBe(
+      'failed to create typed patch object (/w; example.dev/v1, Kind=Widget): .spec.tags: duplicate entries for key [="a"]',
+    );
+    expect(
+      refusal(() =>
+        apply(undefined, config({ ports: [{ port: 1 }, { port: 1, name: "x" }] }), "m", options),
+      ),
+    ).toContain(".spec.ports: duplicate entries for key [port=1]");
+    // An atomic list may hold anything twice.
+    expect(() => apply(undefined, config({ args: ["a", "a"] }), "m", options)).not.toThrow();
+  });
+
+  it("refuses metadata.managedFields in the configuration", () => {
+    const config = {
+      ...deployment([]),
+      metadata: { name: "web", managedFields: [] },
+    };
+    expect(refusal(() => apply(undefined, config, "m"))).toBe("metadata.managedFields must be nil");
+    const nulled = { ...deployment([]), metadata: { name: "web", managedFields: null } };
+    expect(() => apply(undefined, nulled, "m")).not.toThrow();
+  });
+
+  it("refuses a configuration of another type, and one that names none when it must", () => {
+    const check = (config: Json, required: boolean) => () =>
+      checkAppliedType(config, "v1", "ConfigMap", required);
+    expect(refusal(check({ apiVersion: "apps/v1", kind: "ConfigMap" }, false))).toBe(
+      "invalid object type: apps/v1, Kind=ConfigMap",
+    );
+    expect(refusal(check({ apiVersion: "v1", kind: "Secret" }, false))).toBe(
+      "invalid object type: /v1, Kind=Secret",
+    );
+    expect(refusal(check({}, true))).toBe("invalid object type: /, Kind=");
+    expect(refusal(check({ kind: "ConfigMap" }, true))).toBe(
+      "invalid object type: /, Kind=ConfigMap",
+    );
+    expect(check({}, false)).not.toThrow();
+    expect(check({ apiVersion: "v1", kind: "ConfigMap" }, true)).not.toThrow();
   });
 });

@@ -12,7 +12,14 @@
  *   manager owns them; a field another manager owns and the apply changes is a conflict (409)
  *   unless `force`, which takes it over.
  * - {@link recordUpdate}: any other write by a manager (create, update, patch): it owns the fields
- *   it changed, from then on, and takes them from the others; fields it removed are nobody's.
+ *   it changed, from then on, and takes them from the others; fields it removed are nobody's. At
+ *   most {@link maxUpdateManagers} Update entries are kept, the oldest folded into
+ *   `ancient-changes`.
+ * - An applied configuration with `metadata.managedFields`, or two items of one key in an
+ *   associative list, is refused (400); {@link checkAppliedType} refuses one of another type.
+ *
+ * Lists are merged and compared through maps of their items by path element, never by searching
+ * them: linear in their length, however many items managers share.
  *
  * ## Caveats (deliberate simplifications of structured-merge-diff)
  * - One version per kind: entries are not converted between API versions.
@@ -23,7 +30,7 @@
  * - Lists merge by key in this order: the live object's items (merged with the applied ones of
  *   the same key), then the applied items that are new, in the applied order.
  */
-import { ApiError, type StatusCause } from "../model/api-error.js";
+import { ApiError, badRequest, type StatusCause } from "../model/api-error.js";
 import { deepEqual, setOwn } from "../model/json.js";
 import type { ManagedFieldsEntry } from "../model/resource.js";
 import { isPlainObject } from "../model/validation.js";
@@ -119,7 +126,19 @@ function keyedItems(list: readonly unknown[], keys: readonly string[]): string[]
 }
 
 function valueElement(item: unknown): string {
-  return `v:${JSON.stringify(item)}`;
+  return `v:${canonicalJson(item)}`;
+}
+
+/** JSON text of `value` with every object's keys in name order: equal values, equal text. */
+function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null";
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  const object = value as JsonObject;
+  const parts: string[] = [];
+  for (const key of Object.keys(object).sort())
+    if (object[key] !== undefined)
+      parts.push(`${JSON.stringify(key)}:${canonicalJson(object[key])}`);
+  return `{${parts.join(",")}}`;
 }
 
 /** Adds the fields of `value`, the value of the field `element`, to `set`. */
@@ -239,16 +258,55 @@ function tracked(element: string, scope: FieldScope): boolean {
   return element !== "f:status" && element !== "f:apiVersion" && element !== "f:kind";
 }
 
-/** The value of the item `element` names in `list`, and its index. */
-function findItem(list: readonly unknown[], element: string, info: FieldInfo | undefined): number {
+/**
+ * Indexes of lists' items by path element, built once per list and way of keying it (`v`, or
+ * `k` and the key names), so that finding every item of a list is linear, not quadratic.
+ */
+class ItemIndex {
+  private readonly lists = new WeakMap<readonly unknown[], Map<string, Map<string, number>>>();
+
+  /** The index in `list` of the first item whose element (by `elementOf`) is `element`, or -1. */
+  find(
+    list: readonly unknown[],
+    way: string,
+    element: string,
+    elementOf: (item: unknown) => string | undefined,
+  ): number {
+    let ways = this.lists.get(list);
+    if (ways === undefined) {
+      ways = new Map();
+      this.lists.set(list, ways);
+    }
+    let index = ways.get(way);
+    if (index === undefined) {
+      index = new Map();
+      for (let i = 0; i < list.length; i++) {
+        const e = elementOf(list[i]);
+        if (e !== undefined && !index.has(e)) index.set(e, i);
+      }
+      ways.set(way, index);
+    }
+    return index.get(element) ?? -1;
+  }
+}
+
+/** The index of the item `element` names in `list`, or -1. */
+function findItem(
+  list: readonly unknown[],
+  element: string,
+  info: FieldInfo | undefined,
+  items: ItemIndex,
+): number {
   switch (element[0]) {
     case "k": {
       const kind = listKind(info);
       const keys = kind.type === "map" ? kind.keys : Object.keys(safeParse(element.slice(2)));
-      return list.findIndex((item) => keyElement(item, keys) === element);
+      return items.find(list, `k${JSON.stringify(keys)}`, element, (item) =>
+        keyElement(item, keys),
+      );
     }
     case "v":
-      return list.findIndex((item) => valueElement(item) === element);
+      return items.find(list, "v", element, valueElement);
     case "i": {
       const index = Number(element.slice(2));
       return Number.isInteger(index) && index < list.length ? index : -1;
@@ -268,13 +326,18 @@ function safeParse(text: string): JsonObject {
 }
 
 /** The value at `element` of a container (an object for `f:`, a list for the others). */
-function at(container: unknown, element: string, info: FieldInfo | undefined): unknown {
+function at(
+  container: unknown,
+  element: string,
+  info: FieldInfo | undefined,
+  items: ItemIndex,
+): unknown {
   if (element.startsWith("f:")) {
     const name = element.slice(2);
     return isPlainObject(container) && Object.hasOwn(container, name) ? container[name] : undefined;
   }
   if (!Array.isArray(container)) return undefined;
-  const index = findItem(container, element, info);
+  const index = findItem(container, element, info, items);
   return index < 0 ? undefined : container[index];
 }
 
@@ -327,7 +390,13 @@ export function mergeApplied(live: unknown, config: unknown, info: FieldInfo | u
     if (!Array.isArray(live) || kind.type === "atomic") return config;
     if (kind.type === "set") {
       const out = [...live];
-      for (const item of config) if (!out.some((v) => deepEqual(v, item))) out.push(item);
+      const seen = new Set<string>(live.map(valueElement));
+      for (const item of config) {
+        const element = valueElement(item);
+        if (seen.has(element)) continue;
+        seen.add(element);
+        out.push(item);
+      }
       return out;
     }
     const liveKeys = keyedItems(live, kind.keys);
@@ -495,14 +564,18 @@ function compareValue(
       const sub = { changed: new FieldSet(), removed: new FieldSet() };
       const itemInfo = { schema: info?.schema } as FieldInfo;
       const old = new Map<string, unknown>();
-      for (let i = 0; i < before.length; i++) old.set(beforeKeys[i]!, before[i]);
+      // The first item of each key, as the removed ones are described.
+      const first = new Map<string, unknown>();
+      for (let i = 0; i < before.length; i++) {
+        old.set(beforeKeys[i]!, before[i]);
+        if (!first.has(beforeKeys[i]!)) first.set(beforeKeys[i]!, before[i]);
+      }
       after.forEach((item, i) => {
         const key = afterKeys[i]!;
         const was = old.get(key);
         old.delete(key);
         if (kind.type === "set") {
-          if (was === undefined && !before.some((v) => deepEqual(v, item)))
-            sub.changed.members.add(key);
+          if (was === undefined && !first.has(key)) sub.changed.members.add(key);
           return;
         }
         if (was === undefined) {
@@ -515,7 +588,7 @@ function compareValue(
       });
       for (const key of old.keys()) {
         sub.removed.members.add(key);
-        const item = before[beforeKeys.indexOf(key)];
+        const item = first.get(key);
         if (isPlainObject(item)) addObject(sub.removed.child(key), item, info?.schema, true);
       }
       if (!sub.changed.empty) out.changed.children.set(element, sub.changed);
@@ -707,13 +780,14 @@ function ownedChanges(
   prefix: string[],
   changed: string[][],
   removed: FieldSet,
+  items: ItemIndex,
 ): void {
   if (before === after) return;
   const elements = new Set<string>([...owned.members, ...owned.children.keys()]);
   for (const element of elements) {
     const info = infoAt(schema, listInfo, element);
-    const b = at(before, element, listInfo);
-    const a = at(after, element, listInfo);
+    const b = at(before, element, listInfo, items);
+    const a = at(after, element, listInfo, items);
     if (a === undefined) {
       if (b !== undefined) {
         if (owned.members.has(element)) removed.members.add(element);
@@ -729,7 +803,7 @@ function ownedChanges(
     const below = owned.children.get(element);
     if (below !== undefined && a !== b) {
       const sub = new FieldSet();
-      ownedChanges(below, b, a, schemaBelow(info), info, [...prefix, element], changed, sub);
+      ownedChanges(below, b, a, schemaBelow(info), info, [...prefix, element], changed, sub, items);
       if (!sub.empty) removed.children.set(element, sub);
     }
   }
@@ -761,6 +835,98 @@ function recursiveDifferenceMembers(set: FieldSet, drop: FieldSet): FieldSet {
   return out;
 }
 
+// --- checking an applied configuration ----------------------------------------------------
+
+/** The group, version and kind as k8s.io/apimachinery prints them: `apps/v1, Kind=Deployment`. */
+function printGvk(apiVersion: unknown, kind: unknown): string {
+  const version = typeof apiVersion === "string" ? apiVersion : "";
+  const parts = version.split("/");
+  // ParseGroupVersion: `v1` is the core group's; more than one `/` is no group version at all.
+  const [group, ver] =
+    version === "" || parts.length > 2 ? ["", ""] : parts.length === 1 ? ["", version] : parts;
+  return `${group}/${ver}, Kind=${typeof kind === "string" ? kind : ""}`;
+}
+
+/**
+ * Refuses an applied configuration of another type than `apiVersion` and `kind` (400 `invalid
+ * object type: apps/v1, Kind=Deployment`, kube-apiserver's versionCheckManager). `required`:
+ * the configuration must name them (a served request's, as kube-apiserver); else one that
+ * leaves them out is of the kind being applied (a library call's).
+ */
+export function checkAppliedType(
+  config: Readonly<JsonObject>,
+  apiVersion: string,
+  kind: string,
+  required: boolean,
+): void {
+  const given = {
+    apiVersion: config.apiVersion === undefined && !required ? apiVersion : config.apiVersion,
+    kind: config.kind === undefined && !required ? kind : config.kind,
+  };
+  if (given.apiVersion !== apiVersion || given.kind !== kind)
+    throw badRequest(`invalid object type: ${printGvk(given.apiVersion, given.kind)}`);
+}
+
+/**
+ * The errors of an applied configuration as structured-merge-diff finds them making it a typed
+ * value: two items of one key in an associative list (a list-map or a set).
+ */
+function configErrors(
+  value: unknown,
+  info: FieldInfo | undefined,
+  path: string[],
+  errors: string[],
+): void {
+  if (isPlainObject(value)) {
+    for (const key of Object.keys(value))
+      if (value[key] !== undefined && value[key] !== null)
+        configErrors(value[key], info?.schema?.field(key), [...path, `f:${key}`], errors);
+    return;
+  }
+  if (!Array.isArray(value)) return;
+  const kind = listKind(info);
+  let elements: readonly string[] | undefined;
+  if (kind.type === "map") elements = keyedItems(value, kind.keys);
+  else if (kind.type === "set" && value.every((v) => v === null || typeof v !== "object"))
+    elements = value.map(valueElement);
+  if (elements !== undefined) {
+    const seen = new Set<string>();
+    const reported = new Set<string>();
+    for (const element of elements) {
+      if (!seen.has(element)) seen.add(element);
+      else if (!reported.has(element)) {
+        reported.add(element);
+        errors.push(`${pathString(path)}: duplicate entries for key ${pathString([element])}`);
+      }
+    }
+  }
+  const itemInfo = info?.schema === undefined ? undefined : ({ schema: info.schema } as FieldInfo);
+  value.forEach((item, i) => {
+    if (isPlainObject(item) || Array.isArray(item))
+      configErrors(item, itemInfo, [...path, elements?.[i] ?? `i:${i}`], errors);
+  });
+}
+
+/**
+ * Refuses what kube-apiserver refuses in an applied configuration before merging it (400):
+ * `metadata.managedFields` (an apply's are the server's to compute), and duplicate keys in an
+ * associative list (`.spec.template.spec.containers: duplicate entries for key [name="c"]`).
+ */
+function checkConfiguration(request: ApplyRequest): void {
+  const { config } = request;
+  const metadata = isPlainObject(config.metadata) ? config.metadata : {};
+  if (metadata.managedFields !== undefined && metadata.managedFields !== null)
+    throw badRequest("metadata.managedFields must be nil");
+  const errors: string[] = [];
+  configErrors(config, { schema: request.schema }, [], errors);
+  if (errors.length === 0) return;
+  const name = typeof metadata.name === "string" ? metadata.name : "";
+  const namespace = typeof metadata.namespace === "string" ? metadata.namespace : "";
+  const object = `${namespace}/${name}; ${printGvk(request.apiVersion, request.kind ?? config.kind)}`;
+  const listed = errors.length === 1 ? errors[0] : `errors:\n  ${errors.join("\n  ")}`;
+  throw badRequest(`failed to create typed patch object (${object}): ${listed}`);
+}
+
 /** What an apply needs. */
 export interface ApplyRequest {
   /** The stored object, or `undefined` when the apply creates it. */
@@ -772,6 +938,8 @@ export interface ApplyRequest {
   readonly manager: string;
   /** The kind's `apiVersion`, recorded in the entry. */
   readonly apiVersion: string;
+  /** The kind's name (`Deployment`), for error messages; the configuration's `kind` if left out. */
+  readonly kind?: string;
   /** Take fields other managers own instead of failing with a conflict. */
   readonly force: boolean;
   /** The main resource (not status), or the status subresource (status alone). */
@@ -790,7 +958,8 @@ export interface ApplyResult {
 /**
  * Server-side apply of `config` by `manager` (see the module documentation).
  * @throws ApiError `Conflict` (409) naming every field another manager owns that the apply would
- * change, unless `force`.
+ * change, unless `force`; `BadRequest` (400) for a configuration with `metadata.managedFields`
+ * or with two items of one key in an associative list.
  * @example
  * const { object, managedFields } = applyConfiguration({
  *   live, config: { spec: { replicas: 3 } }, managedFields: live.metadata.managedFields,
@@ -798,6 +967,7 @@ export interface ApplyResult {
  * });
  */
 export function applyConfiguration(request: ApplyRequest): ApplyResult {
+  checkConfiguration(request);
   const { live, config, manager, scope, schema } = request;
   const subresource = scope === "status" ? "status" : undefined;
   const before: JsonObject = live === undefined ? {} : { ...live };
@@ -818,10 +988,11 @@ export function applyConfiguration(request: ApplyRequest): ApplyResult {
   }
 
   const conflicts: FieldConflict[] = [];
+  const items = new ItemIndex();
   for (const other of others) {
     const changed: string[][] = [];
     const removed = new FieldSet();
-    ownedChanges(other.set, before, object, schema, undefined, [], changed, removed);
+    ownedChanges(other.set, before, object, schema, undefined, [], changed, removed, items);
     for (const path of changed) conflicts.push({ manager: other.entry, path });
     if (changed.length > 0 || !removed.empty) {
       other.set = withoutPaths(removedFrom(other.set, removed), changed);
@@ -950,7 +1121,74 @@ export function recordUpdate(request: UpdateRequest): readonly ManagedFieldsEntr
   mine.set = next;
   mine.changed = true;
   if (!changed.empty) mine.time = request.time;
-  return encode(managers, request.managedFields);
+  return encode(capUpdateManagers(managers), request.managedFields);
+}
+
+/** How many Update entries an object keeps (k8s.io/apiserver's DefaultMaxUpdateManagers). */
+export const maxUpdateManagers = 10;
+
+/** The manager the oldest Update entries are folded into, one per API version. */
+export const ancientChangesManager = "ancient-changes";
+
+/**
+ * `managers` with at most {@link maxUpdateManagers} Update entries, as k8s.io/apiserver's
+ * capManagersManager: oldest first, each Update entry of an API version already seen is folded
+ * into that version's `ancient-changes` entry (the first of the version becoming it when there is
+ * none), which takes the folded entry's time, until few enough are left.
+ */
+function capUpdateManagers(managers: Managed[]): Managed[] {
+  const updaters = managers.filter((m) => m.entry.operation === "Update" && !m.set.empty);
+  if (updaters.length <= maxUpdateManagers) return managers;
+  updaters.sort(
+    (p, q) =>
+      compareText(p.time ?? "", q.time ?? "") ||
+      compareText(p.entry.manager, q.entry.manager) ||
+      compareText(p.entry.apiVersion, q.entry.apiVersion) ||
+      compareText(p.entry.subresource ?? "", q.entry.subresource ?? ""),
+  );
+  const isBucket = (m: Managed, version: string) =>
+    m.entry.manager === ancientChangesManager &&
+    m.entry.operation === "Update" &&
+    m.entry.apiVersion === version &&
+    m.entry.subresource === undefined;
+  const dropped = new Set<Managed>();
+  const firstOf = new Map<string, Managed>();
+  let length = updaters.length;
+  for (let i = 0; i < updaters.length && length > maxUpdateManagers; i++) {
+    let m = updaters[i]!;
+    const version = m.entry.apiVersion;
+    let first = firstOf.get(version);
+    if (first === undefined) {
+      firstOf.set(version, m);
+      continue;
+    }
+    let bucket = managers.find((b) => !dropped.has(b) && isBucket(b, version));
+    if (bucket === m) {
+      // The bucket itself comes later: the earlier entry is the one folded into it.
+      [m, first] = [first, m];
+      firstOf.set(version, bucket);
+    } else if (bucket === undefined) {
+      first.entry = {
+        manager: ancientChangesManager,
+        operation: "Update",
+        apiVersion: version,
+        fieldsType: "FieldsV1",
+        fieldsV1: {},
+      };
+      first.changed = true;
+      bucket = first;
+    }
+    bucket.set = union(m.set, bucket.set);
+    if (bucket !== updaters[i]) bucket.time = updaters[i]!.time;
+    bucket.changed = true;
+    dropped.add(m);
+    length--;
+  }
+  return dropped.size === 0 ? managers : managers.filter((m) => !dropped.has(m));
+}
+
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** The paths of `set` at or below a member of `removed`. */

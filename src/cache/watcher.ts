@@ -240,10 +240,18 @@ export class Watcher {
   private armQuietTimer(generation: number, delay = this.idleTimeoutMs): void {
     this.quietTimer?.cancel();
     if (delay === this.idleTimeoutMs) this.lastHeard = this.clock.now();
+    const armedFor = this.lastHeard;
     this.quietTimer = this.clock.setTimer(delay, () => {
+      // Quiet unless something was heard since it was armed. (Not by comparing times alone:
+      // with fractional milliseconds `now - lastHeard` can fall short of the timeout by a
+      // rounding error, and a fake clock would re-arm it at the same instant forever.)
+      if (this.lastHeard === armedFor) {
+        this.push({ type: "quiet" }, generation);
+        return;
+      }
       const quietFor = this.clock.now() - this.lastHeard;
       if (quietFor >= this.idleTimeoutMs) this.push({ type: "quiet" }, generation);
-      else this.armQuietTimer(generation, this.idleTimeoutMs - quietFor);
+      else this.armQuietTimer(generation, Math.max(1, this.idleTimeoutMs - quietFor));
     });
   }
 

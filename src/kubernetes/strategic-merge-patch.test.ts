@@ -1,10 +1,12 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { ApiError } from "../model/api-error.js";
+import { maxNestingDepth } from "../model/validation.js";
 import {
   applyStrategicMergePatch,
   type PatchFieldMeta,
   type PatchSchema,
+  strategicPatchFields,
 } from "./strategic-merge-patch.js";
 import { builtinPatchSchema, builtinPatchSchemaOf } from "./strategic-patch-schema.js";
 
@@ -645,5 +647,175 @@ describe("applyStrategicMergePatch on arbitrary input", () => {
       }),
       { numRuns: Number(process.env.FUZZ_RUNS ?? 2000) },
     );
+  });
+});
+
+/** `{ a: { a: … 1 } }`, `levels` objects deep, built without recursion. */
+function nested(levels: number): Record<string, unknown> {
+  let value: Record<string, unknown> = { a: 1 };
+  for (let i = 1; i < levels; i++) value = { a: value };
+  return value;
+}
+
+describe("applyStrategicMergePatch and strategicPatchFields on deep patches", () => {
+  const schema = builtinPatchSchema("apps", "v1", "Deployment");
+  const refusal = (f: () => unknown) => {
+    try {
+      f();
+    } catch (err) {
+      return err;
+    }
+    return undefined;
+  };
+
+  it("refuses a patch nested past maxNestingDepth as Invalid (422), however deep, never a stack overflow", () => {
+    for (const levels of [maxNestingDepth + 1, 5000, 200_000]) {
+      const patch = { spec: nested(levels) };
+      for (const f of [
+        () => strategicPatchFields(patch),
+        () => applyStrategicMergePatch({}, patch, schema),
+        () =>
+          applyStrategicMergePatch(
+            {},
+            {
+              spec: {
+                template: { spec: { containers: [{ name: "app", env: [nested(levels)] }] } },
+              },
+            },
+            schema,
+          ),
+      ]) {
+        const err = refusal(f);
+        expect(err).toBeInstanceOf(ApiError);
+        expect((err as ApiError).reason).toBe("Invalid");
+        expect((err as ApiError).code).toBe(422);
+        expect((err as ApiError).message).toContain(`nests deeper than ${maxNestingDepth} levels`);
+      }
+    }
+  });
+
+  it("takes a patch exactly maxNestingDepth deep", () => {
+    const patch = { spec: nested(maxNestingDepth - 1) };
+    expect(strategicPatchFields(patch)).toEqual(patch);
+    expect(applyStrategicMergePatch({}, patch, schema)).toEqual(patch);
+  });
+});
+
+describe("applyStrategicMergePatch on large lists, in linear time", () => {
+  // Each case took seconds at a fifth of these sizes when lists were merged by scanning
+  // (O(n·m)); merged by key (maps, sets) they take well under a second. The deadline is
+  // generous so that a loaded machine does not fail them; the quadratic version missed it
+  // by an order of magnitude.
+  const deadline = 5_000;
+  const schema = builtinPatchSchema("apps", "v1", "Deployment");
+  const deploymentWith = (container: Record<string, unknown>, metadata: object = {}) => ({
+    apiVersion: "apps/v1",
+    kind: "Deployment",
+    metadata: { name: "web", ...metadata },
+    spec: { template: { spec: { containers: [{ name: "app", image: "app:1", ...container }] } } },
+  });
+  const containerPatch = (container: Record<string, unknown>) => ({
+    spec: { template: { spec: { containers: [{ name: "app", ...container }] } } },
+  });
+  type Container = { env: { name: string; value?: string }[]; args: string[] };
+  const containerOf = (result: Record<string, unknown>) =>
+    (result as { spec: { template: { spec: { containers: Container[] } } } }).spec.template.spec
+      .containers[0]!;
+  const timed = <T>(f: () => T): T => {
+    const start = performance.now();
+    const result = f();
+    expect(performance.now() - start).toBeLessThan(deadline);
+    return result;
+  };
+  const n = 50_000;
+  const env = Array.from({ length: n }, (_, i) => ({ name: `V${i}`, value: "1" }));
+
+  it("merges 50,000 env entries by name, each into its own", { timeout: 60_000 }, () => {
+    const result = timed(() =>
+      applyStrategicMergePatch(
+        deploymentWith({ env }),
+        containerPatch({ env: env.map((e) => ({ ...e, value: "2" })) }),
+        schema,
+      ),
+    );
+    expect(containerOf(result).env).toEqual(env.map((e) => ({ ...e, value: "2" })));
+  });
+
+  it("deletes 50,000 env entries with $patch: delete", { timeout: 60_000 }, () => {
+    const result = timed(() =>
+      applyStrategicMergePatch(
+        deploymentWith({ env: [...env, { name: "KEPT", value: "k" }] }),
+        containerPatch({ env: env.map((e) => ({ name: e.name, $patch: "delete" })) }),
+        schema,
+      ),
+    );
+    expect(containerOf(result).env).toEqual([{ name: "KEPT", value: "k" }]);
+  });
+
+  it("takes 200,000 args and 100,000 finalizers out with $deleteFromPrimitiveList", {
+    timeout: 60_000,
+  }, () => {
+    const args = Array.from({ length: 200_000 }, (_, i) => `--a${i}`);
+    const finalizers = Array.from({ length: 100_000 }, (_, i) => `example.com/f${i}`);
+    const result = timed(() =>
+      applyStrategicMergePatch(
+        deploymentWith({ args: [...args, "--kept"] }, { finalizers: [...finalizers, "kept"] }),
+        {
+          metadata: { "$deleteFromPrimitiveList/finalizers": finalizers },
+          ...containerPatch({ "$deleteFromPrimitiveList/args": args }),
+        },
+        schema,
+      ),
+    );
+    expect(containerOf(result).args).toEqual(["--kept"]);
+    expect((result.metadata as { finalizers: string[] }).finalizers).toEqual(["kept"]);
+  });
+
+  it("merges 100,000 finalizers into 100,000 as a set", { timeout: 60_000 }, () => {
+    const finalizers = Array.from({ length: 100_000 }, (_, i) => `example.com/f${i}`);
+    const result = timed(() =>
+      applyStrategicMergePatch(
+        deploymentWith({}, { finalizers }),
+        { metadata: { finalizers: [...finalizers.slice(50_000), "new"] } },
+        schema,
+      ),
+    );
+    const merged = (result.metadata as { finalizers: string[] }).finalizers;
+    expect(merged).toHaveLength(100_001);
+    expect(new Set(merged).size).toBe(100_001);
+  });
+
+  it("keeps the scan's semantics: the first element of a key merges, an added one is found", () => {
+    const original = {
+      mergingList: [
+        { name: "a", value: 1 },
+        { name: "a", value: 2 },
+        { name: "b", value: 3 },
+      ],
+    };
+    // Both patch elements named "a" merge into the first "a"; the duplicate stays as it was.
+    expect(
+      apply(original, {
+        mergingList: [
+          { name: "a", other: "x" },
+          { name: "a", more: "y" },
+        ],
+      }),
+    ).toEqual({
+      mergingList: [
+        { name: "a", value: 1, other: "x", more: "y" },
+        { name: "a", value: 2 },
+        { name: "b", value: 3 },
+      ],
+    });
+    // An element the patch adds is matched by a later element of the patch with its key.
+    expect(
+      apply(original, {
+        mergingList: [
+          { name: "c", value: 4 },
+          { name: "c", more: "z" },
+        ],
+      }).mergingList,
+    ).toContainEqual({ name: "c", value: 4, more: "z" });
   });
 });

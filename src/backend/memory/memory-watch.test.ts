@@ -56,6 +56,20 @@ describe("memory watch", () => {
     watch.close();
   });
 
+  it("sends its bookmark when quiet since a delivery at a fractional time (a rounding error re-armed it at 0 ms forever)", async () => {
+    const clock = new FakeClock();
+    const backend = new MemoryBackend({ clock });
+    // (40536.484101878224 + 60000) - 40536.484101878224 is 59999.99999999999 in doubles.
+    await clock.advance(40536.484101878224);
+    const watch = backend.watch(Thing, { allowBookmarks: true, bookmarkIntervalMs: 60_000 });
+    await backend.create(Thing, { metadata: { name: "a" }, spec: { n: 1 } });
+    expect((await watch.next()).value).toMatchObject({ type: "ADDED" });
+    const next = watch.next();
+    await clock.advance(60_000);
+    expect((await next).value).toMatchObject({ type: "BOOKMARK" });
+    watch.close();
+  });
+
   it("fails with Expired when a slow reader falls out of the kept history", async () => {
     const backend = new MemoryBackend({ historyLimit: 3 });
     const watch = backend.watch(Thing);

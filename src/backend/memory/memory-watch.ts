@@ -88,10 +88,14 @@ export class MemoryWatch {
   private armBookmark(): void {
     const interval = this.bookmarkIntervalMs!;
     const { clock } = this.source;
-    this.timer = clock.setTimer(this.lastDelivery + interval - clock.now(), () => {
+    const armedFor = this.lastDelivery;
+    this.timer = clock.setTimer(armedFor + interval - clock.now(), () => {
       this.timer = undefined;
       if (!this.channel.waiting) return; // the next wait arms it again
-      if (clock.now() - this.lastDelivery < interval) return this.armBookmark();
+      // Due unless something was delivered since it was armed. (Not by comparing times again:
+      // with fractional milliseconds, `now - lastDelivery` can fall short of the interval by a
+      // rounding error when the timer fires, and a fake clock would re-arm it at 0 ms forever.)
+      if (this.lastDelivery !== armedFor) return this.armBookmark();
       this.lastDelivery = clock.now();
       this.channel.push({
         type: "BOOKMARK",

@@ -8,6 +8,7 @@
  */
 import type { StoredObject } from "../../backend/backend.js";
 import { applyBody, prepareWrite, timestamp } from "../../backend/object-rules.js";
+import { checkAppliedType } from "../../backend/server-side-apply.js";
 import { ApiError, alreadyExists } from "../../model/api-error.js";
 import { kindId } from "../../model/kind.js";
 import { namespaceNameLabel } from "../../model/namespace.js";
@@ -204,6 +205,9 @@ async function patchObject(request: ResourceRequest): Promise<void> {
         message: "Required value: is required for apply patch",
       },
     ]);
+  // As kube-apiserver: a served apply names the type it applies (400 `invalid object type`).
+  if (patch.type === "apply" && subresource !== "scale")
+    checkAppliedType(patch.patch as Record<string, unknown>, kind.apiVersion, kind.kind, true);
   // As kube-apiserver, which never strategic-merges a custom resource (nor its scale): 415 first.
   if (
     patch.type === "strategic" &&
@@ -255,21 +259,30 @@ async function patchObject(request: ResourceRequest): Promise<void> {
     // written back, as the API server patches them: preconditioned on the version read,
     // and tried again on a conflict unless the patch names a version itself.
     const scale = subresource === "scale" ? kind.scale! : undefined;
-    const result = await patchView(backend, storage, request.key(), patch, dryRun, {
-      toView: (object) => (scale === undefined ? served.toServed(object) : scaleOf(scale, object)),
-      fromView: async (view, current) =>
-        scale === undefined
-          ? await stored(request, view, "update")
-          : scaledObject(scale, current, view),
-      create:
-        scale === undefined && patch.type === "apply"
-          ? async (view) => {
-              const body = await stored(request, placed(view, kind, path), "create");
-              served.checkCreate?.(body);
-              return body;
-            }
-          : undefined,
-    });
+    const manager = patch.type === "apply" ? patch.fieldManager : fieldManager;
+    const result = await patchView(
+      backend,
+      storage,
+      request.key(),
+      patch,
+      { dryRun, fieldManager: manager },
+      {
+        toView: (object) =>
+          scale === undefined ? served.toServed(object) : scaleOf(scale, object),
+        fromView: async (view, current) =>
+          scale === undefined
+            ? await stored(request, view, "update")
+            : scaledObject(scale, current, view),
+        create:
+          scale === undefined && patch.type === "apply"
+            ? async (view) => {
+                const body = await stored(request, placed(view, kind, path), "create");
+                served.checkCreate?.(body);
+                return body;
+              }
+            : undefined,
+      },
+    );
     if (scale === undefined) respondObject(request, 200, result);
     else send(request.res, 200, scaleOf(scale, result));
     return;
@@ -283,10 +296,18 @@ async function patchObject(request: ResourceRequest): Promise<void> {
     patch.type === "strategic"
       ? strategicPatchFields(patch.patch)
       : (patch.patch as Record<string, unknown>);
-  await trial(request, strict, sent, (dryRun) =>
-    backend.patch(storage, request.key(), patch, { ...patchOptions, dryRun }),
+  await trial(
+    request,
+    strict,
+    sent,
+    (dryRun) => backend.patch(storage, request.key(), patch, { ...patchOptions, dryRun }),
+    // The elements of a strategic patch's lists, checked against the definition alone.
+    patch.type === "strategic" ? strategicPatchFields(patch.patch, "kept") : undefined,
   );
-  respondObject(request, 200, await backend.patch(storage, request.key(), patch, patchOptions));
+  // An apply that creates the object answers 201 Created, as kube-apiserver's.
+  const creates = patch.type === "apply" && subresource === undefined && !(await exists(request));
+  const result = await backend.patch(storage, request.key(), patch, patchOptions);
+  respondObject(request, creates ? 201 : 200, result);
 }
 
 /** DELETE: a delete (a Namespace's turns it Terminating; see NamespaceLifecycle). */
@@ -371,19 +392,22 @@ function fieldManagerOf(
 /**
  * Tries a write as a dry run first where its result must be checked before it is made: for
  * unknown fields (Strict), and for a CRD, whose name and names only the result shows (a
- * generated name, a patch) and which may not take over a kind this server serves.
+ * generated name, a patch) and which may not take over a kind this server serves. Strict
+ * compares `body` with the result, and checks `bodyForDefinition` against the kind's definition.
  */
 async function trial(
   request: ResourceRequest,
   strict: boolean,
   body: Record<string, unknown>,
   write: (dryRun: boolean) => Promise<StoredObject>,
+  bodyForDefinition: Record<string, unknown> = body,
 ): Promise<void> {
   if (!strict && !request.isCrd) return;
   const result = await write(true);
   if (strict) {
     const { served, path } = request;
-    const unknown = served.unknownFields?.(body, path.subresource) ?? [];
+    const names = served.unknownFields;
+    const unknown = names === undefined ? [] : names(bodyForDefinition, path.subresource);
     checkStrict(body, served.toServed(result), path.subresource, unknown);
   }
   if (request.isCrd) request.server.crds.checkServable(result);

@@ -410,9 +410,9 @@ function withoutNulls(value: unknown): unknown {
 
 /**
  * Adds to `out` the path of every field of `value` that the definition of `message` does not
- * have, at any depth: what `fieldValidation=Strict` refuses on a Kubernetes server. Keys that
- * start with `$` (strategic merge patch directives) are not fields; `without` are left out at
- * the top (a flat kind's envelope).
+ * have, at any depth: what `fieldValidation=Strict` refuses on a Kubernetes server. A key that
+ * starts with `$` is a field like any other (a strategic merge patch's directives are taken out
+ * before it is checked); `without` are left out at the top (a flat kind's envelope).
  */
 function unknownFieldsOf(
   message: string,
@@ -428,7 +428,7 @@ function unknownFieldsOf(
   if (fields === undefined) return;
   const at = (key: string) => (path === "" ? key : `${path}.${key}`);
   for (const key of Object.keys(value)) {
-    if (key.startsWith("$") || without.has(key)) continue;
+    if (without.has(key)) continue;
     const field: Field | undefined = fields.find((f) => f[1] === key);
     if (field === undefined) {
       out.push(at(key));

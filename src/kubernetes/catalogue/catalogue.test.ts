@@ -274,12 +274,11 @@ describe("the catalogue's generated validation", () => {
     expect(
       ConfigMap.spec.unknownFields({ apiVersion: "v1", metadata: {}, data: { a: "b" }, date: {} }),
     ).toEqual(["date"]);
-    // Strategic merge patch directives are not fields.
-    expect(
-      Deployment.spec.unknownFields({
-        template: { spec: { "$setElementOrder/containers": [{ name: "web" }] } },
-      }),
-    ).toEqual([]);
+    // A key named with `$` is a field like any other (the served API takes a strategic merge
+    // patch's directives out before it checks the rest).
+    expect(Deployment.spec.unknownFields({ template: { spec: { $foo: 1 } } })).toEqual([
+      "template.spec.$foo",
+    ]);
   });
 
   it("gives JSON Schema with one definition per Kubernetes message, fields it requires required", () => {
