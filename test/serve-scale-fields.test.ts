@@ -9,7 +9,7 @@ import {
   type KubernetesApiServer,
   serveKubernetesApi,
 } from "../src/kubernetes/apiserver/server.js";
-import { Deployment } from "../src/kubernetes/index.js";
+import { ConfigMap, Deployment } from "../src/kubernetes/index.js";
 
 let server: KubernetesApiServer;
 const plane = createControlPlane();
@@ -45,7 +45,7 @@ async function call(method: string, path: string, body: unknown, type: string) {
   return { status: res.status, json: (await res.json()) as Record<string, unknown> };
 }
 
-describe("a patch of a Deployment's scale", () => {
+describe("writes through subresources", () => {
   it("is recorded as its field manager's, and a later apply of replicas conflicts with that manager", async () => {
     const applied = await call(
       "PATCH",
@@ -71,5 +71,28 @@ describe("a patch of a Deployment's scale", () => {
     );
     expect(again.status).toBe(409);
     expect(String(again.json.message)).toContain('conflict with "myscaler"');
+  });
+
+  it("answers 404 for the status subresource of a kind without status (a ConfigMap), as kube-apiserver", async () => {
+    const configMaps = "/api/v1/namespaces/default/configmaps";
+    const created = await call(
+      "POST",
+      configMaps,
+      { metadata: { name: "settings" }, data: { a: "b" } },
+      "application/json",
+    );
+    expect(created.status).toBe(201);
+    const applied = await call(
+      "PATCH",
+      `${configMaps}/settings/status?fieldManager=x`,
+      { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "settings" }, data: { a: "c" } },
+      "application/apply-patch+yaml",
+    );
+    expect(applied.status).toBe(404);
+    expect(
+      (await plane.resources(ConfigMap, { namespace: "default" }).get("settings")).data,
+    ).toEqual({
+      a: "b",
+    });
   });
 });

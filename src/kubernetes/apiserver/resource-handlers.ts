@@ -49,7 +49,8 @@ export async function handleResource(request: RequestContext, path: ResourcePath
   const subresource = path.subresource;
   if (
     subresource !== undefined &&
-    subresource !== "status" &&
+    // A flat kind (a ConfigMap, a Role) has no status, and so no status subresource.
+    !(subresource === "status" && kind.layout !== "flat") &&
     !(subresource === "scale" && kind.scale !== undefined) &&
     !(subresource === "finalize" && isNamespace)
   ) {
