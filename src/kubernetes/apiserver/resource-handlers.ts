@@ -49,8 +49,8 @@ export async function handleResource(request: RequestContext, path: ResourcePath
   const subresource = path.subresource;
   if (
     subresource !== undefined &&
-    // A flat kind (a ConfigMap, a Role) has no status, and so no status subresource.
-    !(subresource === "status" && kind.layout !== "flat") &&
+    // A flat kind without a status (a ConfigMap, a Role) has no status subresource.
+    !(subresource === "status" && (kind.layout !== "flat" || kind.status !== undefined)) &&
     !(subresource === "scale" && kind.scale !== undefined) &&
     !(subresource === "finalize" && isNamespace)
   ) {
