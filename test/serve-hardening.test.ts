@@ -18,6 +18,7 @@ import {
 import { CustomResourceDefinition } from "../src/kubernetes/builtin-kinds.js";
 import { eventually, withDeadline } from "../src/testing/eventually.js";
 import { ExampleWidget as Widget } from "../src/testing/fixtures.js";
+import { whileProbing as probing } from "./support/probe.js";
 
 let server: KubernetesApiServer;
 let backend: MemoryBackend;
@@ -255,29 +256,7 @@ describe("deep nesting (issue 10, item 8)", () => {
   });
 });
 
-/**
- * Runs `work` while asking `/version` again and again, and resolves with what `work` gave and
- * the longest `/version` took: a bound on how long the server stopped answering.
- */
-async function whileProbing<T>(work: Promise<T>): Promise<{ result: T; slowestMs: number }> {
-  let done = false;
-  let slowestMs = 0;
-  const probing = (async () => {
-    while (!done) {
-      const started = performance.now();
-      await call("GET", "/version");
-      slowestMs = Math.max(slowestMs, performance.now() - started);
-    }
-  })();
-  try {
-    await work;
-  } finally {
-    done = true;
-    // The probe in flight when the work ended counts too: it may have waited through all of it.
-    await probing;
-  }
-  return { result: await work, slowestMs };
-}
+const whileProbing = <T>(work: Promise<T>) => probing(work, () => call("GET", "/version"));
 
 describe("YAML bodies that take long to parse (found by the fuzz, issue 10)", () => {
   it("keeps answering /version while a YAML body of 25,000 keys is parsed", async () => {

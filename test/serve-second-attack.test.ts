@@ -22,6 +22,7 @@ import { crdSchemaLimits } from "../src/kubernetes/crd-schema.js";
 import { connectKubernetes } from "../src/kubernetes/kubernetes-backend.js";
 import { Namespace } from "../src/model/namespace.js";
 import { eventually, withDeadline } from "../src/testing/eventually.js";
+import { whileProbing as probing } from "./support/probe.js";
 
 const Widget = defineKind({
   group: "example.setpoint.dev",
@@ -129,28 +130,7 @@ async function served(group: string): Promise<void> {
   });
 }
 
-/**
- * Runs `work` while asking `/version` again and again; resolves with what `work` gave and the
- * longest `/version` took: a bound on how long the server stopped answering.
- */
-async function whileProbing<T>(work: Promise<T>): Promise<{ result: T; slowestMs: number }> {
-  let done = false;
-  let slowestMs = 0;
-  const probing = (async () => {
-    while (!done) {
-      const started = performance.now();
-      await call("GET", "/version");
-      slowestMs = Math.max(slowestMs, performance.now() - started);
-    }
-  })();
-  try {
-    await work;
-  } finally {
-    done = true;
-    await probing;
-  }
-  return { result: await work, slowestMs };
-}
+const whileProbing = <T>(work: Promise<T>) => probing(work, () => call("GET", "/version"));
 
 describe("CRD schemas that froze the server (second attack, item 1)", () => {
   it("takes a CRD with an enum of 20,000 values without holding up other clients, and checks values against it", async () => {

@@ -223,21 +223,11 @@ async function patchObject(request: ResourceRequest): Promise<void> {
     throw new ApiError("MethodNotAllowed", "the finalize subresource takes PUT only");
   // A JSON patch names paths, not fields.
   const strict = options.strict && patch.type !== "json";
-  await admit(
-    request,
-    path.namespace,
-    path.name,
-    patch.type === "apply" && subresource === undefined
-      ? async () => !(await exists(request))
-      : false,
-    dryRun,
-  );
-  if (
-    request.isNamespace &&
-    patch.type === "apply" &&
-    subresource === undefined &&
-    !(await exists(request))
-  ) {
+  // An apply of a missing object creates it: read once, for the namespace's admission, a
+  // namespace's own creation and the answer's 201.
+  const creates = patch.type === "apply" && subresource === undefined && !(await exists(request));
+  await admit(request, path.namespace, path.name, creates, dryRun);
+  if (request.isNamespace && creates) {
     // A namespace applied into being is created as Kubernetes creates namespaces.
     respondObject(
       request,
@@ -306,7 +296,6 @@ async function patchObject(request: ResourceRequest): Promise<void> {
     patch.type === "strategic" ? strategicPatchFields(patch.patch, "kept") : undefined,
   );
   // An apply that creates the object answers 201 Created, as kube-apiserver's.
-  const creates = patch.type === "apply" && subresource === undefined && !(await exists(request));
   const result = await backend.patch(storage, request.key(), patch, patchOptions);
   respondObject(request, creates ? 201 : 200, result);
 }
