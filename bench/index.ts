@@ -1,9 +1,10 @@
 /**
  * `npm run bench`: every benchmark, in one run, each beside its peers. Figures vary with the
- * machine's load; compare ratios from the same run. `BENCH=store,durable,postgres,replicas,queue,controller,composite,kubernetes,simulate` picks some.
+ * machine's load; compare ratios from the same run. `BENCH=store,durable,postgres,replicas,queue,controller,composite,kubernetes,simulate,dashboard` picks some (`dashboard` needs Chromium).
  */
 import { compositeBenchmarks } from "./composite.bench.js";
 import { controllerBenchmarks } from "./controller.bench.js";
+import { dashboardBenchmarks } from "./dashboard.bench.js";
 import { durableBenchmarks } from "./durable.bench.js";
 import { kubernetesBenchmarks } from "./k8s.bench.js";
 import { postgresBenchmarks } from "./postgres.bench.js";
@@ -16,7 +17,7 @@ const objects = Number(process.env.BENCH_OBJECTS ?? 100_000);
 const only = new Set(
   (
     process.env.BENCH ??
-    "store,durable,postgres,replicas,queue,controller,composite,kubernetes,simulate"
+    "store,durable,postgres,replicas,queue,controller,composite,kubernetes,simulate,dashboard"
   ).split(","),
 );
 console.log(`setpoint benchmarks — node ${process.version}, ${new Date().toISOString()}`);
@@ -29,3 +30,4 @@ if (only.has("controller")) await controllerBenchmarks(objects);
 if (only.has("composite")) await compositeBenchmarks();
 if (only.has("kubernetes")) await kubernetesBenchmarks();
 if (only.has("simulate")) await simulateBenchmarks();
+if (only.has("dashboard")) await dashboardBenchmarks();

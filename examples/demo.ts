@@ -72,14 +72,21 @@ export async function runDemo({
   let stepSeconds = userSteps;
   const plane = openPlane(dataDir, logger);
   const workloads = plane.resources(Workload);
+  const kept = (await workloads.list()).items;
+  const { controller, stopAll } = workloadController();
+  const manager = new Manager({ plane, logger, shutdownTimeoutMs: 10_000 });
+  manager.add(controller);
   const server =
-    serve === undefined ? undefined : await serveKubernetesApi(plane, { port: serve.port });
+    serve === undefined
+      ? undefined
+      : await serveKubernetesApi(plane, { port: serve.port, dashboard: { manager } });
   if (server !== undefined && serve !== undefined) {
     await writeFile(serve.kubeconfig, server.kubeconfig(), { mode: 0o600 });
     const kubectl = `kubectl --kubeconfig ${serve.kubeconfig}`;
     logger.info(
       {},
       [
+        `dashboard: ${server.url}/ui/  (open it in a browser)`,
         `serving the control plane at ${server.url}; drive it with kubectl, in another terminal:`,
         `  ${kubectl} get workloads -n demo                 # REPLICAS, READY, RESTARTS`,
         `  ${kubectl} patch workload web -n demo --type merge -p '{"spec":{"replicas":4}}'`,
@@ -87,10 +94,6 @@ export async function runDemo({
       ].join("\n"),
     );
   }
-  const kept = (await workloads.list()).items;
-  const { controller, stopAll } = workloadController();
-  const manager = new Manager({ plane, logger, shutdownTimeoutMs: 10_000 });
-  manager.add(controller);
   const running = manager.run({ signal });
 
   if (kept.length > 0) {

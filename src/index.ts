@@ -72,6 +72,7 @@ export {
   type RelationOptions,
 } from "./controller/controller.js";
 export { Event, type EventInput, type EventRecorder } from "./controller/events.js";
+export { ReconcileJournal } from "./controller/journal.js";
 export { Manager, type ManagerOptions, type RunOptions, run } from "./controller/manager.js";
 export {
   type AsyncIterableSourceOptions,
@@ -99,6 +100,31 @@ export {
   ShardSet,
   type ShardSetOptions,
 } from "./coordination/shards.js";
+/**
+ * The web dashboard (`/ui/`) and its read API (`/setpoint/v1/…`), served by
+ * {@link serveKubernetesApi} with `dashboard: { manager }`; the shapes of the read API's answers.
+ */
+export type { DashboardOptions } from "./dashboard/api.js";
+export type {
+  BackoffEntry,
+  ChildView,
+  ConditionView,
+  ControllerDetail,
+  ControllerState,
+  ControllerSummary,
+  EventSummary,
+  InFlightEntry,
+  KeyView,
+  KindRef,
+  KindSummary,
+  LeaseSummary,
+  ObjectRef,
+  ObjectView,
+  Overview,
+  ReconcileRecord,
+  Series,
+  ServerInfo,
+} from "./dashboard/types.js";
 export {
   type KubernetesApiServer,
   kubeconfigFor,

@@ -466,6 +466,26 @@ describe.runIf(hasKubectl)("setpoint run --serve: one plane, driven with kubectl
         "page.sites.setpoint.dev/home-about",
         "page.sites.setpoint.dev/home-index",
       ]);
+      // The dashboard of that process: its controllers, and the composite with its children.
+      const dashboard = /dashboard: (http:\/\/\S+)\/ui\//.exec(first.output.text)?.[1];
+      expect(dashboard).toBeDefined();
+      const overview = (await (await fetch(`${dashboard}/setpoint/v1/overview`)).json()) as {
+        server: { mode: string };
+        controllers: { name: string; state: string }[];
+      };
+      expect(overview.server.mode).toBe("run");
+      expect(overview.controllers.map((c) => c.state)).toContain("running");
+      const site = (await (
+        await fetch(
+          `${dashboard}/setpoint/v1/objects/sites.setpoint.dev/v1/staticsites/default/home`,
+        )
+      ).json()) as { children: { ref: { kind: string; name: string } }[]; controllers: unknown[] };
+      expect(site.children.map((c) => `${c.ref.kind}/${c.ref.name}`).sort()).toEqual([
+        "Page/home-about",
+        "Page/home-index",
+        "Server/home",
+      ]);
+      expect(site.controllers).toHaveLength(1);
     } finally {
       first.child.kill("SIGTERM");
     }

@@ -124,15 +124,20 @@ describe("the Workload controller of the demo", () => {
   });
 });
 
+/** A silent logger that keeps the messages logged at info. */
+function recordingLogger() {
+  const lines: string[] = [];
+  const recording = Object.assign(Object.create(silentLogger()), {
+    info: (_obj: object, msg?: string) => lines.push(msg ?? ""),
+    child: () => recording,
+  });
+  return { lines, recording };
+}
+
 describe("the demo behind npm start", () => {
   it("applies its manifests, runs their processes, and stops them all on abort", async () => {
     const stop = new AbortController();
-    const lines: string[] = [];
-    const logger = silentLogger();
-    const recording = Object.assign(Object.create(logger), {
-      info: (_obj: object, msg?: string) => lines.push(msg ?? ""),
-      child: () => recording,
-    });
+    const { lines, recording } = recordingLogger();
     const running = runDemo({ signal: stop.signal, logger: recording, stepSeconds: 0 });
     // Each line comes once the Workload's status is written.
     await eventually(
@@ -147,6 +152,45 @@ describe("the demo behind npm start", () => {
     expect(lines.at(-1)).toBe(
       "stopped cleanly; Workloads at the end: demo/flaky 1/1, demo/web 2/2",
     );
+  });
+
+  it("prints its dashboard's address, where its Workloads and their controller show", async () => {
+    const stop = new AbortController();
+    const { lines, recording } = recordingLogger();
+    const dir = await mkdtemp(join(tmpdir(), "setpoint-demo-serve-"));
+    const running = runDemo({
+      signal: stop.signal,
+      logger: recording,
+      stepSeconds: 0,
+      serve: { port: 0, kubeconfig: join(dir, "kubeconfig") },
+    });
+    try {
+      let dashboard: string | undefined;
+      await eventually(() => {
+        dashboard = /dashboard: (http:\/\/\S+\/ui\/)/.exec(lines.join("\n"))?.[1];
+        expect(dashboard).toBeDefined();
+      });
+      const base = dashboard!.slice(0, -"/ui/".length);
+      expect((await fetch(dashboard!)).status).toBe(200);
+      await eventually(
+        async () => {
+          const overview = (await (await fetch(`${base}/setpoint/v1/overview`)).json()) as {
+            kinds: { kind: string; total: number }[];
+            controllers: { name: string; state: string; totalReconciles: number }[];
+          };
+          expect(overview.kinds.find((k) => k.kind === "Workload")?.total).toBe(2);
+          expect(overview.controllers).toEqual([
+            expect.objectContaining({ name: "workloads", state: "running" }),
+          ]);
+          expect(overview.controllers[0]!.totalReconciles).toBeGreaterThan(0);
+        },
+        { timeoutMs: 10_000 },
+      );
+    } finally {
+      stop.abort();
+      await running;
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it("on a durable store, picks up where the last run left off", async () => {

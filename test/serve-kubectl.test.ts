@@ -183,6 +183,8 @@ describe.runIf(hasKubectl)("kubectl against setpoint serve", () => {
         () => expect(out, `kubectl get -w printed: ${out}${err}`).toMatch(/watched\s+7/),
         { timeoutMs: 15_000 },
       );
+      // Column definitions come with the first event only, as from kube-apiserver: one header.
+      expect(out.match(/^NAME\b/gm)).toHaveLength(1);
     } finally {
       child.kill();
     }

@@ -57,7 +57,9 @@ const serveSecurityOptions = `  --token <token>       require this bearer token 
   --minor <n>           the Kubernetes minor version /version reports (default 32)
   --no-builtin-kinds    serve none of Kubernetes' built-in kinds beyond Namespace, Service,
                         Lease, Event and CRDs (by default ConfigMap, Secret, Pod, Deployment,
-                        Job, Role… are served, as a cluster serves them; nothing runs them)`;
+                        Job, Role… are served, as a cluster serves them; nothing runs them)
+  --no-dashboard        serve no web dashboard (by default at /ui/, with the same security)
+  --read-only-dashboard  the dashboard's "Reconcile now" is off`;
 
 const runUsage = `Usage: setpoint run <module…> [options]
 
@@ -219,6 +221,8 @@ const serveFlags = {
   "tls-key": { type: "string" },
   minor: { type: "string", default: "32" },
   "no-builtin-kinds": { type: "boolean" },
+  "no-dashboard": { type: "boolean" },
+  "read-only-dashboard": { type: "boolean" },
 } as const;
 
 interface StoreValues {
@@ -295,9 +299,13 @@ function serveOptionsOf(
     "tls-key"?: string;
     minor?: string;
     "no-builtin-kinds"?: boolean;
+    "no-dashboard"?: boolean;
+    "read-only-dashboard"?: boolean;
   },
   address: { host: string; port: number },
 ): ServeOptions {
+  if (values["no-dashboard"] === true && values["read-only-dashboard"] === true)
+    throw new Error("--no-dashboard and --read-only-dashboard: pick one");
   const minorVersion = Number(values.minor ?? "32");
   if (!Number.isInteger(minorVersion) || minorVersion < 0)
     throw new Error(`--minor ${values.minor}: expected a number`);
@@ -307,6 +315,11 @@ function serveOptionsOf(
     ...address,
     minorVersion,
     ...(values["no-builtin-kinds"] === true ? { builtinKinds: false } : {}),
+    ...(values["no-dashboard"] === true
+      ? { dashboard: false }
+      : values["read-only-dashboard"] === true
+        ? { dashboard: { readOnly: true } }
+        : {}),
     ...(values.token === undefined ? {} : { token: values.token }),
     ...(values["tls-cert"] === undefined
       ? {}
@@ -358,6 +371,7 @@ async function announce(
   say: (line: string) => void,
   print: (text: string) => void,
 ): Promise<void> {
+  if (server.dashboard) say(`dashboard: ${server.url}/ui/`);
   if (kubeconfigFile !== undefined) {
     await refuseForeignKubeconfig(kubeconfigFile);
     await writeFile(kubeconfigFile, server.kubeconfig(), { mode: 0o600 });
@@ -627,16 +641,6 @@ async function run(args: string[], opened: Opened): Promise<void> {
   const plane = await openPlane(values, opened, true);
   plane.register(...kinds);
   if (cluster !== undefined) await checkCluster(plane, controllers, cluster);
-  if (serveOptions !== undefined) {
-    const server = await serveKubernetesApi(plane, serveOptions);
-    opened.add(() => server.close());
-    await announce(
-      server,
-      values["kubeconfig-out"],
-      (line) => logger.info({}, line),
-      (text) => process.stderr.write(text),
-    );
-  }
   const manager = new Manager({
     plane,
     logger,
@@ -658,6 +662,22 @@ async function run(args: string[], opened: Opened): Promise<void> {
     ...(shards === undefined ? {} : { shards: { count: shards } }),
   });
   manager.add(...controllers);
+  if (serveOptions !== undefined) {
+    // The dashboard shows this process's controllers beside the plane's objects.
+    const { dashboard } = serveOptions;
+    const server = await serveKubernetesApi(plane, {
+      ...serveOptions,
+      dashboard:
+        dashboard === false ? false : { ...(dashboard === true ? {} : dashboard), manager },
+    });
+    opened.add(() => server.close());
+    await announce(
+      server,
+      values["kubeconfig-out"],
+      (line) => logger.info({}, line),
+      (text) => process.stderr.write(text),
+    );
+  }
   logger.info(
     {},
     `setpoint run: ${controllers.map((c) => c.name).join(", ")} on ${where}${values["leader-elect"] ? ", leader-elected" : ""}${shards ? `, ${shards} shards` : ""} (Ctrl-C to stop)`,

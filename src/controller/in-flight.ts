@@ -126,6 +126,11 @@ export class InFlight {
       });
   }
 
+  /** The reconciles running now, oldest first. */
+  list(): Reconcile[] {
+    return [...this.entries];
+  }
+
   /** The reconciles still running, by key, each as the promise of its end. */
   stillRunning(): Map<string, Promise<void>> {
     return new Map([...this.entries].map((entry) => [entry.key, entry.settled]));

@@ -28,6 +28,7 @@ import { type HealthCheck, type HealthServer, serveHealth } from "../observabili
 import { defaultLogger, type Logger } from "../observability/logging.js";
 import { RuntimeMetrics } from "../observability/metrics.js";
 import type { Controller, ShardOptions } from "./controller.js";
+import { ReconcileJournal } from "./journal.js";
 import type { ControllerRunner } from "./runner.js";
 import { Abandoned, Term } from "./term.js";
 
@@ -106,6 +107,8 @@ export class Manager {
   private readonly health: { readonly port: number; readonly host: string } | undefined;
   private readonly defaultShards: ShardOptions | undefined;
   private healthServer: HealthServer | undefined;
+  /** What each controller did lately, across terms, for dashboards. */
+  private readonly journals = new Map<string, ReconcileJournal>();
 
   constructor(options: ManagerOptions) {
     const { shutdownTimeoutMs = 30_000 } = options;
@@ -198,6 +201,22 @@ export class Manager {
   /** Whether the controllers run now: always without leader election, else while leading. */
   get leading(): boolean {
     return this.isLeading;
+  }
+
+  /** The controllers added, in order. */
+  get controllerList(): readonly Controller[] {
+    return this.controllers;
+  }
+
+  /** What the controller named `name` did lately (its reconciles, rates, times), for dashboards. */
+  journal(name: string): ReconcileJournal | undefined {
+    if (!this.controllers.some((c) => c.name === name)) return undefined;
+    let journal = this.journals.get(name);
+    if (journal === undefined) {
+      journal = new ReconcileJournal();
+      this.journals.set(name, journal);
+    }
+    return journal;
   }
 
   /** Adds controllers; names must be unique. */
@@ -312,6 +331,7 @@ export class Manager {
       shutdownTimeoutMs: this.shutdownTimeoutMs,
       defaultShards: this.defaultShards,
       abandoned: this.abandoned,
+      journalOf: (name) => this.journal(name)!,
     });
     this.term = term;
     void term.start().then(() => this.readyResolve?.());

@@ -19,6 +19,7 @@ import type { ControlPlane } from "../backend/control-plane.js";
 import type { CacheChange, CacheReader } from "../cache/cache.js";
 import type { WatchScope } from "../cache/scope.js";
 import type { ScopedInformer } from "../cache/scoped-informer.js";
+import type { BackoffEntry, InFlightEntry, KeyView } from "../dashboard/types.js";
 import type { Clock, Timer } from "../model/clock.js";
 import { deepEqual } from "../model/json.js";
 import { type AnyKind, groupOf, kindId, type ResourceOf } from "../model/kind.js";
@@ -35,6 +36,7 @@ import type { Controller, ReconcileReason, RunnerContext } from "./controller.js
 import { type EventRecorder, EventWriter } from "./events.js";
 import { withFinalizer } from "./finalizer.js";
 import { InFlight, type Reconcile } from "./in-flight.js";
+import type { ReconcileJournal } from "./journal.js";
 import { type Again, logLine, outcome, type Settled } from "./outcome.js";
 import type { Feed } from "./source.js";
 
@@ -57,6 +59,8 @@ export interface RunnerDependencies {
    * so that one process never reconciles a key twice at once, across terms too.
    */
   readonly lingering?: (key: string) => Promise<void> | undefined;
+  /** Where its reconciles are recorded, for dashboards. @default nowhere */
+  readonly journal?: ReconcileJournal;
 }
 
 const noEvents: EventRecorder = { record: async () => {} };
@@ -266,6 +270,95 @@ export class ControllerRunner {
     return this.deps.clock.now() - this.lastProgress;
   }
 
+  /** Enqueues `key` now, as asked by a person (reason `manual`); false if no key like it is known. */
+  requestReconcile(key: string): boolean {
+    if (this.cache !== undefined ? this.cache.get(key) === undefined : !this.keys.get(key)?.known)
+      return false;
+    this.enqueue(key, "manual");
+    return true;
+  }
+
+  /** The queue and workers at a glance, for dashboards. */
+  queueSummary(): { queued: number; inFlight: number; backingOff: number; scheduled: number } {
+    let backingOff = 0;
+    for (const [key] of this.queue.scheduledKeys())
+      if (this.keys.get(key)?.scheduled === "retry") backingOff++;
+    return {
+      queued: this.queue.length,
+      inFlight: this.inFlight.size,
+      backingOff,
+      scheduled: this.queue.delayed,
+    };
+  }
+
+  /** Converts a time of the clock's monotonic scale to epoch milliseconds, for people. */
+  private wallTime(): (monotonic: number) => number {
+    const offset = this.deps.clock.wallNow() - this.deps.clock.now();
+    return (monotonic) => monotonic + offset;
+  }
+
+  /** The keys backing off after errors, soonest retry first (at most `limit`). */
+  backoff(limit = 200): BackoffEntry[] {
+    const wall = this.wallTime();
+    const entries: BackoffEntry[] = [];
+    for (const [key, retryAt] of this.queue.scheduledKeys()) {
+      if (this.keys.get(key)?.scheduled !== "retry") continue;
+      const lastError = this.deps.journal?.lastError(key);
+      entries.push({
+        key,
+        attempts: this.queue.retries(key),
+        retryAt: wall(retryAt),
+        ...(lastError === undefined ? {} : { lastError }),
+      });
+    }
+    return entries.sort((a, b) => a.retryAt - b.retryAt).slice(0, limit);
+  }
+
+  /** The reconciles running now, oldest first. */
+  running(): InFlightEntry[] {
+    const wall = this.wallTime();
+    return this.inFlight.list().map((entry) => ({
+      key: entry.key,
+      started: wall(entry.deadline - entry.timeoutMs),
+      deadline: wall(entry.deadline),
+      aborted: entry.aborted,
+      abandoned: entry.abandoned,
+    }));
+  }
+
+  /** Up to `limit` keys waiting for a worker, with the reason each waits. */
+  waiting(limit = 100): { key: string; reason?: string }[] {
+    return this.queue.waitingKeys(limit).map((key) => {
+      const reason = this.keys.get(key)?.reason ?? this.keys.get(key)?.scheduled;
+      return reason === undefined ? { key } : { key, reason };
+    });
+  }
+
+  /** This controller's view of `key`: queued, running, scheduled, its next reason and history. */
+  keyView(key: string): KeyView {
+    const where = this.queue.inspect(key);
+    const state = this.keys.get(key);
+    const running = this.running().find((entry) => entry.key === key);
+    const nextReason = state?.gone ? "gone" : (state?.reason ?? state?.scheduled);
+    return {
+      controller: this.controller.name,
+      key,
+      queued: where.queued,
+      ...(running === undefined ? {} : { running }),
+      ...(where.scheduledAt === undefined
+        ? {}
+        : {
+            scheduled: {
+              at: this.wallTime()(where.scheduledAt),
+              retry: state?.scheduled === "retry",
+              attempts: this.queue.retries(key),
+            },
+          }),
+      ...(nextReason === undefined ? {} : { nextReason }),
+      history: this.deps.journal?.history(key) ?? [],
+    };
+  }
+
   private knownKeys(): string[] {
     if (this.cache !== undefined) return [...this.cache.keys()];
     return [...this.keys].filter(([, state]) => state.known).map(([key]) => key);
@@ -435,6 +528,14 @@ export class ControllerRunner {
       const seconds = (deps.clock.now() - started) / 1000;
       const result = this.finish(key, state, settled, target, context);
       deps.metrics.reconciled(result, seconds);
+      deps.journal?.record({
+        key,
+        started: deps.clock.wallNow() - seconds * 1000,
+        ms: seconds * 1000,
+        result,
+        reason,
+        ...("error" in settled ? { error: errorMessage(settled.error) } : {}),
+      });
       if (this.debug)
         this.log.debug({ key, reason, result, ms: Math.round(seconds * 1000) }, "reconciled");
       endReconcileSpan(span.span, result, "error" in settled ? settled.error : undefined);
@@ -566,4 +667,10 @@ export class ControllerRunner {
         return this.queue.addRateLimited(key);
     }
   }
+}
+
+/** An error's message for people: its `message`, or what it is when it has none. */
+function errorMessage(error: unknown): string {
+  if (error instanceof Error) return error.message || error.name;
+  return typeof error === "string" ? error : String(error);
 }

@@ -27,6 +27,7 @@ import { type AnyKind, kindId } from "../model/kind.js";
 import type { Logger } from "../observability/logging.js";
 import type { RuntimeMetrics } from "../observability/metrics.js";
 import type { Controller, ShardOptions } from "./controller.js";
+import type { ReconcileJournal } from "./journal.js";
 import { ControllerRunner } from "./runner.js";
 
 /**
@@ -74,6 +75,8 @@ export interface TermOptions {
   readonly defaultShards?: ShardOptions | undefined;
   /** Reconciles abandoned by this manager's terms. */
   readonly abandoned: Abandoned;
+  /** Where each controller records its reconciles, across terms. @default nowhere */
+  readonly journalOf?: (controller: string) => ReconcileJournal;
 }
 
 /** One term of a manager's controllers; see the module comment. */
@@ -114,6 +117,7 @@ export class Term {
         metrics: options.metrics.forController(controller.name),
         informer: (kind, scope) => this.informer(kind, scope),
         lingering: (key) => options.abandoned.of(controller.name, key),
+        ...(options.journalOf === undefined ? {} : { journal: options.journalOf(controller.name) }),
       });
     });
   }

@@ -363,6 +363,38 @@ export class WorkQueue<K = string> {
     for (const resolve of this.getters.splice(0)) resolve(undefined);
   }
 
+  /**
+   * Where `key` is, for dashboards: waiting to be handed out, being processed (and added again
+   * meanwhile: `dirty`), and the time it is scheduled for.
+   */
+  inspect(key: K): { queued: boolean; processing: boolean; dirty: boolean; scheduledAt?: number } {
+    const state = this.state.get(key);
+    const scheduledAt = this.scheduled.get(key);
+    return {
+      queued: state !== undefined && (state < 0 || state === QUEUED),
+      processing: state !== undefined && state >= PROCESSING,
+      dirty: state === PROCESSING_DIRTY || state === PROCESSING_DIRTY_LOW,
+      ...(scheduledAt === undefined ? {} : { scheduledAt }),
+    };
+  }
+
+  /** The keys scheduled for later, with their times, in no particular order. */
+  scheduledKeys(): IterableIterator<[K, number]> {
+    return this.scheduled.entries();
+  }
+
+  /** Up to `limit` of the keys waiting to be handed out (both lanes, about in order). */
+  waitingKeys(limit: number): K[] {
+    const keys: K[] = [];
+    if (limit <= 0) return keys;
+    for (const [key, state] of this.state)
+      if (state < 0 || state === QUEUED) {
+        keys.push(key);
+        if (keys.length >= limit) break;
+      }
+    return keys;
+  }
+
   /** Resolves once every key handed out has been `done`. */
   drain(): Promise<void> {
     if (this.processingCount === 0) return Promise.resolve();

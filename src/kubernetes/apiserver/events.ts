@@ -18,8 +18,9 @@
  */
 import type { StoredObject } from "../../backend/backend.js";
 import { invalid, type StatusCause } from "../../model/api-error.js";
+import { humanDuration } from "../../model/duration.js";
 import { Event } from "../builtin-kinds.js";
-import { humanDuration, partialObject, stringColumn } from "./table.js";
+import { partialObject, stringColumn } from "./table.js";
 
 type Fields = Record<string, unknown>;
 

@@ -2,7 +2,9 @@
  * Limits on requests in flight, as kube-apiserver's `--max-requests-inflight` and
  * `--max-mutating-requests-inflight`: reads and writes counted apart, watches not at all.
  */
+
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { API_PREFIX } from "../../dashboard/types.js";
 import { ApiError } from "../../model/api-error.js";
 import { booleanParam } from "./request-options.js";
 import { requestTarget } from "./request-target.js";
@@ -59,16 +61,20 @@ export class InFlightLimits {
   }
 }
 
+const DASHBOARD_STREAM = `${API_PREFIX}/stream`;
+
 /**
  * Which limit a request counts against: `writes` for a method that changes something, `reads`
- * for the others, none for a watch (long-running, as Kubernetes leaves watches out of its
- * limits; a watch's memory is bounded by waiting for its client to read).
+ * for the others, none for a watch or the dashboard's stream (long-running, as Kubernetes leaves
+ * watches out of its limits; their memory is bounded by waiting for their client to read).
  */
 function inFlightLane(req: IncomingMessage): "reads" | "writes" | undefined {
   const method = req.method ?? "GET";
   if (method !== "GET" && method !== "HEAD" && method !== "OPTIONS") return "writes";
   try {
-    return booleanParam(requestTarget(req.url).query, "watch") === true ? undefined : "reads";
+    const { pathname, query } = requestTarget(req.url);
+    if (pathname === DASHBOARD_STREAM) return undefined;
+    return booleanParam(query, "watch") === true ? undefined : "reads";
   } catch {
     return "reads"; // answered 400 soon enough
   }

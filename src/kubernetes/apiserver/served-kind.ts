@@ -6,6 +6,7 @@
  */
 import { createHash } from "node:crypto";
 import type { StoredObject } from "../../backend/backend.js";
+import { humanDuration } from "../../model/duration.js";
 import { type AnyKind, kindId } from "../../model/kind.js";
 import { CoreEvent, CustomResourceDefinition, Event, Service } from "../builtin-kinds.js";
 import { crdOf } from "../crd.js";
@@ -18,7 +19,7 @@ import {
   toCoreEvent,
   withMicroTimes,
 } from "./events.js";
-import { humanDuration, partialObject, stringColumn, tableOf } from "./table.js";
+import { partialObject, stringColumn, tableOf } from "./table.js";
 
 type Fields = Record<string, unknown>;
 type Metadata = Record<string, unknown>;

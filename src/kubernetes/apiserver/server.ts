@@ -39,6 +39,8 @@ import {
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { ControlPlane } from "../../backend/control-plane.js";
+import { DashboardApi, type DashboardOptions, serveDashboardAsset } from "../../dashboard/api.js";
+import { API_PREFIX } from "../../dashboard/types.js";
 import { ApiError } from "../../model/api-error.js";
 import { type Clock, systemClock } from "../../model/clock.js";
 import { builtinKinds } from "../builtin-kinds.js";
@@ -99,6 +101,15 @@ export interface ServeOptions {
    * kinds. @default true
    */
   readonly builtinKinds?: boolean;
+  /**
+   * Serve the web dashboard at `/ui/` and its read API at `/setpoint/v1/` (see
+   * `setpoint/dashboard`'s types): objects, events and Leases of the plane, and, given a
+   * `manager`, its controllers' queues, keys backing off, reconciles in flight and history, with
+   * a "reconcile now" button (off with `readOnly`, and always without a manager). The pages are
+   * public (static files; the login form must load); every answer with data needs the token.
+   * `false` serves neither (404). @default true (without a manager)
+   */
+  readonly dashboard?: boolean | DashboardOptions;
 }
 
 /** A running server. */
@@ -106,6 +117,8 @@ export interface KubernetesApiServer {
   /** `http://127.0.0.1:<port>` (or https). */
   readonly url: string;
   readonly port: number;
+  /** Whether it serves the dashboard (at `${url}/ui/`). */
+  readonly dashboard: boolean;
   /** A kubeconfig (YAML) whose current context points at this server. */
   kubeconfig(): string;
   /** Stops accepting connections and ends every watch. */
@@ -193,9 +206,23 @@ export async function serveKubernetesApi(
     openWatches: new Set(),
     recentJson: new RecentJson(1024, 16 * 1024 * 1024),
   };
+  const dashboard =
+    options.dashboard === false
+      ? undefined
+      : new DashboardApi(
+          context,
+          options.dashboard === true || options.dashboard === undefined ? {} : options.dashboard,
+          closing.signal,
+        );
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    authenticate(req);
     const { pathname, query } = requestTarget(req.url);
+    if (dashboard !== undefined && (pathname === "/ui" || pathname.startsWith("/ui/"))) {
+      // Static pages: public, so that the login form loads; their data needs the token.
+      if (req.method !== "GET" && req.method !== "HEAD")
+        throw new ApiError("MethodNotAllowed", `${req.method} is not allowed on ${pathname}`);
+      return serveDashboardAsset(res, pathname);
+    }
+    authenticate(req);
     const request: RequestContext = {
       server: context,
       req,
@@ -205,6 +232,8 @@ export async function serveKubernetesApi(
       query,
       accept: req.headers.accept,
     };
+    if (dashboard !== undefined && pathname.startsWith(`${API_PREFIX}/`))
+      return dashboard.handle(request);
     await route(request);
   };
   const listener = (req: IncomingMessage, res: ServerResponse) => {
@@ -241,13 +270,17 @@ export async function serveKubernetesApi(
   return {
     url,
     port,
+    dashboard: dashboard !== undefined,
     kubeconfig: () => kubeconfigFor(url, token),
     close: () =>
       new Promise<void>((resolve) => {
         closing.abort();
         void yaml.close();
         for (const close of context.openWatches) close();
-        server.close(() => void Promise.all([crdsRun, namespacesRun]).then(() => resolve()));
+        server.close(
+          () =>
+            void Promise.all([crdsRun, namespacesRun, dashboard?.stopped()]).then(() => resolve()),
+        );
         server.closeAllConnections();
       }),
   };

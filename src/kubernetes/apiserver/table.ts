@@ -6,37 +6,13 @@
  * none (Roles show CREATED AT). Other columns read their JSONPath.
  */
 import type { StoredObject } from "../../backend/backend.js";
+import { humanDuration } from "../../model/duration.js";
 import type { AnyKind, PrinterColumn } from "../../model/kind.js";
 import { evaluateJsonPath } from "./json-path.js";
 
 /** Whether an `Accept` header asks for a Table. */
 export function wantsTable(accept: string | undefined): boolean {
   return accept !== undefined && /as=Table/.test(accept) && /g=meta\.k8s\.io/.test(accept);
-}
-
-/** Kubernetes' `duration.HumanDuration`: how kubectl shows ages (`45s`, `3m20s`, `5h`, `2d3h`). */
-export function humanDuration(ms: number): string {
-  const seconds = Math.floor(ms / 1000);
-  if (seconds < -1) return "<invalid>";
-  if (seconds < 0) return "0s";
-  if (seconds < 120) return `${seconds}s`;
-  const minutes = Math.floor(seconds / 60);
-  if (minutes < 10) return seconds % 60 === 0 ? `${minutes}m` : `${minutes}m${seconds % 60}s`;
-  if (minutes < 180) return `${minutes}m`;
-  const hours = Math.floor(minutes / 60);
-  if (hours < 8) return minutes % 60 === 0 ? `${hours}h` : `${hours}h${minutes % 60}m`;
-  if (hours < 48) return `${hours}h`;
-  if (hours < 24 * 8)
-    return hours % 24 === 0
-      ? `${Math.floor(hours / 24)}d`
-      : `${Math.floor(hours / 24)}d${hours % 24}h`;
-  if (hours < 24 * 365 * 2) return `${Math.floor(hours / 24)}d`;
-  const days = Math.floor(hours / 24);
-  if (hours < 24 * 365 * 8)
-    return days % 365 === 0
-      ? `${Math.floor(days / 365)}y`
-      : `${Math.floor(days / 365)}y${days % 365}d`;
-  return `${Math.floor(days / 365)}y`;
 }
 
 function cell(value: unknown, type: string, now: number): unknown {
@@ -81,19 +57,44 @@ export function tableOf(
 ) {
   const columns = kind.printerColumns;
   const placesAge = columns.some((c) => c.value !== undefined);
-  const ageColumn = {
-    name: "Age",
-    type: "date",
-    format: "",
-    description:
-      "CreationTimestamp is a timestamp representing the server time when this object was created.",
-    priority: 0,
-  };
   return {
     kind: "Table",
     apiVersion: "meta.k8s.io/v1",
     metadata,
-    columnDefinitions: [
+    columnDefinitions: columnDefinitionsOf(kind),
+    rows: objects.map((object) => ({
+      cells: [
+        object.metadata.name,
+        ...columns.map((c) =>
+          c.value === undefined
+            ? cell(evaluateJsonPath(object, c.jsonPath), c.type, now)
+            : computed(c.value, object, now),
+        ),
+        ...(placesAge ? [] : [cell(object.metadata.creationTimestamp, "date", now)]),
+      ],
+      object: partialObject(object),
+    })),
+  };
+}
+
+/** The column definitions of `kind`'s Tables, made once per kind (a watch sends one per event). */
+const definitions = new WeakMap<AnyKind, readonly TableColumnDefinition[]>();
+
+/** A Table column's definition (`meta.k8s.io/v1`). */
+export interface TableColumnDefinition {
+  readonly name: string;
+  readonly type: string;
+  readonly format: string;
+  readonly description: string;
+  readonly priority: number;
+}
+
+function columnDefinitionsOf(kind: AnyKind): readonly TableColumnDefinition[] {
+  let made = definitions.get(kind);
+  if (made === undefined) {
+    const columns = kind.printerColumns;
+    const placesAge = columns.some((c) => c.value !== undefined);
+    made = [
       {
         name: "Name",
         type: "string",
@@ -108,21 +109,22 @@ export function tableOf(
         description: c.description ?? "",
         priority: c.priority ?? 0,
       })),
-      ...(placesAge ? [] : [ageColumn]),
-    ],
-    rows: objects.map((object) => ({
-      cells: [
-        object.metadata.name,
-        ...columns.map((c) =>
-          c.value === undefined
-            ? cell(evaluateJsonPath(object, c.jsonPath), c.type, now)
-            : computed(c.value, object, now),
-        ),
-        ...(placesAge ? [] : [cell(object.metadata.creationTimestamp, "date", now)]),
-      ],
-      object: partialObject(object),
-    })),
-  };
+      ...(placesAge
+        ? []
+        : [
+            {
+              name: "Age",
+              type: "date",
+              format: "",
+              description:
+                "CreationTimestamp is a timestamp representing the server time when this object was created.",
+              priority: 0,
+            },
+          ]),
+    ];
+    definitions.set(kind, made);
+  }
+  return made;
 }
 
 /** A string column's definition, as kubectl reads it (`format: "name"` marks the name). */

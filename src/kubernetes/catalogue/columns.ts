@@ -4,8 +4,9 @@
  * computes the cell from the object (READY "1/3", a pod's STATUS, AGE), with a `jsonPath` that
  * says the same as nearly as a JSONPath can, for a CRD.
  */
+
+import { humanDuration } from "../../model/duration.js";
 import type { PrinterColumn } from "../../model/kind.js";
-import { humanDuration } from "../apiserver/table.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: columns read any kind's JSON
 type Json = any;

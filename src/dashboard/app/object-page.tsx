@@ -1,0 +1,488 @@
+// biome-ignore-all lint/a11y/useSemanticElements: the children form an ARIA tree, which has no HTML element
+// biome-ignore-all lint/a11y/useFocusableInteractive: a tree item is reached through the link it holds
+// biome-ignore-all lint/a11y/noNoninteractiveElementToInteractiveRole: the children list is an ARIA tree
+// biome-ignore-all lint/a11y/useAriaPropsSupportedByRole: the YAML block is named so it can be found
+/**
+ * `#/object/{group}/{version}/{plural}/{namespace}/{name}`: one object and what surrounds it —
+ * its conditions, each controller's view of its key (with "Reconcile now"), its events, owners,
+ * children and YAML. Live: each key's stream, and a watch of the object itself that refetches
+ * the view when the object changes.
+ */
+import { useEffect, useRef, useState } from "preact/hooks";
+import { stringify } from "yaml";
+import { API_PREFIX, type ChildView, type KeyView, type ObjectView } from "../types.js";
+import { age, ageOf, clock, duration, until } from "./format.js";
+import { useNow, useStream } from "./hooks.js";
+import {
+  getJson,
+  HttpError,
+  isAbort,
+  lines,
+  postJson,
+  request,
+  sleep,
+  Unauthorized,
+} from "./http.js";
+import { objectApiPath, objectHref, type Route, refText } from "./route.js";
+import { collectionPath } from "./table-watch.js";
+
+type ObjectRoute = Extract<Route, { page: "object" }>;
+
+/** Watches one object by name, calling `changed` on each event, until `signal` aborts. */
+async function watchObject(
+  route: ObjectRoute,
+  resourceVersion: string | undefined,
+  changed: () => void,
+  signal: AbortSignal,
+): Promise<void> {
+  let from = resourceVersion;
+  while (!signal.aborted) {
+    try {
+      const query = new URLSearchParams({
+        watch: "1",
+        fieldSelector: `metadata.name=${route.name}`,
+        allowWatchBookmarks: "true",
+        ...(from ? { resourceVersion: from } : {}),
+      });
+      const path = collectionPath(route.group, route.version, route.plural, route.namespace);
+      const response = await request(`${path}?${query}`, { signal });
+      for await (const line of lines(response)) {
+        if (line.trim() === "") continue;
+        const event = JSON.parse(line) as {
+          type: string;
+          object: { metadata?: { resourceVersion?: string } };
+        };
+        if (event.type === "ERROR") {
+          from = undefined;
+          break;
+        }
+        from = event.object.metadata?.resourceVersion ?? from;
+        if (event.type !== "BOOKMARK") changed();
+      }
+    } catch (error) {
+      if (isAbort(error) || signal.aborted || error instanceof Unauthorized) return;
+      from = undefined;
+    }
+    await sleep(1000, signal);
+  }
+}
+
+export function ObjectPage({ route }: { route: ObjectRoute }) {
+  const [view, setView] = useState<ObjectView | undefined>(undefined);
+  const [error, setError] = useState<string | undefined>(undefined);
+  const [missing, setMissing] = useState(false);
+  const refresh = useRef<() => void>(() => {});
+  const now = useNow();
+
+  useEffect(() => {
+    const controller = new AbortController();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let fetching = false;
+    let again = false;
+    let watching = false;
+    const load = async () => {
+      if (fetching) {
+        again = true;
+        return;
+      }
+      fetching = true;
+      try {
+        const fresh = await getJson<ObjectView>(objectApiPath(route), controller.signal);
+        setView(fresh);
+        setMissing(false);
+        setError(undefined);
+        if (!watching) {
+          watching = true;
+          const rv = (fresh.object.metadata as { resourceVersion?: string } | undefined)
+            ?.resourceVersion;
+          void watchObject(route, rv, () => refresh.current(), controller.signal);
+        }
+      } catch (failure) {
+        if (isAbort(failure) || failure instanceof Unauthorized) return;
+        if (failure instanceof HttpError && failure.status === 404) setMissing(true);
+        else setError(failure instanceof Error ? failure.message : String(failure));
+      } finally {
+        fetching = false;
+        if (again && !controller.signal.aborted) {
+          again = false;
+          void load();
+        }
+      }
+    };
+    // Refetches shortly after a change, once for a burst of changes.
+    refresh.current = () => {
+      timer ??= setTimeout(() => {
+        timer = undefined;
+        void load();
+      }, 150);
+    };
+    void load();
+    // Events and children change without the object changing: look again now and then.
+    const poll = setInterval(() => refresh.current(), 10_000);
+    return () => {
+      controller.abort();
+      clearInterval(poll);
+      if (timer !== undefined) clearTimeout(timer);
+    };
+  }, [route]);
+
+  if (view === undefined) {
+    return (
+      <>
+        <h1>{route.name}</h1>
+        {missing ? (
+          <p class="error">
+            There is no {route.plural} {route.namespace ? `${route.namespace}/` : ""}
+            {route.name}.
+          </p>
+        ) : error !== undefined ? (
+          <p class="error" role="alert">
+            {error}
+          </p>
+        ) : (
+          <p class="muted">Loading…</p>
+        )}
+      </>
+    );
+  }
+  const serverNow = now;
+  const meta = (view.object.metadata ?? {}) as {
+    namespace?: string;
+    creationTimestamp?: string;
+    deletionTimestamp?: string;
+    generation?: number;
+  };
+  return (
+    <>
+      <h1>{route.name}</h1>
+      <p class="subtitle">
+        {view.ref.kind}
+        {meta.namespace ? ` in ${meta.namespace}` : ""}
+        {meta.creationTimestamp ? ` · created ${ageOf(meta.creationTimestamp, now)} ago` : ""}
+        {meta.generation !== undefined ? ` · generation ${meta.generation}` : ""}
+        {meta.deletionTimestamp ? <span class="tag warn"> Terminating</span> : null}
+        {missing ? <span class="tag bad"> Deleted</span> : null}
+      </p>
+      {error !== undefined && (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      )}
+      <section>
+        <h2>Conditions</h2>
+        <table aria-label="Conditions" class="table">
+          <thead>
+            <tr>
+              <th scope="col">Type</th>
+              <th scope="col">Status</th>
+              <th scope="col">Reason</th>
+              <th scope="col">Message</th>
+              <th scope="col">Age</th>
+            </tr>
+          </thead>
+          <tbody>
+            {view.conditions.map((condition) => (
+              <tr key={condition.type}>
+                <td>{condition.type}</td>
+                <td class={conditionTone(condition.type, condition.status)}>{condition.status}</td>
+                <td>{condition.reason ?? ""}</td>
+                <td class="message">{condition.message ?? ""}</td>
+                <td>{ageOf(condition.lastTransitionTime, now)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+        {view.conditions.length === 0 && <p class="muted">No conditions.</p>}
+      </section>
+      <section>
+        <h2>Controller</h2>
+        {view.controllers.length === 0 && (
+          <p class="muted">No controller of this process reconciles this kind.</p>
+        )}
+        {view.controllers.map((key) => (
+          <KeyPanel
+            key={key.controller}
+            initial={key}
+            readOnly={view.server.readOnly}
+            now={serverNow}
+            onReconciled={() => refresh.current()}
+          />
+        ))}
+      </section>
+      <section>
+        <h2>Events</h2>
+        <table aria-label="Events" class="table">
+          <thead>
+            <tr>
+              <th scope="col">Type</th>
+              <th scope="col">Reason</th>
+              <th scope="col">Age</th>
+              <th scope="col">From</th>
+              <th scope="col">Message</th>
+            </tr>
+          </thead>
+          <tbody>
+            {view.events.map((event, i) => (
+              <tr key={i} class={event.type === "Warning" ? "warning-row" : ""}>
+                <td class={event.type === "Warning" ? "bad" : ""}>{event.type}</td>
+                <td>{event.reason}</td>
+                <td>
+                  {ageOf(event.time, serverNow)}
+                  {event.count > 1 ? ` (×${event.count})` : ""}
+                </td>
+                <td>{event.reportingController ?? ""}</td>
+                <td class="message">{event.note}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+        {view.events.length === 0 && <p class="muted">No events.</p>}
+      </section>
+      <section>
+        <h2>Owners</h2>
+        {view.owners.length === 0 ? (
+          <p class="muted">No owners.</p>
+        ) : (
+          <ul aria-label="Owners" class="plain">
+            {view.owners.map((owner) => {
+              const href = objectHref(owner);
+              return (
+                <li key={owner.uid ?? refText(owner)}>
+                  {href ? <a href={href}>{refText(owner)}</a> : refText(owner)}
+                </li>
+              );
+            })}
+          </ul>
+        )}
+      </section>
+      <section>
+        <h2>Children</h2>
+        {view.children.length === 0 ? (
+          <p class="muted">No children.</p>
+        ) : (
+          <ul role="tree" aria-label="Children" class="tree">
+            {view.children.map((child) => (
+              <ChildItem key={child.ref.uid ?? refText(child.ref)} child={child} />
+            ))}
+          </ul>
+        )}
+      </section>
+      <section>
+        <h2>YAML</h2>
+        <YamlView object={view.object} />
+      </section>
+    </>
+  );
+}
+
+function conditionTone(type: string, status: string): string {
+  const good = /^(Stalled|Degraded|Failed|.*Pressure|Progressing|Reconciling)$/.test(type)
+    ? status === "False"
+    : status === "True";
+  return good ? "ok" : status === "Unknown" ? "warn" : "bad";
+}
+
+function keyState(key: KeyView, now: number): { text: string; tone: string } {
+  if (key.running) {
+    const running = now - key.running.started;
+    return {
+      text: `Running for ${age(running)}${key.running.aborted ? " (aborted)" : ""}`,
+      tone: running > 30_000 || key.running.aborted ? "bad" : "ok",
+    };
+  }
+  if (key.scheduled?.retry) {
+    return {
+      text: `Backing off until ${clock(key.scheduled.at, now)} (retry ${until(key.scheduled.at, now)}, after ${key.scheduled.attempts} ${key.scheduled.attempts === 1 ? "failure" : "failures"})`,
+      tone: "warn",
+    };
+  }
+  if (key.queued) return { text: "Queued", tone: "ok" };
+  if (key.scheduled) {
+    return {
+      text: `Idle, next reconcile at ${clock(key.scheduled.at, now)} (${until(key.scheduled.at, now)})`,
+      tone: "ok",
+    };
+  }
+  return { text: "Idle", tone: "muted" };
+}
+
+function KeyPanel({
+  initial,
+  readOnly,
+  now,
+  onReconciled,
+}: {
+  initial: KeyView;
+  readOnly: boolean;
+  now: number;
+  onReconciled: () => void;
+}) {
+  const streamed = useStream<KeyView>(
+    `key/${initial.controller}/${encodeURIComponent(initial.key)}`,
+  );
+  const [posted, setPosted] = useState<KeyView | undefined>(undefined);
+  const [error, setError] = useState<string | undefined>(undefined);
+  const [busy, setBusy] = useState(false);
+  // The newest of the three: the page's, the stream's, the answer to "Reconcile now".
+  const [key, setKey] = useState(initial);
+  useEffect(() => setKey(initial), [initial]);
+  useEffect(() => {
+    if (streamed) setKey(streamed);
+  }, [streamed]);
+  useEffect(() => {
+    if (posted) setKey(posted);
+  }, [posted]);
+  const latest = key.history[0]?.started;
+  const seen = useRef(latest);
+  useEffect(() => {
+    if (latest !== seen.current) {
+      seen.current = latest;
+      onReconciled();
+    }
+  }, [latest, onReconciled]);
+
+  async function reconcileNow() {
+    setBusy(true);
+    setError(undefined);
+    try {
+      setPosted(
+        await postJson<KeyView>(
+          `${API_PREFIX}/controllers/${encodeURIComponent(key.controller)}/keys/${encodeURIComponent(key.key)}/reconcile`,
+        ),
+      );
+    } catch (failure) {
+      if (!(failure instanceof Unauthorized)) {
+        setError(
+          failure instanceof HttpError && failure.status === 403
+            ? "Refused: this dashboard is read-only"
+            : failure instanceof Error
+              ? failure.message
+              : String(failure),
+        );
+      }
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  const state = keyState(key, now);
+  return (
+    <div class="key-panel">
+      <h3>{key.controller}</h3>
+      <p class="key-state">
+        <span class={`state-text ${state.tone}`}>{state.text}</span>
+        <span class="muted"> · key {key.key}</span>
+      </p>
+      {key.nextReason !== undefined && <p>Next reconcile: {key.nextReason}</p>}
+      <p>
+        <button
+          type="button"
+          onClick={reconcileNow}
+          disabled={readOnly || busy}
+          title={readOnly ? "This dashboard is read-only" : undefined}
+        >
+          Reconcile now
+        </button>
+        {error !== undefined && (
+          <span role="alert" class="error">
+            {" "}
+            {error}
+          </span>
+        )}
+      </p>
+      <table aria-label="Reconciles" class="table">
+        <thead>
+          <tr>
+            <th scope="col">When</th>
+            <th scope="col">Took</th>
+            <th scope="col">Result</th>
+            <th scope="col">Reason</th>
+            <th scope="col">Error</th>
+          </tr>
+        </thead>
+        <tbody>
+          {key.history.map((record) => (
+            <tr key={`${record.started}-${record.ms}`}>
+              <td title={clock(record.started, now)}>{ageOf(record.started, now)} ago</td>
+              <td>{duration(record.ms)}</td>
+              <td class={resultTone(record.result)}>{record.result}</td>
+              <td>{record.reason}</td>
+              <td class="message">{record.error ?? ""}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {key.history.length === 0 && <p class="muted">No reconcile yet.</p>}
+    </div>
+  );
+}
+
+function resultTone(result: string): string {
+  return result === "success" || result === "requeue"
+    ? "ok"
+    : result === "conflict"
+      ? "warn"
+      : "bad";
+}
+
+function readyText(child: ChildView): { text: string; tone: string } {
+  if (child.terminating) return { text: "Terminating", tone: "warn" };
+  if (child.ready === "True") return { text: "Ready", tone: "ok" };
+  if (child.ready === undefined) return { text: "", tone: "muted" };
+  return { text: "Not Ready", tone: "bad" };
+}
+
+function ChildItem({ child }: { child: ChildView }) {
+  const href = objectHref(child.ref);
+  const state = readyText(child);
+  const label = `${child.ref.kind}/${child.ref.name}`;
+  return (
+    <li role="treeitem" aria-expanded={child.children.length > 0 ? true : undefined}>
+      {href ? <a href={href}>{label}</a> : <span>{label}</span>}{" "}
+      {state.text !== "" && <span class={`tag ${state.tone}`}>{state.text}</span>}
+      {child.reason && child.ready !== "True" ? (
+        <span class="muted">
+          {" "}
+          {child.reason}
+          {child.message ? `: ${child.message}` : ""}
+        </span>
+      ) : null}
+      {child.children.length > 0 && (
+        <ul role="group">
+          {child.children.map((grandchild) => (
+            <ChildItem key={grandchild.ref.uid ?? refText(grandchild.ref)} child={grandchild} />
+          ))}
+        </ul>
+      )}
+    </li>
+  );
+}
+
+function YamlView({ object }: { object: Record<string, unknown> }) {
+  const [showManaged, setShowManaged] = useState(false);
+  const metadata = (object.metadata ?? {}) as Record<string, unknown>;
+  const managed = Array.isArray(metadata.managedFields) ? metadata.managedFields.length : 0;
+  let shown = object;
+  if (!showManaged && managed > 0) {
+    const { managedFields: _folded, ...rest } = metadata;
+    shown = { ...object, metadata: rest };
+  }
+  return (
+    <>
+      {managed > 0 && (
+        <p>
+          <button
+            type="button"
+            aria-expanded={showManaged}
+            onClick={() => setShowManaged(!showManaged)}
+          >
+            {showManaged ? "Fold managedFields" : `Show managedFields (${managed})`}
+          </button>
+        </p>
+      )}
+      <pre aria-label="YAML" class="yaml">
+        {stringify(shown, { lineWidth: 0 })}
+      </pre>
+    </>
+  );
+}

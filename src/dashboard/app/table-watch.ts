@@ -1,0 +1,108 @@
+/**
+ * A kind's objects as Kubernetes Tables, kept live: list with `as=Table`, then watch from the
+ * list's resourceVersion with the same Accept. A 410 (Expired), any ERROR event, or the stream
+ * ending: list again and watch again. Events are handed over as they arrive; the page batches
+ * them per animation frame.
+ */
+import { reportConnection } from "./connection.js";
+import { isAbort, lines, request, sleep, Unauthorized } from "./http.js";
+
+export const TABLE_ACCEPT = "application/json;as=Table;v=v1;g=meta.k8s.io";
+
+export interface ColumnDefinition {
+  readonly name: string;
+  readonly type: string;
+  readonly format: string;
+  readonly priority: number;
+}
+
+export interface ObjectMeta {
+  readonly name: string;
+  readonly namespace?: string;
+  readonly uid?: string;
+  readonly resourceVersion?: string;
+  readonly creationTimestamp?: string;
+  readonly deletionTimestamp?: string;
+}
+
+export interface TableRow {
+  readonly cells: readonly unknown[];
+  readonly object: { readonly metadata: ObjectMeta };
+}
+
+export interface Table {
+  readonly columnDefinitions: readonly ColumnDefinition[];
+  readonly rows: readonly TableRow[] | null;
+  readonly metadata: { readonly resourceVersion?: string };
+}
+
+export type WatchEventType = "ADDED" | "MODIFIED" | "DELETED";
+
+export interface TableWatchHandlers {
+  /** A fresh list: replaces all rows. */
+  listed(table: Table): void;
+  event(type: WatchEventType, row: TableRow): void;
+  /** A failure to list or watch (it is retried), or `undefined` once it works again. */
+  failed(error: Error | undefined): void;
+}
+
+/** The path of a kind's collection: `/api/v1/…` for core, `/apis/{group}/{version}/…`. */
+export function collectionPath(
+  group: string,
+  version: string,
+  plural: string,
+  namespace?: string,
+): string {
+  const base = group === "" ? `/api/${version}` : `/apis/${group}/${version}`;
+  const ns = namespace ? `/namespaces/${encodeURIComponent(namespace)}` : "";
+  return `${base}${ns}/${plural}`;
+}
+
+/** Lists and watches `path` (with `query`, e.g. a labelSelector) until `signal` aborts. */
+export async function watchTable(
+  path: string,
+  query: Record<string, string>,
+  handlers: TableWatchHandlers,
+  signal: AbortSignal,
+): Promise<void> {
+  let delay = 250;
+  const self = {};
+  signal.addEventListener("abort", () => reportConnection(self, true), { once: true });
+  while (!signal.aborted) {
+    const started = Date.now();
+    try {
+      const list = new URLSearchParams(query);
+      const listed = await request(`${path}?${list}`, { accept: TABLE_ACCEPT, signal });
+      const table = (await listed.json()) as Table;
+      handlers.listed(table);
+      handlers.failed(undefined);
+      const watch = new URLSearchParams({
+        ...query,
+        watch: "1",
+        allowWatchBookmarks: "true",
+        ...(table.metadata.resourceVersion
+          ? { resourceVersion: table.metadata.resourceVersion }
+          : {}),
+      });
+      const response = await request(`${path}?${watch}`, { accept: TABLE_ACCEPT, signal });
+      reportConnection(self, true);
+      for await (const line of lines(response)) {
+        if (line.trim() === "") continue;
+        const event = JSON.parse(line) as { type: string; object: Table };
+        if (event.type === "ERROR") break;
+        if (event.type === "BOOKMARK") continue;
+        for (const row of event.object.rows ?? []) {
+          handlers.event(event.type as WatchEventType, row);
+        }
+      }
+      delay = 250;
+    } catch (error) {
+      if (isAbort(error) || signal.aborted || error instanceof Unauthorized) return;
+      reportConnection(self, false);
+      handlers.failed(error instanceof Error ? error : new Error(String(error)));
+      delay = Math.min(delay * 2, 10_000);
+    }
+    // Relist at once after a long watch; not in a hot loop when the server keeps ending it.
+    await sleep(Date.now() - started > 5_000 ? 0 : delay, signal);
+  }
+}
