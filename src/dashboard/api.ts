@@ -8,9 +8,12 @@
  * list+watch per kind, see kind-counts.ts); controllers from the {@link Manager} of this process,
  * when there is one (`setpoint run --serve`), through controller-views.ts. A dashboard of
  * `setpoint serve` shows objects, events and Leases, and is read-only.
+ *
+ * Layout: this file routes the read API's paths and answers the overview and the controllers'
+ * views; object-view.ts assembles an object's page, stream.ts the live stream, assets.ts serves
+ * the pages.
  */
-import type { ServerResponse } from "node:http";
-import type { Backend, StoredObject } from "../backend/backend.js";
+import type { Backend } from "../backend/backend.js";
 import { Event } from "../controller/events.js";
 import type { Manager } from "../controller/manager.js";
 import { Lease } from "../coordination/lease.js";
@@ -19,18 +22,15 @@ import type { RequestContext } from "../kubernetes/apiserver/request-context.js"
 import { send } from "../kubernetes/apiserver/responses.js";
 import type { ServedKind } from "../kubernetes/apiserver/served-kind.js";
 import { ApiError } from "../model/api-error.js";
-import type { Clock, Timer } from "../model/clock.js";
-import { keyString } from "../model/resource.js";
+import type { Clock } from "../model/clock.js";
 import { controllerDetail, controllerSummaries, keyView, kindRef } from "./controller-views.js";
-import { eventSummary, KindCounts, readyStatus } from "./kind-counts.js";
+import { KindCounts } from "./kind-counts.js";
+import { ObjectViews } from "./object-view.js";
+import { type StreamView, serveStream } from "./stream.js";
 import {
   API_PREFIX,
-  type ChildView,
-  type ConditionView,
   type KindSummary,
   type LeaseSummary,
-  type ObjectRef,
-  type ObjectView,
   type Overview,
   type ServerInfo,
 } from "./types.js";
@@ -65,16 +65,10 @@ export interface DashboardServer {
   readonly openWatches: Set<() => void>;
 }
 
-/** How often a stream looks for a change of its view. */
-export const STREAM_INTERVAL_MS = 1_000;
-/** How often a quiet stream sends a comment, so that proxies keep it open. */
-const STREAM_HEARTBEAT_MS = 15_000;
-/** The most children listed under one object. */
-const MAX_CHILDREN = 200;
-
 /** The read API of one server; see the module comment. */
 export class DashboardApi {
   private readonly counts: KindCounts;
+  private readonly objects: ObjectViews;
   private readonly manager: Manager | undefined;
   private readonly readOnly: boolean;
 
@@ -86,6 +80,14 @@ export class DashboardApi {
     this.manager = options.manager;
     this.readOnly = options.readOnly ?? options.manager === undefined;
     this.counts = new KindCounts(server.backend, server.clock, signal, this.pluralOf);
+    this.objects = new ObjectViews({
+      backend: server.backend,
+      counts: this.counts,
+      manager: this.manager,
+      servedKinds: () => this.servedKinds(),
+      pluralOf: this.pluralOf,
+      info: () => this.info(),
+    });
   }
 
   /** Resolves once the dashboard's watches have stopped (after the server's signal aborts). */
@@ -104,7 +106,8 @@ export class DashboardApi {
     const get = method === "GET" || method === "HEAD";
     if (first === "overview" && segments.length === 1 && get)
       return send(res, 200, await this.overview(countsWanted(request.query)));
-    if (first === "stream" && segments.length === 1 && get) return this.stream(request);
+    if (first === "stream" && segments.length === 1 && get)
+      return serveStream(request, (spec, query) => this.view(spec, query), this.server.clock);
     if (first === "controllers" && name !== undefined) {
       if (segments.length === 2 && get) return send(res, 200, await this.controller(name));
       if (third === "keys" && key !== undefined) {
@@ -115,7 +118,11 @@ export class DashboardApi {
     }
     if (first === "objects" && segments.length === 6 && get) {
       const [, group, version, plural, namespace, objectName] = segments as string[];
-      return send(res, 200, await this.object(group!, version!, plural!, namespace!, objectName!));
+      return send(
+        res,
+        200,
+        await this.objects.view(group!, version!, plural!, namespace!, objectName!),
+      );
     }
     throw new ApiError(
       "NotFound",
@@ -242,149 +249,8 @@ export class DashboardApi {
     this.server.crds.served().find((s) => s.kind.group === group && s.kind.kind === kind && !s.view)
       ?.kind.plural;
 
-  private refOf(object: StoredObject, served: ServedKind): ObjectRef {
-    const { kind } = served;
-    return {
-      group: kind.group,
-      version: kind.version,
-      kind: kind.kind,
-      plural: kind.plural,
-      ...(object.metadata.namespace ? { namespace: object.metadata.namespace } : {}),
-      name: object.metadata.name,
-      ...(object.metadata.uid ? { uid: object.metadata.uid } : {}),
-    };
-  }
-
-  /** `GET /setpoint/v1/objects/{group}/{version}/{plural}/{namespace}/{name}`. */
-  async object(
-    group: string,
-    version: string,
-    plural: string,
-    namespace: string,
-    name: string,
-  ): Promise<ObjectView> {
-    const served = this.servedKinds().find(
-      (s) =>
-        s.kind.group === (group === "core" ? "" : group) &&
-        s.kind.version === version &&
-        s.kind.plural === plural,
-    );
-    if (served === undefined)
-      throw new ApiError(
-        "NotFound",
-        `the server serves no resource ${plural} in ${group}/${version}`,
-      );
-    const namespaced = served.kind.scope === "Namespaced";
-    const stored = await this.server.backend.get(served.storage, {
-      ...(namespaced ? { namespace } : {}),
-      name,
-    });
-    const object = served.toServed(stored);
-    const metadata = stored.metadata;
-    const conditions = conditionsOf(stored);
-    const events = (await this.server.backend.list(Event, namespaced ? { namespace } : {})).items
-      .filter((event) => {
-        const regarding = (event as unknown as { regarding?: Record<string, string> }).regarding;
-        return (
-          regarding !== undefined &&
-          (regarding.uid === metadata.uid ||
-            (regarding.uid === undefined &&
-              regarding.kind === served.kind.kind &&
-              regarding.name === name &&
-              (regarding.namespace ?? "") === (metadata.namespace ?? "")))
-        );
-      })
-      .map((event) => eventSummary(event, this.pluralOf))
-      .sort((a, b) => b.time - a.time)
-      .slice(0, 50);
-    const owners: ObjectRef[] = (metadata.ownerReferences ?? []).map((ref) => {
-      const slash = ref.apiVersion.indexOf("/");
-      const ownerGroup = slash < 0 ? "" : ref.apiVersion.slice(0, slash);
-      const ownerPlural = this.pluralOf(ownerGroup, ref.kind);
-      const ownerServed = this.servedKinds().find(
-        (s) => s.kind.group === ownerGroup && s.kind.kind === ref.kind,
-      );
-      return {
-        group: ownerGroup,
-        version: slash < 0 ? ref.apiVersion : ref.apiVersion.slice(slash + 1),
-        kind: ref.kind,
-        ...(ownerPlural === undefined ? {} : { plural: ownerPlural }),
-        ...(metadata.namespace && ownerServed?.kind.scope === "Namespaced"
-          ? { namespace: metadata.namespace }
-          : {}),
-        name: ref.name,
-        uid: ref.uid,
-      };
-    });
-    const children = await this.childrenOf(stored, namespaced ? namespace : undefined, 2);
-    const key = keyString(metadata);
-    const controllers =
-      this.manager === undefined
-        ? []
-        : this.manager.controllerList
-            .filter(
-              (c) =>
-                c.kind !== undefined &&
-                c.kind.group === served.kind.group &&
-                c.kind.kind === served.kind.kind,
-            )
-            .map((c) => keyView(this.manager!, c.name, key)!);
-    return {
-      ref: this.refOf(stored, served),
-      object: object as unknown as Record<string, unknown>,
-      conditions,
-      events,
-      owners,
-      children,
-      controllers,
-      server: this.info(),
-    };
-  }
-
-  /**
-   * The objects `owner` owns, `depth` levels down: every kind with objects is listed in the
-   * owner's namespace (every namespace for a cluster-scoped owner) and kept if it names the
-   * owner's uid.
-   */
-  private async childrenOf(
-    owner: StoredObject,
-    namespace: string | undefined,
-    depth: number,
-  ): Promise<ChildView[]> {
-    const uid = owner.metadata.uid;
-    if (uid === undefined || depth === 0) return [];
-    const children: ChildView[] = [];
-    for (const served of this.servedKinds()) {
-      const known = this.counts.peek(served.storage);
-      if (known?.synced && known.total === 0) continue;
-      if (namespace !== undefined && served.kind.scope !== "Namespaced") continue;
-      const { items } = await this.server.backend.list(
-        served.storage,
-        namespace === undefined ? {} : { namespace },
-      );
-      for (const item of items) {
-        if (!item.metadata.ownerReferences?.some((ref) => ref.uid === uid)) continue;
-        const ready = readyStatus(item);
-        const readyCondition = conditionsOf(item).find((c) => c.type === "Ready");
-        children.push({
-          ref: this.refOf(item, served),
-          ...(ready === "True" || ready === "False" || ready === "Unknown" ? { ready } : {}),
-          ...(readyCondition?.reason === undefined ? {} : { reason: readyCondition.reason }),
-          ...(readyCondition?.message === undefined ? {} : { message: readyCondition.message }),
-          terminating: item.metadata.deletionTimestamp !== undefined,
-          children: await this.childrenOf(item, item.metadata.namespace ?? namespace, depth - 1),
-        });
-        if (children.length >= MAX_CHILDREN) return children;
-      }
-    }
-    return children;
-  }
-
   /** The view a stream names: `overview`, `controller/{name}` or `key/{name}/{key}`. */
-  private async view(
-    spec: string,
-    query: URLSearchParams,
-  ): Promise<{ type: string; body: unknown }> {
+  private async view(spec: string, query: URLSearchParams): Promise<StreamView> {
     const slash = spec.indexOf("/");
     const type = slash < 0 ? spec : spec.slice(0, slash);
     const rest = slash < 0 ? "" : spec.slice(slash + 1);
@@ -407,69 +273,6 @@ export class DashboardApi {
       `view "${spec}": expected overview, controller/<name> or key/<name>/<key>`,
     );
   }
-
-  /**
-   * `GET /setpoint/v1/stream?view=…`: Server-Sent Events. The view's answer at once, then
-   * whenever it changes (looked at every {@link STREAM_INTERVAL_MS}); an error ends the stream
-   * with an `error` event holding a Kubernetes Status.
-   */
-  private async stream(request: RequestContext): Promise<void> {
-    const { res, query, server } = request;
-    const spec = query.get("view") ?? "overview";
-    // Refuse a bad view before the stream begins, as a plain error.
-    const first = await this.view(spec, query);
-    res.writeHead(200, {
-      "Content-Type": "text/event-stream",
-      "Cache-Control": "no-cache",
-      "X-Accel-Buffering": "no",
-    });
-    let last = "";
-    let quietSince = this.server.clock.now();
-    let timer: Timer | undefined;
-    let closed = false;
-    const close = () => {
-      if (closed) return;
-      closed = true;
-      timer?.cancel();
-      server.openWatches.delete(close);
-      res.end();
-    };
-    server.openWatches.add(close);
-    res.once("close", close);
-    const write = (view: { type: string; body: unknown }) => {
-      // `now` changes every time: it alone is no change.
-      const body = view.body as { server?: ServerInfo };
-      const comparable = JSON.stringify(
-        body.server === undefined ? body : { ...body, server: { ...body.server, now: 0 } },
-      );
-      const clock = this.server.clock;
-      if (comparable !== last) {
-        last = comparable;
-        quietSince = clock.now();
-        res.write(`event: ${view.type}\ndata: ${JSON.stringify(view.body)}\n\n`);
-      } else if (clock.now() - quietSince >= STREAM_HEARTBEAT_MS) {
-        quietSince = clock.now();
-        res.write(": still here\n\n");
-      }
-    };
-    const tick = async () => {
-      if (closed) return;
-      try {
-        // A client that does not read gets no more than one view at a time.
-        if (!res.writableNeedDrain) write(await this.view(spec, query));
-      } catch (error) {
-        const status = ApiError.is(error)
-          ? { code: error.code, reason: error.reason, message: error.message }
-          : { code: 500, reason: "InternalError", message: String(error) };
-        res.write(`event: error\ndata: ${JSON.stringify(status)}\n\n`);
-        close();
-        return;
-      }
-      if (!closed) timer = this.server.clock.setTimer(STREAM_INTERVAL_MS, () => void tick());
-    };
-    write(first);
-    timer = this.server.clock.setTimer(STREAM_INTERVAL_MS, () => void tick());
-  }
 }
 
 /** `counts=false` asks for no counting; anything else but `true` (or nothing) is a bad request. */
@@ -491,50 +294,4 @@ function decodeSegment(segment: string): string {
   } catch {
     throw new ApiError("BadRequest", `malformed path segment ${JSON.stringify(segment)}`);
   }
-}
-
-/** An object's conditions, as the dashboard shows them. */
-function conditionsOf(object: StoredObject): ConditionView[] {
-  const status = (object as { status?: { conditions?: unknown } }).status;
-  if (!Array.isArray(status?.conditions)) return [];
-  return (status.conditions as Record<string, unknown>[])
-    .filter((c) => typeof c?.type === "string")
-    .map((c) => ({
-      type: String(c.type),
-      status: String(c.status ?? "Unknown"),
-      ...(typeof c.reason === "string" ? { reason: c.reason } : {}),
-      ...(typeof c.message === "string" ? { message: c.message } : {}),
-      ...(typeof c.lastTransitionTime === "string"
-        ? { lastTransitionTime: c.lastTransitionTime }
-        : {}),
-      ...(typeof c.observedGeneration === "number"
-        ? { observedGeneration: c.observedGeneration }
-        : {}),
-    }));
-}
-
-/** Sends a dashboard page or asset: `/ui` goes to `/ui/`; unknown files are 404. */
-export async function serveDashboardAsset(res: ServerResponse, pathname: string): Promise<void> {
-  if (pathname === "/ui") {
-    res.writeHead(301, { Location: "/ui/" }).end();
-    return;
-  }
-  const { dashboardAssets } = await import("./assets.js");
-  const assets = await dashboardAssets();
-  const file = pathname.slice("/ui/".length);
-  const asset = assets.get(file === "" ? "index.html" : file);
-  if (asset === undefined) {
-    res.writeHead(404, { "Content-Type": "text/plain" }).end("no such file");
-    return;
-  }
-  res.writeHead(200, {
-    "Content-Type": asset.contentType,
-    "Content-Length": asset.body.length,
-    "Cache-Control": "no-cache",
-    "X-Content-Type-Options": "nosniff",
-    "Content-Security-Policy":
-      "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'",
-    "Referrer-Policy": "no-referrer",
-  });
-  res.end(asset.body);
 }

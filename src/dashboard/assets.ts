@@ -10,7 +10,9 @@
  *
  * Nothing is fetched from the network, at build time or at run time.
  */
+
 import { readdir, readFile } from "node:fs/promises";
+import type { ServerResponse } from "node:http";
 import { extname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { UI_PREFIX } from "./types.js";
@@ -142,4 +144,29 @@ export async function dashboardAssets(): Promise<ReadonlyMap<string, DashboardAs
     });
   }
   return assets;
+}
+
+/** Sends a dashboard page or asset: `/ui` goes to `/ui/`; unknown files are 404. */
+export async function serveDashboardAsset(res: ServerResponse, pathname: string): Promise<void> {
+  if (pathname === "/ui") {
+    res.writeHead(301, { Location: "/ui/" }).end();
+    return;
+  }
+  const assets = await dashboardAssets();
+  const file = pathname.slice("/ui/".length);
+  const asset = assets.get(file === "" ? "index.html" : file);
+  if (asset === undefined) {
+    res.writeHead(404, { "Content-Type": "text/plain" }).end("no such file");
+    return;
+  }
+  res.writeHead(200, {
+    "Content-Type": asset.contentType,
+    "Content-Length": asset.body.length,
+    "Cache-Control": "no-cache",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy":
+      "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'",
+    "Referrer-Policy": "no-referrer",
+  });
+  res.end(asset.body);
 }

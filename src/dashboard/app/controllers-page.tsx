@@ -11,9 +11,10 @@ import {
   type Overview,
 } from "../types.js";
 import { StateBadge } from "./controller-state.js";
-import { age, ageOf, clock, duration, until } from "./format.js";
+import { age, clock, duration, until } from "./format.js";
 import { useNow, usePolled, useStream } from "./hooks.js";
 import { LeasesTable } from "./leases-table.js";
+import { ReconcilesTable } from "./reconciles-table.js";
 import { kindHref, objectHref } from "./route.js";
 
 /** A reconcile running longer than this is shown as stuck. */
@@ -196,34 +197,12 @@ function ControllerSection({
       {detail.recent.length > 0 && (
         <details>
           <summary>Recent reconciles ({detail.recent.length})</summary>
-          <table aria-label={`Recent reconciles of ${name}`} class="table">
-            <thead>
-              <tr>
-                <th scope="col">Key</th>
-                <th scope="col">When</th>
-                <th scope="col">Took</th>
-                <th scope="col">Result</th>
-                <th scope="col">Reason</th>
-                <th scope="col">Error</th>
-              </tr>
-            </thead>
-            <tbody>
-              {detail.recent.map((record) => (
-                <tr key={`${record.key}-${record.started}`}>
-                  <td>
-                    <KeyLink detail={detail} keyName={record.key} />
-                  </td>
-                  <td>{ageOf(record.started, now)} ago</td>
-                  <td>{duration(record.ms)}</td>
-                  <td class={record.result === "success" ? "ok" : record.error ? "bad" : ""}>
-                    {record.result}
-                  </td>
-                  <td>{record.reason}</td>
-                  <td class="message">{record.error ?? ""}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+          <ReconcilesTable
+            label={`Recent reconciles of ${name}`}
+            records={detail.recent}
+            now={now}
+            keyCell={(key) => <KeyLink detail={detail} keyName={key} />}
+          />
         </details>
       )}
     </section>

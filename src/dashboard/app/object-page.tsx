@@ -11,7 +11,7 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { stringify } from "yaml";
 import { API_PREFIX, type ChildView, type KeyView, type ObjectView } from "../types.js";
-import { age, ageOf, clock, duration, until } from "./format.js";
+import { age, ageOf, clock, until } from "./format.js";
 import { useNow, useStream } from "./hooks.js";
 import {
   getJson,
@@ -23,6 +23,7 @@ import {
   sleep,
   Unauthorized,
 } from "./http.js";
+import { ReconcilesTable } from "./reconciles-table.js";
 import { objectApiPath, objectHref, type Route, refText } from "./route.js";
 import { collectionPath } from "./table-watch.js";
 
@@ -390,39 +391,10 @@ function KeyPanel({
           </span>
         )}
       </p>
-      <table aria-label="Reconciles" class="table">
-        <thead>
-          <tr>
-            <th scope="col">When</th>
-            <th scope="col">Took</th>
-            <th scope="col">Result</th>
-            <th scope="col">Reason</th>
-            <th scope="col">Error</th>
-          </tr>
-        </thead>
-        <tbody>
-          {key.history.map((record) => (
-            <tr key={`${record.started}-${record.ms}`}>
-              <td title={clock(record.started, now)}>{ageOf(record.started, now)} ago</td>
-              <td>{duration(record.ms)}</td>
-              <td class={resultTone(record.result)}>{record.result}</td>
-              <td>{record.reason}</td>
-              <td class="message">{record.error ?? ""}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      <ReconcilesTable label="Reconciles" records={key.history} now={now} />
       {key.history.length === 0 && <p class="muted">No reconcile yet.</p>}
     </div>
   );
-}
-
-function resultTone(result: string): string {
-  return result === "success" || result === "requeue"
-    ? "ok"
-    : result === "conflict"
-      ? "warn"
-      : "bad";
 }
 
 function readyText(child: ChildView): { text: string; tone: string } {

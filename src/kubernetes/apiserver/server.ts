@@ -39,7 +39,7 @@ import {
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { ControlPlane } from "../../backend/control-plane.js";
-import { DashboardApi, type DashboardOptions, serveDashboardAsset } from "../../dashboard/api.js";
+import { DashboardApi, type DashboardOptions } from "../../dashboard/api.js";
 import { API_PREFIX } from "../../dashboard/types.js";
 import { ApiError } from "../../model/api-error.js";
 import { type Clock, systemClock } from "../../model/clock.js";
@@ -220,6 +220,8 @@ export async function serveKubernetesApi(
       // Static pages: public, so that the login form loads; their data needs the token.
       if (req.method !== "GET" && req.method !== "HEAD")
         throw new ApiError("MethodNotAllowed", `${req.method} is not allowed on ${pathname}`);
+      // The pages (and esbuild, when run from sources) are loaded on the first request.
+      const { serveDashboardAsset } = await import("../../dashboard/assets.js");
       return serveDashboardAsset(res, pathname);
     }
     authenticate(req);
