@@ -9,9 +9,10 @@
  * again and it picks up the Workloads where the last run left them. `npm start -- --memory`
  * keeps it in memory instead; `--data DIR` picks the directory.
  *
- * It also serves the plane over the Kubernetes REST API and writes a kubeconfig for it
+ * It also serves the plane over the Kubernetes REST API, with the web dashboard, on port 8480
+ * (`--port N` for another; when 8480 is taken, any free port), and writes a kubeconfig for it
  * (`.setpoint-demo/kubeconfig`), so that kubectl drives the very objects the controller
- * reconciles: it prints, once, the commands to try.
+ * reconciles: it prints the dashboard's address and, once, the commands to try.
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -43,10 +44,15 @@ export interface DemoOptions {
   /** Keep the control plane durably in this directory. @default in memory */
   readonly dataDir?: string;
   /**
-   * Serve the plane over the Kubernetes REST API on this port (0: any free one) and write a
-   * kubeconfig for it to `kubeconfig`. @default not served
+   * Serve the plane over the Kubernetes REST API (and the dashboard) on this port (0: any free
+   * one) and write a kubeconfig for it to `kubeconfig`; with `orAnyPort`, a port in use gives way
+   * to a free one. @default not served
    */
-  readonly serve?: { readonly port: number; readonly kubeconfig: string };
+  readonly serve?: {
+    readonly port: number;
+    readonly kubeconfig: string;
+    readonly orAnyPort?: boolean;
+  };
 }
 
 /** The durable plane in `dataDir` — or memory, with a warning, where better-sqlite3 is missing. */
@@ -60,6 +66,9 @@ function openPlane(dataDir: string | undefined, logger: Logger) {
     return createControlPlane();
   }
 }
+
+/** The port `npm start` serves on (`npm start -- --port N` for another; a busy one gives way). */
+export const DEMO_PORT = 8480;
 
 /** Runs the demo until `signal` aborts. */
 export async function runDemo({
@@ -79,7 +88,13 @@ export async function runDemo({
   const server =
     serve === undefined
       ? undefined
-      : await serveKubernetesApi(plane, { port: serve.port, dashboard: { manager } });
+      : await serveKubernetesApi(plane, { port: serve.port, dashboard: { manager } }).catch(
+          (error: NodeJS.ErrnoException) => {
+            if (error.code !== "EADDRINUSE" || serve.orAnyPort !== true) throw error;
+            logger.warn({}, `port ${serve.port} is in use: serving on a free port instead`);
+            return serveKubernetesApi(plane, { port: 0, dashboard: { manager } });
+          },
+        );
   if (server !== undefined && serve !== undefined) {
     await writeFile(serve.kubeconfig, server.kubeconfig(), { mode: 0o600 });
     const kubectl = `kubectl --kubeconfig ${serve.kubeconfig}`;
@@ -157,23 +172,38 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
   process.once("SIGINT", () => stop.abort());
   process.once("SIGTERM", () => stop.abort());
   const args = process.argv.slice(2);
-  const at = args.indexOf("--data");
-  const dataDir = args.includes("--memory")
-    ? undefined
-    : at >= 0 && args[at + 1] !== undefined
-      ? args[at + 1]
-      : ".setpoint-demo";
+  const flagValue = (flag: string) => {
+    const at = args.indexOf(flag);
+    return at >= 0 ? args[at + 1] : undefined;
+  };
+  const dataDir = args.includes("--memory") ? undefined : (flagValue("--data") ?? ".setpoint-demo");
+  const port = flagValue("--port");
+  if (port !== undefined && !/^\d+$/.test(port)) {
+    logger.error({}, `--port ${port}: expected a port number, such as 8480`);
+    process.exit(1);
+  }
   logger.info(
     {},
     `setpoint demo: Workload controller on ${dataDir === undefined ? "an in-memory control plane" : `a durable control plane in ${dataDir}/ (npm start -- --memory for memory)`} (Ctrl-C to stop)`,
   );
   const stateDir = dataDir ?? ".setpoint-demo";
   await mkdir(stateDir, { recursive: true });
-  await runDemo({
-    signal: stop.signal,
-    logger,
-    stepSeconds: args.includes("--play") ? 6 : 0,
-    ...(dataDir === undefined ? {} : { dataDir }),
-    serve: { port: 0, kubeconfig: join(stateDir, "kubeconfig") },
-  });
+  try {
+    await runDemo({
+      signal: stop.signal,
+      logger,
+      stepSeconds: args.includes("--play") ? 6 : 0,
+      ...(dataDir === undefined ? {} : { dataDir }),
+      // A fixed port by default, so that an open dashboard finds the next run again.
+      serve: {
+        port: Number(port ?? DEMO_PORT),
+        kubeconfig: join(stateDir, "kubeconfig"),
+        orAnyPort: port === undefined,
+      },
+    });
+  } catch (error) {
+    // What went wrong, without a stack: a store another demo holds, a port taken.
+    logger.error({}, `setpoint demo: ${error instanceof Error ? error.message : String(error)}`);
+    process.exit(1);
+  }
 }

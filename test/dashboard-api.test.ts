@@ -371,6 +371,71 @@ describe("the dashboard's controller states", () => {
   });
 });
 
+describe("the dashboard's read API under use", () => {
+  it("counts on the first call, the modules' CRDs included, keeps errors short and refuses reconcile-now spam", async () => {
+    const huge = "x".repeat(100_000);
+    const failing = controller(Page, {
+      name: "pages",
+      reconcile() {
+        throw new Error(`boom ${huge}`);
+      },
+    });
+    const plane = createControlPlane({ kinds: [Site, Page] });
+    const pages = plane.resources(Page, { namespace: "shop" });
+    for (let i = 0; i < 3; i++)
+      await pages.create({ metadata: { name: `p${i}` }, spec: { path: `/${i}` } });
+    const manager = new Manager({ plane, logger: silentLogger() }).add(failing as never);
+    const stop = new AbortController();
+    const running = manager.run({ signal: stop.signal });
+    await manager.ready();
+    const server = await serveKubernetesApi(plane, { dashboard: { manager } });
+    try {
+      // One call, as a script makes it: the counts it starts are there.
+      const { body } = await json<Overview>(`${server.url}/setpoint/v1/overview`);
+      expect(body.kinds.find((k) => k.kind === "Page")).toMatchObject({
+        counted: true,
+        total: 3,
+        builtin: false,
+      });
+      // Site and Page are served as CRDs the server makes, not stored ones.
+      expect(body.kinds.find((k) => k.kind === "CustomResourceDefinition")).toMatchObject({
+        total: 2,
+        builtin: true,
+      });
+      const key = `${server.url}/setpoint/v1/controllers/pages/keys/${encodeURIComponent("shop/p0")}`;
+      await eventually(async () => {
+        const { body: view } = await json<KeyView>(key);
+        expect(view.history[0]!.error).toHaveLength(2_049);
+        expect(view.history[0]!.error!.endsWith("…")).toBe(true);
+      });
+      expect((await fetch(`${key}/reconcile`, { method: "POST" })).status).toBe(202);
+      const again = await fetch(`${key}/reconcile`, { method: "POST" });
+      expect(again.status).toBe(429);
+      expect(((await again.json()) as { message: string }).message).toMatch(/once a second/);
+      const head = await fetch(`${server.url}/setpoint/v1/stream?view=overview`, {
+        method: "HEAD",
+      });
+      expect(head.status).toBe(200);
+      expect(head.headers.get("cache-control")).toBe("no-store");
+    } finally {
+      stop.abort();
+      await running;
+    }
+    try {
+      // The manager stopped; its dashboard says so and enqueues nothing.
+      const { body } = await json<Overview>(`${server.url}/setpoint/v1/overview`);
+      expect(body.controllers[0]!.state).toBe("stopped");
+      const refused = await fetch(
+        `${server.url}/setpoint/v1/controllers/pages/keys/${encodeURIComponent("shop/p1")}/reconcile`,
+        { method: "POST" },
+      );
+      expect(refused.status).toBe(409);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe("the dashboard's security", () => {
   it("asks for the token on every answer with data, but serves its pages to the login form", async () => {
     const plane = createControlPlane();

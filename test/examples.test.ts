@@ -5,8 +5,8 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
 import { runDemo } from "../examples/demo.js";
-import { Workload, workloadController } from "../examples/workload.js";
-import { silentLogger } from "../src/index.js";
+import { crashBackoffMs, Workload, workloadController } from "../examples/workload.js";
+import { Event, silentLogger } from "../src/index.js";
 import { eventually } from "../src/testing/eventually.js";
 import { createTestEnv, type TestEnv } from "../src/testing/test-env.js";
 
@@ -133,6 +133,48 @@ function recordingLogger() {
   });
   return { lines, recording };
 }
+
+describe("the Workload controller's back-off", () => {
+  let env: TestEnv | undefined;
+  let stopAll: (() => Promise<void>) | undefined;
+  afterEach(async () => {
+    await env?.stop();
+    await stopAll?.();
+  });
+
+  it.each([
+    ["a command that keeps failing", [process.execPath, "-e", "process.exit(1)"]],
+    ["a program that does not exist", ["/nonexistent/setpoint-test-binary"]],
+  ])(
+    "waits before restarting %s, reports CrashLoopBackOff and records a Warning",
+    async (_, command) => {
+      env = createTestEnv();
+      const workloads = workloadController();
+      stopAll = workloads.stopAll;
+      await env.start(workloads.controller);
+      const client = env.plane.resources(Workload, { namespace: "demo" });
+      await client.create({ metadata: { name: "broken" }, spec: { command, replicas: 1 } });
+      await eventually(
+        async () => {
+          const w = await client.get("broken");
+          const ready = w.status?.conditions?.find((c) => c.type === "Ready");
+          expect(ready).toMatchObject({ status: "False", reason: "CrashLoopBackOff" });
+          expect(w.status?.readyReplicas).toBe(0);
+        },
+        { timeoutMs: 15_000 },
+      );
+      // Held back: no restart until the back-off's requeue (a second at least).
+      const held = (await client.get("broken")).status?.restarts ?? 0;
+      expect(held).toBeLessThanOrEqual(3);
+      const events = (await env.plane.resources(Event, { namespace: "demo" }).list()).items;
+      expect(events.some((e) => e.type === "Warning" && e.reason === "BackOff")).toBe(true);
+    },
+  );
+
+  it("waits 1 s after the second failure in a row, doubling to a minute", () => {
+    expect([2, 3, 4, 8, 20].map(crashBackoffMs)).toEqual([1_000, 2_000, 4_000, 60_000, 60_000]);
+  });
+});
 
 describe("the demo behind npm start", () => {
   it("applies its manifests, runs their processes, and stops them all on abort", async () => {

@@ -370,8 +370,14 @@ async function announce(
   kubeconfigFile: string | undefined,
   say: (line: string) => void,
   print: (text: string) => void,
+  token?: string,
 ): Promise<void> {
-  if (server.dashboard) say(`dashboard: ${server.url}/ui/`);
+  if (server.dashboard)
+    say(`dashboard: ${server.url}/ui/${token === undefined ? "" : " (sign in with the token)"}`);
+  if (token !== undefined && server.url.startsWith("http:"))
+    say(
+      "kubectl sends a token only over TLS: with --token, serve with --tls-cert and --tls-key for kubectl (curl and the dashboard send it over plain HTTP too)",
+    );
   if (kubeconfigFile !== undefined) {
     await refuseForeignKubeconfig(kubeconfigFile);
     await writeFile(kubeconfigFile, server.kubeconfig(), { mode: 0o600 });
@@ -443,8 +449,12 @@ async function serve(args: string[], opened: Opened): Promise<void> {
     .map((k) => `${k.plural}.${k.group || "core"}`)
     .join(", ");
   say(`kinds: ${served}`);
-  await announce(server, values["kubeconfig-out"] ?? values.kubeconfig, say, (text) =>
-    process.stdout.write(text),
+  await announce(
+    server,
+    values["kubeconfig-out"] ?? values.kubeconfig,
+    say,
+    (text) => process.stdout.write(text),
+    options.token,
   );
   if (!stopped.aborted)
     await new Promise<void>((resolve) => stopped.addEventListener("abort", () => resolve()));
@@ -676,6 +686,7 @@ async function run(args: string[], opened: Opened): Promise<void> {
       values["kubeconfig-out"],
       (line) => logger.info({}, line),
       (text) => process.stderr.write(text),
+      serveOptions.token,
     );
   }
   logger.info(

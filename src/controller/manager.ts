@@ -198,6 +198,11 @@ export class Manager {
     ];
   }
 
+  /** Whether `run` is running (leading or standing by), from its start until it returns. */
+  get isRunning(): boolean {
+    return this.running;
+  }
+
   /** Whether the controllers run now: always without leader election, else while leading. */
   get leading(): boolean {
     return this.isLeading;

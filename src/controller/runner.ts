@@ -270,11 +270,14 @@ export class ControllerRunner {
     return this.deps.clock.now() - this.lastProgress;
   }
 
-  /** Enqueues `key` now, as asked by a person (reason `manual`); false if no key like it is known. */
+  /**
+   * Enqueues `key` now, as asked by a person (reason `manual`; a retry's back-off is cut short);
+   * a key already waiting for a worker stays as it is. False if no key like it is known.
+   */
   requestReconcile(key: string): boolean {
     if (this.cache !== undefined ? this.cache.get(key) === undefined : !this.keys.get(key)?.known)
       return false;
-    this.enqueue(key, "manual");
+    if (!this.queue.inspect(key).queued) this.enqueue(key, "manual");
     return true;
   }
 
@@ -528,14 +531,18 @@ export class ControllerRunner {
       const seconds = (deps.clock.now() - started) / 1000;
       const result = this.finish(key, state, settled, target, context);
       deps.metrics.reconciled(result, seconds);
-      deps.journal?.record({
-        key,
-        started: deps.clock.wallNow() - seconds * 1000,
-        ms: seconds * 1000,
-        result,
-        reason,
-        ...("error" in settled ? { error: errorMessage(settled.error) } : {}),
-      });
+      if (deps.journal !== undefined) {
+        const uid = (target as Partial<StoredObject> | undefined)?.metadata?.uid;
+        deps.journal.record({
+          key,
+          started: Math.round(deps.clock.wallNow() - seconds * 1000),
+          ms: seconds * 1000,
+          ...(uid === undefined || this.cache === undefined ? {} : { uid }),
+          result,
+          reason,
+          ...("error" in settled ? { error: errorMessage(settled.error) } : {}),
+        });
+      }
       if (this.debug)
         this.log.debug({ key, reason, result, ms: Math.round(seconds * 1000) }, "reconciled");
       endReconcileSpan(span.span, result, "error" in settled ? settled.error : undefined);
@@ -669,8 +676,21 @@ export class ControllerRunner {
   }
 }
 
-/** An error's message for people: its `message`, or what it is when it has none. */
+/** How much of an error's message a journal keeps: enough to read, bounded whatever is thrown. */
+const MAX_ERROR_CHARS = 2_048;
+
+/** An error's message for people: its `message`, or what it is when it has none; cut at 2 KiB. */
 function errorMessage(error: unknown): string {
-  if (error instanceof Error) return error.message || error.name;
-  return typeof error === "string" ? error : String(error);
+  let message: string;
+  try {
+    message =
+      error instanceof Error
+        ? error.message || error.name
+        : typeof error === "string"
+          ? error
+          : String(error);
+  } catch {
+    message = "an error that cannot be shown as text";
+  }
+  return message.length <= MAX_ERROR_CHARS ? message : `${message.slice(0, MAX_ERROR_CHARS)}…`;
 }

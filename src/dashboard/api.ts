@@ -23,7 +23,13 @@ import { send } from "../kubernetes/apiserver/responses.js";
 import type { ServedKind } from "../kubernetes/apiserver/served-kind.js";
 import { ApiError } from "../model/api-error.js";
 import type { Clock } from "../model/clock.js";
-import { controllerDetail, controllerSummaries, keyView, kindRef } from "./controller-views.js";
+import {
+  controllerDetail,
+  controllerSummaries,
+  keyView,
+  kindRef,
+  liveRunner,
+} from "./controller-views.js";
 import { KindCounts } from "./kind-counts.js";
 import { ObjectViews } from "./object-view.js";
 import { type StreamView, serveStream } from "./stream.js";
@@ -65,10 +71,26 @@ export interface DashboardServer {
   readonly openWatches: Set<() => void>;
 }
 
+/** How long a first overview waits for the counts it starts. */
+const COUNTS_WAIT_MS = 5_000;
+/** How often one key may be reconciled on request. */
+const RECONCILE_NOW_EVERY_MS = 1_000;
+/** The most streams open at once. */
+const MAX_STREAMS = 256;
+/** How long a view computed for one stream serves the others that show it. */
+const VIEW_REUSE_MS = 500;
+
 /** The read API of one server; see the module comment. */
 export class DashboardApi {
   private readonly counts: KindCounts;
   private readonly objects: ObjectViews;
+  /** When each controller's key was last reconciled on request (clock time). */
+  private readonly askedAt = new Map<string, number>();
+  private openStreams = 0;
+  /** Views being computed or just computed, by stream spec: streams of one view share them. */
+  private readonly views = new Map<string, { at: number; view: Promise<StreamView> }>();
+  /** The plural of each served kind by `group/kind`, rebuilt at most once a second. */
+  private plurals: { at: number; byKind: Map<string, string> } | undefined;
   private readonly manager: Manager | undefined;
   private readonly readOnly: boolean;
 
@@ -98,6 +120,8 @@ export class DashboardApi {
   /** Serves a request for a path under {@link API_PREFIX}. */
   async handle(request: RequestContext): Promise<void> {
     const { method, res } = request;
+    // Answers hold data a token guards: no cache keeps them.
+    res.setHeader("Cache-Control", "no-store");
     const segments = request.pathname
       .slice(API_PREFIX.length + 1)
       .split("/")
@@ -106,8 +130,29 @@ export class DashboardApi {
     const get = method === "GET" || method === "HEAD";
     if (first === "overview" && segments.length === 1 && get)
       return send(res, 200, await this.overview(countsWanted(request.query)));
-    if (first === "stream" && segments.length === 1 && get)
-      return serveStream(request, (spec, query) => this.view(spec, query), this.server.clock);
+    if (first === "stream" && segments.length === 1 && get) {
+      if (this.openStreams >= MAX_STREAMS)
+        throw new ApiError("TooManyRequests", `${MAX_STREAMS} streams are open: try again later`, {
+          details: { retryAfterSeconds: 5 },
+        });
+      this.openStreams++;
+      let counted = true;
+      const closed = () => {
+        if (counted) this.openStreams--;
+        counted = false;
+      };
+      try {
+        return await serveStream(
+          request,
+          (spec, query) => this.sharedView(spec, query),
+          this.server.clock,
+          closed,
+        );
+      } catch (error) {
+        closed();
+        throw error;
+      }
+    }
     if (first === "controllers" && name !== undefined) {
       if (segments.length === 2 && get) return send(res, 200, await this.controller(name));
       if (third === "keys" && key !== undefined) {
@@ -136,7 +181,6 @@ export class DashboardApi {
       mode: manager === undefined ? "serve" : "run",
       readOnly: this.readOnly,
       ...(manager === undefined ? {} : { identity: manager.identity, leading: manager.leading }),
-      now: this.server.clock.wallNow(),
     };
   }
 
@@ -146,18 +190,29 @@ export class DashboardApi {
    * watch of every kind.
    */
   async overview(counts = true): Promise<Overview> {
+    const served = this.servedKinds();
+    // A first look waits (a little) for the counts it starts: a script asks once.
+    if (counts)
+      await this.counts.synced(
+        served.map((s) => s.storage),
+        COUNTS_WAIT_MS,
+      );
     const now = this.server.clock.wallNow();
-    const kinds: KindSummary[] = this.servedKinds().map((served) => {
+    // The CRDs of the modules' kinds are served, not stored: count them too.
+    const moduleCrds = this.server.crds.moduleCrds().size;
+    const kinds: KindSummary[] = served.map((served) => {
       const known = counts ? this.counts.of(served.storage) : this.counts.peek(served.storage);
       const {
         total = 0,
         notReady = 0,
         terminating = 0,
       } = (known ?? {}) as Partial<Record<"total" | "notReady" | "terminating", number>>;
+      const isCrd = served.kind.kind === "CustomResourceDefinition";
       return {
         ...kindRef(served.kind),
         counted: known?.synced ?? false,
-        total,
+        builtin: this.server.crds.isBuiltin(served.kind),
+        total: isCrd && known?.synced ? total + moduleCrds : total,
         notReady,
         terminating,
         columns: served.kind.printerColumns.map((column) => column.name),
@@ -190,19 +245,34 @@ export class DashboardApi {
     return view;
   }
 
+  /**
+   * Enqueues `key` now (reason `manual`): once a second per key at most (429 beyond), and not
+   * again while it is queued or running — a person asks, a loop does not take over.
+   */
   private reconcileNow(name: string, key: string) {
     if (this.readOnly)
       throw new ApiError("Forbidden", "this dashboard is read-only: reconcile now is off");
     const manager = this.requireManager(name);
-    const runner = manager.runner(name);
     if (manager.journal(name) === undefined) throw noController(name);
+    const runner = liveRunner(manager, name);
     if (runner === undefined)
       throw new ApiError(
         "Conflict",
-        `controller ${name} does not run on this replica now (${manager.elector !== undefined && !manager.leading ? "standing by for the lease" : "stopped"})`,
+        `controller ${name} does not run on this replica now (${manager.isRunning && manager.elector !== undefined ? "standing by for the lease" : "stopped"})`,
       );
+    const id = `${name}\u0000${key}`;
+    const now = this.server.clock.now();
+    const last = this.askedAt.get(id);
+    if (last !== undefined && now - last < RECONCILE_NOW_EVERY_MS)
+      throw new ApiError("TooManyRequests", `${key} was just asked for: once a second at most`, {
+        details: { retryAfterSeconds: 1 },
+      });
     if (!runner.requestReconcile(key))
       throw new ApiError("NotFound", `controller ${name} knows no key ${key}`);
+    if (this.askedAt.size >= 1_024)
+      for (const [asked, at] of this.askedAt)
+        if (now - at >= RECONCILE_NOW_EVERY_MS) this.askedAt.delete(asked);
+    this.askedAt.set(id, now);
     return runner.keyView(key);
   }
 
@@ -245,9 +315,35 @@ export class DashboardApi {
     return this.server.crds.served().filter((served) => !served.view);
   }
 
-  private readonly pluralOf = (group: string, kind: string): string | undefined =>
-    this.server.crds.served().find((s) => s.kind.group === group && s.kind.kind === kind && !s.view)
-      ?.kind.plural;
+  private readonly pluralOf = (group: string, kind: string): string | undefined => {
+    const now = this.server.clock.now();
+    if (this.plurals === undefined || now - this.plurals.at >= 1_000) {
+      const byKind = new Map<string, string>();
+      for (const served of this.servedKinds())
+        byKind.set(`${served.kind.group}/${served.kind.kind}`, served.kind.plural);
+      this.plurals = { at: now, byKind };
+    }
+    return this.plurals.byKind.get(`${group}/${kind}`);
+  };
+
+  /** The view a stream names, computed once for every stream of it that asks within 500 ms. */
+  private sharedView(spec: string, query: URLSearchParams): Promise<StreamView> {
+    const id = `${spec}?counts=${countsWanted(query)}`;
+    const now = this.server.clock.now();
+    const recent = this.views.get(id);
+    if (recent !== undefined && now - recent.at < VIEW_REUSE_MS) return recent.view;
+    const view = this.view(spec, query).then((made) => ({
+      ...made,
+      json: JSON.stringify(made.body),
+    }));
+    this.views.set(id, { at: now, view });
+    // Forget views nobody asked for lately (a failed one at once).
+    view.catch(() => this.views.delete(id));
+    if (this.views.size > 256)
+      for (const [other, entry] of this.views)
+        if (now - entry.at >= VIEW_REUSE_MS) this.views.delete(other);
+    return view;
+  }
 
   /** The view a stream names: `overview`, `controller/{name}` or `key/{name}/{key}`. */
   private async view(spec: string, query: URLSearchParams): Promise<StreamView> {

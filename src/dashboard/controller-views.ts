@@ -6,6 +6,7 @@
  */
 import type { Controller } from "../controller/controller.js";
 import type { Manager } from "../controller/manager.js";
+import type { ControllerRunner } from "../controller/runner.js";
 import type { AnyKind } from "../model/kind.js";
 import type {
   ControllerDetail,
@@ -27,7 +28,16 @@ export function kindRef(kind: AnyKind): KindRef {
   };
 }
 
+/**
+ * The runner of `name` while its controllers run here; a stopped or standing-by manager keeps its
+ * last term's runners, whose queues are no one's now.
+ */
+export function liveRunner(manager: Manager, name: string): ControllerRunner | undefined {
+  return manager.isRunning && manager.leading ? manager.runner(name) : undefined;
+}
+
 function stateOf(manager: Manager, name: string): ControllerState {
+  if (!manager.isRunning) return "stopped";
   if (manager.elector !== undefined && !manager.leading) return "standby";
   if (manager.runner(name) === undefined) return "stopped";
   return manager.shardSets.has(name) ? "sharded" : "running";
@@ -40,7 +50,7 @@ export function controllerSummary(
   now: number,
 ): ControllerSummary {
   const { name } = controller;
-  const runner = manager.runner(name);
+  const runner = liveRunner(manager, name);
   const journal = manager.journal(name)!;
   const shardSet = manager.shardSets.get(name);
   const queue = runner?.queueSummary() ?? { queued: 0, inFlight: 0, backingOff: 0, scheduled: 0 };
@@ -85,7 +95,7 @@ export function controllerDetail(
 ): ControllerDetail | undefined {
   const controller = manager.controllerList.find((c) => c.name === name);
   if (controller === undefined) return undefined;
-  const runner = manager.runner(name);
+  const runner = liveRunner(manager, name);
   return {
     ...controllerSummary(manager, controller, now),
     backoff: runner?.backoff() ?? [],
@@ -101,7 +111,7 @@ export function keyView(manager: Manager, name: string, key: string): KeyView | 
   const journal = manager.journal(name);
   if (journal === undefined) return undefined;
   return (
-    manager.runner(name)?.keyView(key) ?? {
+    liveRunner(manager, name)?.keyView(key) ?? {
       controller: name,
       key,
       queued: false,

@@ -9,7 +9,7 @@
 import type { Backend, StoredObject } from "../backend/backend.js";
 import { Watcher } from "../cache/watcher.js";
 import type { CacheEvent } from "../cache/watcher-state.js";
-import type { Clock } from "../model/clock.js";
+import type { Clock, Timer } from "../model/clock.js";
 import { type AnyKind, kindId } from "../model/kind.js";
 import { keyString } from "../model/resource.js";
 import type { EventSummary } from "./types.js";
@@ -38,11 +38,16 @@ function flagsOf(object: StoredObject): number {
 }
 
 /** One kind's counts, kept up to date by a watch. */
-class KindCount {
+export class KindCount {
   private readonly flags = new Map<string, number>();
   notReady = 0;
   terminating = 0;
   synced = false;
+  private markSynced: () => void = () => {};
+  /** Resolves once the first list arrived. */
+  readonly ready = new Promise<void>((resolve) => {
+    this.markSynced = resolve;
+  });
   /** When its counts were last asked for (clock time). */
   askedAt = 0;
   readonly stop = new AbortController();
@@ -59,6 +64,7 @@ class KindCount {
         this.terminating = 0;
         for (const object of event.items) this.set(object);
         this.synced = true;
+        this.markSynced();
         return;
       case "apply":
         this.set(event.object);
@@ -105,7 +111,11 @@ export function eventSummary(
   const slash = apiVersion.indexOf("/");
   const group = slash < 0 ? "" : apiVersion.slice(0, slash);
   const version = slash < 0 ? apiVersion : apiVersion.slice(slash + 1);
-  const reportingController = event.reportingController as string | undefined;
+  // Events written as core v1 name their source's component instead.
+  const reportingController =
+    (event.reportingController as string | undefined) ||
+    (event.deprecatedSource as { component?: string } | undefined)?.component ||
+    undefined;
   return {
     type: String(event.type ?? "Normal"),
     reason: String(event.reason ?? ""),
@@ -150,7 +160,7 @@ export class KindCounts {
   ) {}
 
   /** `kind`'s counts, watching it from now on; zeros until its first list arrives. */
-  of(kind: AnyKind): { total: number; notReady: number; terminating: number; synced: boolean } {
+  of(kind: AnyKind): KindCount {
     const id = kindId(kind);
     let count = this.counts.get(id);
     if (count === undefined) {
@@ -162,6 +172,23 @@ export class KindCounts {
     }
     count.askedAt = this.clock.now();
     return count;
+  }
+
+  /**
+   * Starts counting `kinds` and resolves once each has its first list, or after `withinMs`
+   * (a store that answers slowly: the counts then say `counted: false`).
+   */
+  async synced(kinds: readonly AnyKind[], withinMs: number): Promise<void> {
+    const pending = kinds.map((kind) => this.of(kind)).filter((count) => !count.synced);
+    if (pending.length === 0) return;
+    let timer: Timer | undefined;
+    await Promise.race([
+      Promise.all(pending.map((count) => (count as KindCount).ready)),
+      new Promise<void>((resolve) => {
+        timer = this.clock.setTimer(withinMs, resolve);
+      }),
+    ]);
+    timer?.cancel();
   }
 
   /** `kind`'s counts if they are kept now (without watching it, or keeping it watched). */

@@ -17,7 +17,7 @@ import { keyView } from "./controller-views.js";
 import { eventSummary, type KindCounts, readyStatus } from "./kind-counts.js";
 import type { ChildView, ConditionView, ObjectRef, ObjectView, ServerInfo } from "./types.js";
 
-/** The most children listed under one object. */
+/** The most children (and grandchildren) listed under one object. */
 const MAX_CHILDREN = 200;
 
 /** What object views read: the store, the served kinds, the counts kept, the manager. */
@@ -112,7 +112,7 @@ export class ObjectViews {
         uid: ref.uid,
       };
     });
-    const children = await this.childrenOf(stored, namespaced ? namespace : undefined, 2);
+    const children = await this.childrenOf(stored, namespaced ? namespace : undefined);
     const key = keyString(metadata);
     const { manager } = this.context;
     const controllers =
@@ -139,18 +139,18 @@ export class ObjectViews {
   }
 
   /**
-   * The objects `owner` owns, `depth` levels down: every kind with objects is listed in the
-   * owner's namespace (every namespace for a cluster-scoped owner) and kept if it names the
-   * owner's uid.
+   * The objects `owner` owns, two levels down. One list of each kind that has objects (in the
+   * owner's namespace; every namespace for a cluster-scoped owner) is indexed by the owner uids
+   * its objects name, and the tree is read from that index: a page costs one list per kind,
+   * however many children there are.
    */
   private async childrenOf(
     owner: StoredObject,
     namespace: string | undefined,
-    depth: number,
   ): Promise<ChildView[]> {
     const uid = owner.metadata.uid;
-    if (uid === undefined || depth === 0) return [];
-    const children: ChildView[] = [];
+    if (uid === undefined) return [];
+    const owned = new Map<string, { item: StoredObject; served: ServedKind }[]>();
     for (const served of this.context.servedKinds()) {
       const known = this.context.counts.peek(served.storage);
       if (known?.synced && known.total === 0) continue;
@@ -159,22 +159,35 @@ export class ObjectViews {
         served.storage,
         namespace === undefined ? {} : { namespace },
       );
-      for (const item of items) {
-        if (!item.metadata.ownerReferences?.some((ref) => ref.uid === uid)) continue;
+      for (const item of items)
+        for (const ref of item.metadata.ownerReferences ?? []) {
+          let siblings = owned.get(ref.uid);
+          if (siblings === undefined) {
+            siblings = [];
+            owned.set(ref.uid, siblings);
+          }
+          siblings.push({ item, served });
+        }
+    }
+    let left = MAX_CHILDREN;
+    const tree = (of: string, depth: number): ChildView[] => {
+      const views: ChildView[] = [];
+      for (const { item, served } of owned.get(of) ?? []) {
+        if (left-- <= 0) break;
         const ready = readyStatus(item);
         const readyCondition = conditionsOf(item).find((c) => c.type === "Ready");
-        children.push({
+        views.push({
           ref: this.refOf(item, served),
           ...(ready === "True" || ready === "False" || ready === "Unknown" ? { ready } : {}),
           ...(readyCondition?.reason === undefined ? {} : { reason: readyCondition.reason }),
           ...(readyCondition?.message === undefined ? {} : { message: readyCondition.message }),
           terminating: item.metadata.deletionTimestamp !== undefined,
-          children: await this.childrenOf(item, item.metadata.namespace ?? namespace, depth - 1),
+          children: depth > 1 && item.metadata.uid ? tree(item.metadata.uid, depth - 1) : [],
         });
-        if (children.length >= MAX_CHILDREN) return children;
       }
-    }
-    return children;
+      return views;
+    };
+    return tree(uid, 2);
   }
 }
 

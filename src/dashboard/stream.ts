@@ -7,7 +7,6 @@
 import type { RequestContext } from "../kubernetes/apiserver/request-context.js";
 import { ApiError } from "../model/api-error.js";
 import type { Clock, Timer } from "../model/clock.js";
-import type { ServerInfo } from "./types.js";
 
 /** How often a stream looks for a change of its view. */
 export const STREAM_INTERVAL_MS = 1_000;
@@ -18,6 +17,8 @@ export const STREAM_HEARTBEAT_MS = 15_000;
 export interface StreamView {
   readonly type: string;
   readonly body: unknown;
+  /** `body` as JSON, when whoever made the view serialized it (once for every stream of it). */
+  readonly json?: string;
 }
 
 /**
@@ -29,6 +30,7 @@ export async function serveStream(
   request: RequestContext,
   view: (spec: string, query: URLSearchParams) => Promise<StreamView>,
   clock: Clock,
+  onClose: () => void = () => {},
 ): Promise<void> {
   const { res, query, server } = request;
   const spec = query.get("view") ?? "overview";
@@ -36,9 +38,14 @@ export async function serveStream(
   const first = await view(spec, query);
   res.writeHead(200, {
     "Content-Type": "text/event-stream",
-    "Cache-Control": "no-cache",
+    "Cache-Control": "no-store",
     "X-Accel-Buffering": "no",
   });
+  if (request.method === "HEAD") {
+    res.end();
+    onClose();
+    return;
+  }
   let last = "";
   let quietSince = clock.now();
   let timer: Timer | undefined;
@@ -49,19 +56,16 @@ export async function serveStream(
     timer?.cancel();
     server.openWatches.delete(close);
     res.end();
+    onClose();
   };
   server.openWatches.add(close);
   res.once("close", close);
-  const write = (view: { type: string; body: unknown }) => {
-    // `now` changes every time: it alone is no change.
-    const body = view.body as { server?: ServerInfo };
-    const comparable = JSON.stringify(
-      body.server === undefined ? body : { ...body, server: { ...body.server, now: 0 } },
-    );
-    if (comparable !== last) {
-      last = comparable;
+  const write = (view: StreamView) => {
+    const json = view.json ?? JSON.stringify(view.body);
+    if (json !== last) {
+      last = json;
       quietSince = clock.now();
-      res.write(`event: ${view.type}\ndata: ${JSON.stringify(view.body)}\n\n`);
+      res.write(`event: ${view.type}\ndata: ${json}\n\n`);
     } else if (clock.now() - quietSince >= STREAM_HEARTBEAT_MS) {
       quietSince = clock.now();
       res.write(": still here\n\n");

@@ -18,8 +18,10 @@
  * `{key}` is the key URL-encoded as one segment (`default%2Fweb`); `{group}` is `core` for the
  * core group and `{namespace}` is `-` for a cluster-scoped object. The stream sends the answer of
  * the view it names — `overview`, `controller/{name}` or `key/{name}/{key}` — as an event of that
- * type at once and then whenever it changes (looked at every second), plus a comment every 15 s
- * to keep proxies from closing it.
+ * type at once and then whenever it changes (looked at every second; the rate charts move every
+ * 5 s), plus a comment every 15 s to keep proxies from closing it. At most 256 streams are open
+ * at once (429 beyond); streams of one view share its computation. Reconcile now is taken once a
+ * second per key (429 beyond); a key already waiting for a worker stays as it is.
  */
 
 /** Where the read API is served. */
@@ -44,6 +46,11 @@ export interface KindSummary extends KindRef {
    * 0. `overview?counts=false` starts no count, and counts nobody asks for stop after a minute.
    */
   readonly counted: boolean;
+  /**
+   * One of Kubernetes' own kinds (ConfigMap, Deployment, Namespace, CRDs…) rather than a kind
+   * of the plane's modules or a CRD's: a dashboard may fold these away while they are empty.
+   */
+  readonly builtin: boolean;
   readonly total: number;
   /** Objects with a `Ready` condition whose status is not `True`. */
   readonly notReady: number;
@@ -129,7 +136,6 @@ export interface ServerInfo {
   readonly identity?: string;
   /** Whether this replica leads (leader election), when it runs controllers. */
   readonly leading?: boolean;
-  readonly now: number;
 }
 
 /** A Lease of the store: leader election and shards. */
@@ -150,6 +156,8 @@ export interface ReconcileRecord {
   readonly key: string;
   readonly started: number;
   readonly ms: number;
+  /** The uid of the object reconciled (a controller of a kind): a recreated object's history starts anew. */
+  readonly uid?: string;
   /** `success`, `error`, `requeue` or `requeue_after`: the `result` label of the reconcile metrics. */
   readonly result: string;
   /** Why it ran: added, changed, owned, requeue, retry, resync, manual… */

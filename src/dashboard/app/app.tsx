@@ -1,26 +1,33 @@
 /**
- * The app's frame: the banner, the main navigation (the overview, the controllers and one link
- * per kind), the login form whenever the server answers 401, and the page the hash names.
+ * The app's frame: the banner (with "Sign out" while a token is kept), the main navigation (the
+ * overview, the controllers and one link per kind: the modules' kinds first, Kubernetes' own
+ * folded under "Kubernetes kinds"), the login form whenever the server answers 401, and the page
+ * the hash names.
  */
 import { useCallback, useEffect, useState } from "preact/hooks";
-import { API_PREFIX, type Overview } from "../types.js";
+import { API_PREFIX, type KindSummary, type Overview } from "../types.js";
 import { onReconnecting } from "./connection.js";
 import { ControllersPage } from "./controllers-page.js";
-import { getJson, isAbort, onUnauthorized } from "./http.js";
+import { getJson, isAbort, onUnauthorized, storedToken, storeToken } from "./http.js";
 import { KindPage } from "./kind-page.js";
 import { LoginForm } from "./login-form.js";
 import { ObjectPage } from "./object-page.js";
 import { OverviewPage } from "./overview-page.js";
 import { kindHref, parseRoute, type Route } from "./route.js";
 
-function useRoute(): Route {
-  const [route, setRoute] = useState(() => parseRoute(location.hash));
+/**
+ * The route the hash names, and how many times the hash changed: a page keyed by it starts over
+ * on every navigation, even to its own kind without the filters it wrote into the hash.
+ */
+function useRoute(): { route: Route; visit: number } {
+  const [state, setState] = useState(() => ({ route: parseRoute(location.hash), visit: 0 }));
   useEffect(() => {
-    const changed = () => setRoute(parseRoute(location.hash));
+    const changed = () =>
+      setState((before) => ({ route: parseRoute(location.hash), visit: before.visit + 1 }));
     addEventListener("hashchange", changed);
     return () => removeEventListener("hashchange", changed);
   }, []);
-  return route;
+  return state;
 }
 
 function currentHref(route: Route): string {
@@ -38,7 +45,7 @@ function currentHref(route: Route): string {
 }
 
 export function App() {
-  const route = useRoute();
+  const { route, visit } = useRoute();
   const [overview, setOverview] = useState<Overview | undefined>(undefined);
   const [signedOut, setSignedOut] = useState(false);
   // Bumped on sign-in, so every page starts over with the new token.
@@ -87,12 +94,30 @@ export function App() {
     setSession((n) => n + 1);
   }, []);
 
+  const signOut = useCallback(() => {
+    storeToken(null);
+    setOverview(undefined);
+    setSignedOut(true);
+  }, []);
+
   useEffect(() => {
     document.title = signedOut ? "Sign in · setpoint" : `${titleOf(route, overview)} · setpoint`;
   }, [route, overview, signedOut]);
 
   const here = currentHref(route);
   const kinds = [...(overview?.kinds ?? [])].sort((a, b) => a.kind.localeCompare(b.kind));
+  const moduleKinds = kinds.filter((kind) => kind.builtin !== true);
+  const builtinKinds = kinds.filter((kind) => kind.builtin === true);
+  const kindLink = (kind: KindSummary) => {
+    const href = kindHref(kind);
+    return (
+      <li key={href}>
+        <a href={href} aria-current={here === href ? "page" : undefined}>
+          {kind.kind}
+        </a>
+      </li>
+    );
+  };
   return (
     <div class="frame">
       <header class="banner">
@@ -111,43 +136,54 @@ export function App() {
             reconnecting…
           </span>
         )}
+        {!signedOut && storedToken() !== null && (
+          <button type="button" class="sign-out" onClick={signOut}>
+            Sign out
+          </button>
+        )}
       </header>
       <nav aria-label="Main" class="nav">
-        <ul>
-          <li>
-            <a href="#/" aria-current={here === "#/" ? "page" : undefined}>
-              Overview
-            </a>
-          </li>
-          <li>
-            <a href="#/controllers" aria-current={here === "#/controllers" ? "page" : undefined}>
-              Controllers
-            </a>
-          </li>
-        </ul>
-        {kinds.length > 0 && (
-          <>
-            <h2 class="nav-heading">Kinds</h2>
-            <ul>
-              {kinds.map((kind) => {
-                const href = kindHref(kind);
-                return (
-                  <li key={href}>
-                    <a href={href} aria-current={here === href ? "page" : undefined}>
-                      {kind.kind}
-                    </a>
-                  </li>
-                );
-              })}
-            </ul>
-          </>
-        )}
+        <div class="nav-inner">
+          <ul>
+            <li>
+              <a href="#/" aria-current={here === "#/" ? "page" : undefined}>
+                Overview
+              </a>
+            </li>
+            <li>
+              <a href="#/controllers" aria-current={here === "#/controllers" ? "page" : undefined}>
+                Controllers
+              </a>
+            </li>
+          </ul>
+          {moduleKinds.length > 0 && (
+            <>
+              <h2 class="nav-heading">Kinds</h2>
+              <ul>{moduleKinds.map(kindLink)}</ul>
+            </>
+          )}
+          {builtinKinds.length > 0 && (
+            <details
+              class="nav-builtin"
+              open={builtinKinds.some((kind) => kindHref(kind) === here) || undefined}
+            >
+              <summary class="nav-heading">Kubernetes kinds</summary>
+              <ul>{builtinKinds.map(kindLink)}</ul>
+            </details>
+          )}
+        </div>
       </nav>
       <main class="main">
         {signedOut ? (
           <LoginForm onSignedIn={signedIn} />
         ) : started ? (
-          <Page key={session} route={route} overview={overview} setOverview={setOverview} />
+          <Page
+            key={session}
+            route={route}
+            visit={visit}
+            overview={overview}
+            setOverview={setOverview}
+          />
         ) : (
           <h1 class="muted">{titleOf(route, overview)}</h1>
         )}
@@ -185,10 +221,12 @@ export function kindNameOf(
 
 function Page({
   route,
+  visit,
   overview,
   setOverview,
 }: {
   route: Route;
+  visit: number;
   overview: Overview | undefined;
   setOverview: (overview: Overview) => void;
 }) {
@@ -200,16 +238,21 @@ function Page({
     case "kind":
       return (
         <KindPage
-          key={kindHref(route)}
+          key={`${kindHref(route)}@${visit}`}
           group={route.group}
           version={route.version}
           plural={route.plural}
+          query={route.query}
           overview={overview}
         />
       );
     case "object":
       return (
-        <ObjectPage key={`${kindHref(route)}/${route.namespace}/${route.name}`} route={route} />
+        <ObjectPage
+          key={`${kindHref(route)}/${route.namespace}/${route.name}`}
+          route={route}
+          kind={kindNameOf(route, overview)}
+        />
       );
     default:
       return (

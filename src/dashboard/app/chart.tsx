@@ -11,8 +11,26 @@ export function latestRate(series: Series): number {
   return series.bucketMs > 0 ? (last * 1000) / series.bucketMs : 0;
 }
 
+/** Events per second over the chart's full buckets (all but the newest, still filling). */
+export function averageRate(series: Series): number {
+  const full = series.counts.length >= 2 ? series.counts.slice(0, -1) : series.counts;
+  const total = full.reduce((sum, count) => sum + count, 0);
+  return full.length > 0 && series.bucketMs > 0
+    ? (total * 1000) / (full.length * series.bucketMs)
+    : 0;
+}
+
+/** How long the chart reaches back: `5 min`, `90 s`. */
+export function spanText(series: Series): string {
+  const ms = series.counts.length * series.bucketMs;
+  return ms >= 60_000 && ms % 60_000 === 0 ? `${ms / 60_000} min` : `${Math.round(ms / 1000)} s`;
+}
+
 export function rateText(rate: number): string {
-  return rate === 0 ? "0/s" : rate < 10 ? `${rate.toFixed(1)}/s` : `${Math.round(rate)}/s`;
+  if (rate === 0) return "0/s";
+  // A trickle is not nothing: "0.0/s" would say it is.
+  if (rate < 0.05) return "<0.1/s";
+  return rate < 10 ? `${rate.toFixed(1)}/s` : `${Math.round(rate)}/s`;
 }
 
 export function SeriesChart({
@@ -29,6 +47,8 @@ export function SeriesChart({
   const step = counts.length > 0 ? WIDTH / counts.length : WIDTH;
   const perSecond = series.bucketMs > 0 ? 1000 / series.bucketMs : 1;
   const rate = latestRate(series);
+  const average = averageRate(series);
+  const span = spanText(series);
   return (
     <div class="chart">
       <svg
@@ -39,7 +59,7 @@ export function SeriesChart({
         height={HEIGHT}
         class={`chart-${tone}`}
       >
-        <title>{`${label}: ${rateText(rate)} now, at most ${rateText(max * perSecond)}`}</title>
+        <title>{`${label}: ${rateText(rate)} now, ${rateText(average)} on average over ${span}, at most ${rateText(max * perSecond)}`}</title>
         <line x1="0" y1={HEIGHT - 0.5} x2={WIDTH} y2={HEIGHT - 0.5} class="chart-axis" />
         {counts.map((count, i) => {
           const height = count === 0 ? 0 : Math.max(1, (count / max) * (HEIGHT - 2));
@@ -55,7 +75,7 @@ export function SeriesChart({
         })}
       </svg>
       <div class="chart-caption">
-        {label.replace(" per second", "/s")}: {rateText(rate)}
+        {label.replace(" per second", "/s")}: now {rateText(rate)} · {span} avg {rateText(average)}
       </div>
     </div>
   );

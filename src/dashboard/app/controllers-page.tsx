@@ -11,7 +11,7 @@ import {
   type Overview,
 } from "../types.js";
 import { StateBadge } from "./controller-state.js";
-import { age, clock, duration, until } from "./format.js";
+import { age, clock, duration, plural, until } from "./format.js";
 import { useNow, usePolled, useStream } from "./hooks.js";
 import { LeasesTable } from "./leases-table.js";
 import { ReconcilesTable } from "./reconciles-table.js";
@@ -106,8 +106,8 @@ function ControllerSection({
           </>
         )}{" "}
         <span class="muted">
-          · {detail.workers} workers · {detail.queued} queued · {detail.inFlight} in flight ·{" "}
-          {detail.backingOff} backing off · {detail.scheduled} scheduled · p50{" "}
+          · {plural(detail.workers, "worker")} · {detail.queued} queued · {detail.inFlight} in
+          flight · {detail.backingOff} backing off · {detail.scheduled} scheduled · p50{" "}
           {duration(detail.p50Ms)} · p99 {duration(detail.p99Ms)}
         </span>
       </p>

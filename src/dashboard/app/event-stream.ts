@@ -1,16 +1,20 @@
 /**
  * The read API's live views (`GET /setpoint/v1/stream?view=…`, Server-Sent Events), read with
  * `fetch` so the bearer token goes along (EventSource cannot send it). The stream is opened again
- * with backoff whenever it ends or fails; a 401 ends it for good (the app asks for a token).
+ * with backoff whenever it ends or fails; a 429 after its Retry-After. A 401 ends it for good
+ * (the app asks for a token), and so does any other 4xx but 410: the view is refused (a
+ * controller that does not exist), and asking again cannot help.
  */
 import { API_PREFIX } from "../types.js";
 import { reportConnection } from "./connection.js";
-import { isAbort, lines, request, sleep, Unauthorized } from "./http.js";
+import { HttpError, isAbort, isRefused, lines, request, sleep, Unauthorized } from "./http.js";
 
 /** What the subscriber hears: each view's answer, and whether the stream is up. */
 export interface StreamHandlers<T> {
   data(value: T): void;
   connected?(up: boolean): void;
+  /** The server refused the view (a 4xx): the stream has stopped. */
+  refused?(error: HttpError): void;
 }
 
 /**
@@ -54,6 +58,17 @@ export async function subscribe<T>(
       }
     } catch (error) {
       if (isAbort(error) || signal.aborted || error instanceof Unauthorized) return;
+      if (isRefused(error)) {
+        reportConnection(self, true);
+        handlers.refused?.(error);
+        return;
+      }
+      if (error instanceof HttpError && error.status === 429) {
+        // Too many streams: not a lost connection; wait as the server asks.
+        await sleep(error.retryAfterMs ?? delay, signal);
+        delay = Math.min(delay * 2, 10_000);
+        continue;
+      }
     }
     handlers.connected?.(false);
     if (!signal.aborted) reportConnection(self, false);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { age, duration, until } from "./format.js";
+import { age, duration, plural, until } from "./format.js";
 
 describe("age", () => {
   it("prints ages as kubectl does", () => {
@@ -30,5 +30,14 @@ describe("until", () => {
   it("counts down to a moment and says now once it passed", () => {
     expect(until(10_000, 6_500)).toBe("in 4s");
     expect(until(10_000, 10_000)).toBe("now");
+  });
+});
+
+describe("plural", () => {
+  it("agrees with its count", () => {
+    expect(plural(1, "object")).toBe("1 object");
+    expect(plural(0, "object")).toBe("0 objects");
+    expect(plural(2, "worker")).toBe("2 workers");
+    expect(plural(1, "kind", "kinds")).toBe("1 kind");
   });
 });

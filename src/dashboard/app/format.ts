@@ -38,3 +38,8 @@ export function clock(at: number, now: number): string {
 export function until(at: number, now: number): string {
   return at <= now ? "now" : `in ${age(at - now + 999)}`;
 }
+
+/** A count with its noun, in agreement: `1 object`, `2 objects`; `irregular` when not `+s`. */
+export function plural(count: number, noun: string, irregular = `${noun}s`): string {
+  return `${count} ${count === 1 ? noun : irregular}`;
+}

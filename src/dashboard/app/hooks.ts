@@ -1,7 +1,7 @@
 /** Hooks the pages share: the ticking clock, and live views of the read API. */
 import { useEffect, useState } from "preact/hooks";
 import { subscribe } from "./event-stream.js";
-import { getJson, isAbort, sleep, Unauthorized } from "./http.js";
+import { getJson, isAbort, isRefused, sleep, Unauthorized } from "./http.js";
 
 /** The current time, renewed every `everyMs` so ages count up. */
 export function useNow(everyMs = 1000): number {
@@ -39,7 +39,8 @@ export function usePolled<T>(path: string | null, everyMs: number): T | undefine
         try {
           setValue(await getJson<T>(path, controller.signal));
         } catch (error) {
-          if (isAbort(error) || error instanceof Unauthorized) return;
+          // A 4xx but 410 and 429 will not pass by asking again.
+          if (isAbort(error) || error instanceof Unauthorized || isRefused(error)) return;
         }
         await sleep(everyMs, controller.signal);
       }

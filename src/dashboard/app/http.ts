@@ -18,9 +18,38 @@ export class HttpError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    /** A 429's or 503's `Retry-After`, in milliseconds, when it sent one. */
+    readonly retryAfterMs?: number,
   ) {
     super(message);
   }
+}
+
+/**
+ * Whether asking again cannot help: a 4xx other than 401 (sign in), 410 (list again) and 429
+ * (wait and retry). A bad label selector is one; asking again only fills the console with 400s.
+ */
+export function isRefused(error: unknown): error is HttpError {
+  return (
+    error instanceof HttpError &&
+    error.status >= 400 &&
+    error.status < 500 &&
+    error.status !== 401 &&
+    error.status !== 410 &&
+    error.status !== 429
+  );
+}
+
+/**
+ * What a failure says to a person: the server's Status message, or that it is unreachable (and
+ * whether the page is `retrying` on its own).
+ */
+export function failureText(error: unknown, retrying = true): string {
+  // fetch rejects with a TypeError ("Failed to fetch") when the server cannot be reached.
+  if (error instanceof TypeError) {
+    return retrying ? "Cannot reach the server (retrying…)" : "Cannot reach the server";
+  }
+  return error instanceof Error ? error.message : String(error);
 }
 
 let unauthorized: () => void = () => {};
@@ -52,13 +81,18 @@ export function headers(extra: Record<string, string> = {}, token = storedToken(
 
 async function errorOf(response: Response): Promise<HttpError> {
   let message = `${response.status} ${response.statusText}`;
+  const retryAfter = Number.parseInt(response.headers.get("Retry-After") ?? "", 10);
   try {
     const body = (await response.json()) as { message?: unknown };
     if (typeof body.message === "string" && body.message !== "") message = body.message;
   } catch {
     // Not JSON: keep the status line.
   }
-  return new HttpError(response.status, message);
+  return new HttpError(
+    response.status,
+    message,
+    Number.isNaN(retryAfter) ? undefined : retryAfter * 1000,
+  );
 }
 
 /**

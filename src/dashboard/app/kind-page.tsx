@@ -8,9 +8,9 @@
  */
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import type { Overview } from "../types.js";
-import { ageOf } from "./format.js";
+import { ageOf, plural } from "./format.js";
 import { useNow } from "./hooks.js";
-import { getJson, isAbort } from "./http.js";
+import { failureText, getJson, isAbort } from "./http.js";
 import {
   applyEvents,
   cellText,
@@ -21,7 +21,7 @@ import {
   type Sort,
   visibleRows,
 } from "./kind-rows.js";
-import { objectHref } from "./route.js";
+import { type KindQuery, kindHref, objectHref } from "./route.js";
 import {
   type ColumnDefinition,
   collectionPath,
@@ -61,30 +61,45 @@ function useSettled<T>(value: T, ms: number): T {
 export function KindPage({
   group,
   version,
-  plural,
+  plural: resource,
+  query,
   overview,
 }: {
   group: string;
   version: string;
   plural: string;
+  /** The filters the route starts with; the page keeps the route's query in step with them. */
+  query: KindQuery;
   overview: Overview | undefined;
 }) {
   const summary = overview?.kinds.find(
-    (k) => k.group === group && k.version === version && k.plural === plural,
+    (k) => k.group === group && k.version === version && k.plural === resource,
   );
-  const kind = summary?.kind ?? plural;
+  const kind = summary?.kind ?? resource;
   const namespaced = summary?.namespaced ?? true;
   const namespaces = useNamespaces(namespaced);
-  const [namespace, setNamespace] = useState("");
-  const [selectorText, setSelectorText] = useState("");
+  const [namespace, setNamespace] = useState(query.namespace);
+  const [selectorText, setSelectorText] = useState(query.selector);
   const selector = useSettled(selectorText.trim(), 300);
-  const [filter, setFilter] = useState("");
-  const [sort, setSort] = useState<Sort | undefined>(undefined);
+  const [filter, setFilter] = useState(query.filter);
+  const [sort, setSort] = useState<Sort | undefined>(query.sort);
   const [definitions, setDefinitions] = useState<readonly ColumnDefinition[]>([]);
   const rows = useRef(new Map<string, KindRow>());
   const [generation, setGeneration] = useState(0);
   const [loaded, setLoaded] = useState(false);
   const [error, setError] = useState<string | undefined>(undefined);
+  // The server refused the request (a bad label selector): nothing loads until the input changes.
+  const [refused, setRefused] = useState(false);
+
+  // The filters go into the route's query, so a reload or a shared link keeps them. Replacing
+  // the history entry fires no hashchange: the page is not built again.
+  useEffect(() => {
+    const href = kindHref(
+      { group, version, plural: resource },
+      { namespace, selector: selectorText.trim(), filter, ...(sort ? { sort } : {}) },
+    );
+    if (location.hash !== href) history.replaceState(history.state, "", href);
+  }, [group, version, resource, namespace, selectorText, filter, sort]);
 
   useEffect(() => {
     const controller = new AbortController();
@@ -99,9 +114,11 @@ export function KindPage({
     };
     rows.current = new Map();
     setLoaded(false);
+    setRefused(false);
+    setError(undefined);
     setGeneration((n) => n + 1);
     void watchTable(
-      collectionPath(group, version, plural, namespace || undefined),
+      collectionPath(group, version, resource, namespace || undefined),
       selector === "" ? {} : { labelSelector: selector },
       {
         listed(table) {
@@ -119,19 +136,20 @@ export function KindPage({
           pending.push({ type, row });
           frame ??= requestAnimationFrame(flush);
         },
-        failed(failure) {
-          setError(failure?.message);
+        failed(failure, final) {
+          setError(failure === undefined ? undefined : failureText(failure));
+          if (final) setRefused(true);
         },
       },
       controller.signal,
     ).catch((failure) => {
-      if (!isAbort(failure)) setError(String(failure));
+      if (!isAbort(failure)) setError(failureText(failure));
     });
     return () => {
       controller.abort();
       if (frame !== undefined) cancelAnimationFrame(frame);
     };
-  }, [group, version, plural, namespace, selector]);
+  }, [group, version, resource, namespace, selector]);
 
   const columns = useMemo(
     () => gridColumns(definitions, namespaced && namespace === ""),
@@ -175,7 +193,7 @@ export function KindPage({
           onInput={(event) => setFilter(event.currentTarget.value)}
         />
         <span role="status" class="count">
-          {loaded ? `${shown.length} objects` : "Loading objects…"}
+          {refused ? "" : loaded ? plural(shown.length, "object") : "Loading objects…"}
         </span>
       </div>
       {error !== undefined && (
@@ -183,22 +201,31 @@ export function KindPage({
           {error}
         </p>
       )}
-      <VirtualGrid
-        label={`${kind} objects`}
-        columns={columns}
-        rows={shown}
-        sort={sort}
-        onSort={(column) =>
-          setSort((current) =>
-            current?.column === column
-              ? { column, descending: !current.descending }
-              : { column, descending: false },
-          )
-        }
-        hrefOf={(row) =>
-          objectHref({ group, version, plural, namespace: row.namespace, name: row.name })
-        }
-      />
+      {/* Refused (a bad label selector): no grid of nothing under the server's message. */}
+      {!refused && (
+        <VirtualGrid
+          label={`${kind} objects`}
+          columns={columns}
+          rows={shown}
+          sort={sort}
+          onSort={(column) =>
+            setSort((current) =>
+              current?.column === column
+                ? { column, descending: !current.descending }
+                : { column, descending: false },
+            )
+          }
+          hrefOf={(row) =>
+            objectHref({
+              group,
+              version,
+              plural: resource,
+              namespace: row.namespace,
+              name: row.name,
+            })
+          }
+        />
+      )}
     </>
   );
 }

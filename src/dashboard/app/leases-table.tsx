@@ -1,5 +1,6 @@
 /** A table of Leases: who holds each, and when it was renewed. */
 import type { LeaseSummary } from "../types.js";
+import { EmptyTable } from "./empty-table.js";
 import { ageOf } from "./format.js";
 
 export function LeasesTable({
@@ -11,13 +12,7 @@ export function LeasesTable({
   leases: readonly LeaseSummary[];
   now: number;
 }) {
-  if (leases.length === 0) {
-    return (
-      <table aria-label={label} class="table">
-        <caption class="muted">No Leases.</caption>
-      </table>
-    );
-  }
+  if (leases.length === 0) return <EmptyTable label={label} text="No Leases." />;
   return (
     <table aria-label={label} class="table">
       <thead>

@@ -11,12 +11,15 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { stringify } from "yaml";
 import { API_PREFIX, type ChildView, type KeyView, type ObjectView } from "../types.js";
-import { age, ageOf, clock, until } from "./format.js";
+import { EmptyTable } from "./empty-table.js";
+import { age, ageOf, clock, plural, until } from "./format.js";
 import { useNow, useStream } from "./hooks.js";
 import {
+  failureText,
   getJson,
   HttpError,
   isAbort,
+  isRefused,
   lines,
   postJson,
   request,
@@ -61,14 +64,17 @@ async function watchObject(
         if (event.type !== "BOOKMARK") changed();
       }
     } catch (error) {
-      if (isAbort(error) || signal.aborted || error instanceof Unauthorized) return;
+      // A refusal (a 4xx but 410) does not pass by retrying; the page's refetches still run.
+      if (isAbort(error) || signal.aborted || error instanceof Unauthorized || isRefused(error)) {
+        return;
+      }
       from = undefined;
     }
     await sleep(1000, signal);
   }
 }
 
-export function ObjectPage({ route }: { route: ObjectRoute }) {
+export function ObjectPage({ route, kind }: { route: ObjectRoute; kind: string }) {
   const [view, setView] = useState<ObjectView | undefined>(undefined);
   const [error, setError] = useState<string | undefined>(undefined);
   const [missing, setMissing] = useState(false);
@@ -101,7 +107,7 @@ export function ObjectPage({ route }: { route: ObjectRoute }) {
       } catch (failure) {
         if (isAbort(failure) || failure instanceof Unauthorized) return;
         if (failure instanceof HttpError && failure.status === 404) setMissing(true);
-        else setError(failure instanceof Error ? failure.message : String(failure));
+        else setError(failureText(failure));
       } finally {
         fetching = false;
         if (again && !controller.signal.aborted) {
@@ -132,9 +138,9 @@ export function ObjectPage({ route }: { route: ObjectRoute }) {
       <>
         <h1>{route.name}</h1>
         {missing ? (
-          <p class="error">
-            There is no {route.plural} {route.namespace ? `${route.namespace}/` : ""}
-            {route.name}.
+          <p class="error" role="alert">
+            No {kind} {route.namespace ? `${route.namespace}/` : ""}
+            {route.name}
           </p>
         ) : error !== undefined ? (
           <p class="error" role="alert">
@@ -149,10 +155,14 @@ export function ObjectPage({ route }: { route: ObjectRoute }) {
   const serverNow = now;
   const meta = (view.object.metadata ?? {}) as {
     namespace?: string;
+    uid?: string;
     creationTimestamp?: string;
     deletionTimestamp?: string;
     generation?: number;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
   };
+  const uid = view.ref.uid ?? meta.uid;
   return (
     <>
       <h1>{route.name}</h1>
@@ -169,31 +179,37 @@ export function ObjectPage({ route }: { route: ObjectRoute }) {
           {error}
         </p>
       )}
+      <Metadata labels={meta.labels ?? {}} annotations={meta.annotations ?? {}} />
       <section>
         <h2>Conditions</h2>
-        <table aria-label="Conditions" class="table">
-          <thead>
-            <tr>
-              <th scope="col">Type</th>
-              <th scope="col">Status</th>
-              <th scope="col">Reason</th>
-              <th scope="col">Message</th>
-              <th scope="col">Age</th>
-            </tr>
-          </thead>
-          <tbody>
-            {view.conditions.map((condition) => (
-              <tr key={condition.type}>
-                <td>{condition.type}</td>
-                <td class={conditionTone(condition.type, condition.status)}>{condition.status}</td>
-                <td>{condition.reason ?? ""}</td>
-                <td class="message">{condition.message ?? ""}</td>
-                <td>{ageOf(condition.lastTransitionTime, now)}</td>
+        {view.conditions.length === 0 ? (
+          <EmptyTable label="Conditions" text="No conditions." />
+        ) : (
+          <table aria-label="Conditions" class="table">
+            <thead>
+              <tr>
+                <th scope="col">Type</th>
+                <th scope="col">Status</th>
+                <th scope="col">Reason</th>
+                <th scope="col">Message</th>
+                <th scope="col">Age</th>
               </tr>
-            ))}
-          </tbody>
-        </table>
-        {view.conditions.length === 0 && <p class="muted">No conditions.</p>}
+            </thead>
+            <tbody>
+              {view.conditions.map((condition) => (
+                <tr key={condition.type}>
+                  <td>{condition.type}</td>
+                  <td class={conditionTone(condition.type, condition.status)}>
+                    {condition.status}
+                  </td>
+                  <td>{condition.reason ?? ""}</td>
+                  <td class="message">{condition.message ?? ""}</td>
+                  <td>{ageOf(condition.lastTransitionTime, now)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
       </section>
       <section>
         <h2>Controller</h2>
@@ -204,6 +220,7 @@ export function ObjectPage({ route }: { route: ObjectRoute }) {
           <KeyPanel
             key={key.controller}
             initial={key}
+            uid={uid}
             readOnly={view.server.readOnly}
             now={serverNow}
             onReconciled={() => refresh.current()}
@@ -212,32 +229,35 @@ export function ObjectPage({ route }: { route: ObjectRoute }) {
       </section>
       <section>
         <h2>Events</h2>
-        <table aria-label="Events" class="table">
-          <thead>
-            <tr>
-              <th scope="col">Type</th>
-              <th scope="col">Reason</th>
-              <th scope="col">Age</th>
-              <th scope="col">From</th>
-              <th scope="col">Message</th>
-            </tr>
-          </thead>
-          <tbody>
-            {view.events.map((event, i) => (
-              <tr key={i} class={event.type === "Warning" ? "warning-row" : ""}>
-                <td class={event.type === "Warning" ? "bad" : ""}>{event.type}</td>
-                <td>{event.reason}</td>
-                <td>
-                  {ageOf(event.time, serverNow)}
-                  {event.count > 1 ? ` (×${event.count})` : ""}
-                </td>
-                <td>{event.reportingController ?? ""}</td>
-                <td class="message">{event.note}</td>
+        {view.events.length === 0 ? (
+          <EmptyTable label="Events" text="No events." />
+        ) : (
+          <table aria-label="Events" class="table">
+            <thead>
+              <tr>
+                <th scope="col">Type</th>
+                <th scope="col">Reason</th>
+                <th scope="col">Age</th>
+                <th scope="col">From</th>
+                <th scope="col">Message</th>
               </tr>
-            ))}
-          </tbody>
-        </table>
-        {view.events.length === 0 && <p class="muted">No events.</p>}
+            </thead>
+            <tbody>
+              {view.events.map((event, i) => (
+                <tr key={i} class={event.type === "Warning" ? "warning-row" : ""}>
+                  <td class={event.type === "Warning" ? "bad" : ""}>{event.type}</td>
+                  <td>{event.reason}</td>
+                  <td>
+                    {ageOf(event.time, serverNow)}
+                    {event.count > 1 ? ` (×${event.count})` : ""}
+                  </td>
+                  <td>{event.reportingController ?? ""}</td>
+                  <td class="message">{event.note}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
       </section>
       <section>
         <h2>Owners</h2>
@@ -300,20 +320,23 @@ function keyState(key: KeyView, now: number): { text: string; tone: string } {
   if (key.queued) return { text: "Queued", tone: "ok" };
   if (key.scheduled) {
     return {
-      text: `Idle, next reconcile at ${clock(key.scheduled.at, now)} (${until(key.scheduled.at, now)})`,
+      text: `Requeued for ${clock(key.scheduled.at, now)} (${until(key.scheduled.at, now)})`,
       tone: "ok",
     };
   }
-  return { text: "Idle", tone: "muted" };
+  return { text: "Idle: reconciles again on its next change", tone: "muted" };
 }
 
 function KeyPanel({
   initial,
+  uid,
   readOnly,
   now,
   onReconciled,
 }: {
   initial: KeyView;
+  /** The object's uid: reconciles of an earlier object of the same name are hidden. */
+  uid: string | undefined;
   readOnly: boolean;
   now: number;
   onReconciled: () => void;
@@ -356,9 +379,7 @@ function KeyPanel({
         setError(
           failure instanceof HttpError && failure.status === 403
             ? "Refused: this dashboard is read-only"
-            : failure instanceof Error
-              ? failure.message
-              : String(failure),
+            : failureText(failure, false),
         );
       }
     } finally {
@@ -367,6 +388,11 @@ function KeyPanel({
   }
 
   const state = keyState(key, now);
+  // Records without a uid (a controller on sources alone) are kept: nothing says they are older.
+  const history = key.history.filter(
+    (record) => uid === undefined || record.uid === undefined || record.uid === uid,
+  );
+  const hidden = key.history.length - history.length;
   return (
     <div class="key-panel">
       <h3>{key.controller}</h3>
@@ -391,9 +417,62 @@ function KeyPanel({
           </span>
         )}
       </p>
-      <ReconcilesTable label="Reconciles" records={key.history} now={now} />
-      {key.history.length === 0 && <p class="muted">No reconcile yet.</p>}
+      <ReconcilesTable label="Reconciles" records={history} now={now} />
+      {hidden > 0 && (
+        <p class="muted">
+          {plural(hidden, "reconcile")} of an earlier object of this name{" "}
+          {hidden === 1 ? "is" : "are"} hidden.
+        </p>
+      )}
     </div>
+  );
+}
+
+/** The object's labels as `key=value` chips, and its annotations, near the top of its page. */
+function Metadata({
+  labels,
+  annotations,
+}: {
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+}) {
+  const labelEntries = Object.entries(labels).sort(([a], [b]) => a.localeCompare(b));
+  const annotationEntries = Object.entries(annotations).sort(([a], [b]) => a.localeCompare(b));
+  return (
+    <dl class="metadata">
+      <div>
+        <dt>Labels</dt>
+        <dd>
+          {labelEntries.length === 0 ? (
+            <span class="muted">none</span>
+          ) : (
+            <ul aria-label="Labels" class="chips">
+              {labelEntries.map(([key, value]) => (
+                <li key={key} class="chip">
+                  {key}={value}
+                </li>
+              ))}
+            </ul>
+          )}
+        </dd>
+      </div>
+      <div>
+        <dt>Annotations</dt>
+        <dd>
+          {annotationEntries.length === 0 ? (
+            <span class="muted">none</span>
+          ) : (
+            <ul aria-label="Annotations" class="chips">
+              {annotationEntries.map(([key, value]) => (
+                <li key={key} class="chip annotation" title={value}>
+                  {key}={value}
+                </li>
+              ))}
+            </ul>
+          )}
+        </dd>
+      </div>
+    </dl>
   );
 }
 

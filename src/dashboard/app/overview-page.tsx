@@ -3,11 +3,11 @@
  * controller's queue and rates, the latest Warning events, the Leases. Live through the
  * `overview` stream.
  */
-import { useEffect } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import type { ControllerSummary, KindSummary, Overview } from "../types.js";
 import { SeriesChart } from "./chart.js";
 import { StateBadge } from "./controller-state.js";
-import { ageOf, duration } from "./format.js";
+import { ageOf, duration, plural } from "./format.js";
 import { useNow, useStream } from "./hooks.js";
 import { LeasesTable } from "./leases-table.js";
 import { kindHref, objectHref, refText } from "./route.js";
@@ -25,6 +25,7 @@ export function OverviewPage({
   }, [live, onOverview]);
   const overview = live ?? known;
   const now = useNow();
+  const [showEmpty, setShowEmpty] = useState(false);
   if (overview === undefined) {
     return (
       <>
@@ -34,6 +35,9 @@ export function OverviewPage({
     );
   }
   const serverNow = now;
+  const sorted = kindsByTrouble(overview.kinds);
+  const folded = sorted.filter((kind) => !shownFolded(kind));
+  const kinds = showEmpty ? sorted : sorted.filter(shownFolded);
   return (
     <>
       <h1>Overview</h1>
@@ -55,7 +59,7 @@ export function OverviewPage({
             </tr>
           </thead>
           <tbody>
-            {kindsByTrouble(overview.kinds).map((kind) => (
+            {kinds.map((kind) => (
               <tr key={kindHref(kind)}>
                 <td>
                   <a
@@ -80,6 +84,18 @@ export function OverviewPage({
             ))}
           </tbody>
         </table>
+        {folded.length > 0 && (
+          <p>
+            <button
+              type="button"
+              class="link-button"
+              aria-expanded={showEmpty}
+              onClick={() => setShowEmpty(!showEmpty)}
+            >
+              Show {plural(folded.length, "empty Kubernetes kind")}
+            </button>
+          </p>
+        )}
       </section>
       <section>
         <h2>Controllers</h2>
@@ -125,6 +141,14 @@ export function OverviewPage({
   );
 }
 
+/**
+ * Whether a kind shows while empty Kubernetes kinds are folded: the modules' and CRDs' kinds
+ * always, Kubernetes' own once counted with objects.
+ */
+function shownFolded(kind: KindSummary): boolean {
+  return kind.builtin !== true || (kind.counted && kind.total > 0);
+}
+
 /** Kinds in trouble first (not Ready, then terminating), then those with objects, then the rest. */
 function kindsByTrouble(kinds: readonly KindSummary[]): KindSummary[] {
   return [...kinds].sort(
@@ -144,7 +168,7 @@ function ControllerCard({ controller }: { controller: ControllerSummary }) {
       {controller.kind && (
         <p class="muted">
           reconciles <a href={kindHref(controller.kind)}>{controller.kind.kind}</a> ·{" "}
-          {controller.workers} workers
+          {plural(controller.workers, "worker")}
         </p>
       )}
       <dl class="figures">
@@ -174,7 +198,7 @@ function ControllerCard({ controller }: { controller: ControllerSummary }) {
         <SeriesChart series={controller.errors} label="Errors per second" tone="bad" />
       </div>
       <p class="muted totals">
-        {controller.totalReconciles} reconciles, {controller.totalErrors} errors
+        {plural(controller.totalReconciles, "reconcile")}, {plural(controller.totalErrors, "error")}
       </p>
     </article>
   );

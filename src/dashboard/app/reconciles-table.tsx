@@ -1,6 +1,7 @@
 /** A table of reconciles: a key's history on its object's page, a controller's latest on its own. */
 import type { ComponentChildren } from "preact";
 import type { ReconcileRecord } from "../types.js";
+import { EmptyTable } from "./empty-table.js";
 import { ageOf, clock, duration } from "./format.js";
 
 /** The tone of a reconcile's result: `requeue_after` and `requeue` are fine, `error` is not. */
@@ -13,13 +14,17 @@ export function ReconcilesTable({
   records,
   now,
   keyCell,
+  emptyText = "No reconcile yet.",
 }: {
   label: string;
   records: readonly ReconcileRecord[];
   now: number;
   /** With it, a first column, Key, shows what it renders for each record's key. */
   keyCell?: (key: string) => ComponentChildren;
+  /** What it says when there is no record. */
+  emptyText?: string;
 }) {
+  if (records.length === 0) return <EmptyTable label={label} text={emptyText} />;
   return (
     <table aria-label={label} class="table">
       <thead>

@@ -1,11 +1,13 @@
 /**
  * A kind's objects as Kubernetes Tables, kept live: list with `as=Table`, then watch from the
  * list's resourceVersion with the same Accept. A 410 (Expired), any ERROR event, or the stream
- * ending: list again and watch again. Events are handed over as they arrive; the page batches
- * them per animation frame.
+ * ending: list again and watch again. A 429: again after its Retry-After. Any other 4xx but 401
+ * (a bad label selector, a kind gone) is the request's fault, not the connection's: the watch
+ * stops, and only a new request (new input) asks again. Events are handed over as they arrive;
+ * the page batches them per animation frame.
  */
 import { reportConnection } from "./connection.js";
-import { isAbort, lines, request, sleep, Unauthorized } from "./http.js";
+import { HttpError, isAbort, isRefused, lines, request, sleep, Unauthorized } from "./http.js";
 
 export const TABLE_ACCEPT = "application/json;as=Table;v=v1;g=meta.k8s.io";
 
@@ -42,8 +44,11 @@ export interface TableWatchHandlers {
   /** A fresh list: replaces all rows. */
   listed(table: Table): void;
   event(type: WatchEventType, row: TableRow): void;
-  /** A failure to list or watch (it is retried), or `undefined` once it works again. */
-  failed(error: Error | undefined): void;
+  /**
+   * A failure to list or watch, or `undefined` once it works again. `final`: the server refused
+   * the request (a 4xx), and the watch has stopped; otherwise it is retried.
+   */
+  failed(error: Error | undefined, final?: boolean): void;
 }
 
 /** The path of a kind's collection: `/api/v1/…` for core, `/apis/{group}/{version}/…`. */
@@ -98,9 +103,23 @@ export async function watchTable(
       delay = 250;
     } catch (error) {
       if (isAbort(error) || signal.aborted || error instanceof Unauthorized) return;
-      reportConnection(self, false);
-      handlers.failed(error instanceof Error ? error : new Error(String(error)));
-      delay = Math.min(delay * 2, 10_000);
+      if (isRefused(error)) {
+        reportConnection(self, true);
+        handlers.failed(error, true);
+        return;
+      }
+      if (error instanceof HttpError && error.status === 429) {
+        handlers.failed(error);
+        await sleep(error.retryAfterMs ?? delay, signal);
+        delay = Math.min(delay * 2, 10_000);
+        continue;
+      }
+      // A 410 (Expired) only asks for a new list; the connection is fine.
+      if (!(error instanceof HttpError && error.status === 410)) {
+        reportConnection(self, false);
+        handlers.failed(error instanceof Error ? error : new Error(String(error)));
+        delay = Math.min(delay * 2, 10_000);
+      }
     }
     // Relist at once after a long watch; not in a hot loop when the server keeps ending it.
     await sleep(Date.now() - started > 5_000 ? 0 : delay, signal);

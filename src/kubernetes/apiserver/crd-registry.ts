@@ -88,6 +88,11 @@ export class CrdRegistry {
     ];
   }
 
+  /** Whether `kind` is one of Kubernetes' own (the built-in kinds and the catalogue's). */
+  isBuiltin(kind: AnyKind): boolean {
+    return this.builtinIds.has(kindId(kind));
+  }
+
   /** Every kind served, as clients see it (discovery, OpenAPI). */
   kinds(): AnyKind[] {
     return this.served().map((s) => s.kind);
