@@ -8,7 +8,8 @@
  *   versus a @kubernetes/client-node 1.4 informer (in a process of its own). Measured as the
  *   server process's CPU time (`process.cpuUsage()`, user + system) from the first write of the
  *   burst until the watcher has shown/received the last change, less the same burst's CPU time
- *   with no watcher at all in the same run; median of 7 interleaved runs. The objects are of a typical size
+ *   with no watcher at all in the same run; median of 5 interleaved runs. Also the kind page's
+ *   Table watch alone, read by curl: what the page costs beyond its watch. The objects are of a typical size
  *   (about 700 bytes of JSON): a plain watch sends each whole, a Table watch its row.
  *
  * Needs Chromium (`CHROMIUM_PATH`, default /usr/bin/chromium).
@@ -134,8 +135,13 @@ export async function dashboardBenchmarks(): Promise<void> {
       ],
     );
 
-    const cost = { none: [] as number[], dashboard: [] as number[], informer: [] as number[] };
-    const runs = 7;
+    const cost = {
+      none: [] as number[],
+      dashboard: [] as number[],
+      curl: [] as number[],
+      informer: [] as number[],
+    };
+    const runs = 5;
     for (let run = 0; run < runs; run++) {
       {
         const since = await server.cpu();
@@ -149,6 +155,36 @@ export async function dashboardBenchmarks(): Promise<void> {
         await page.waitForFunction(shows, seq, { polling: "raf", timeout: 120_000 });
         cost.dashboard.push((await server.cpu()) - since);
         await close();
+      }
+      {
+        const seq = String(server.nextMarker());
+        // The kind page's watch alone, read by curl: what the page costs beyond its watch.
+        const list = (await (
+          await fetch(`${server.url}/apis/bench.setpoint.dev/v1/items?limit=1`)
+        ).json()) as { metadata: { resourceVersion: string } };
+        const child = spawn("curl", [
+          "-sN",
+          "-H",
+          "Accept: application/json;as=Table;v=v1;g=meta.k8s.io",
+          `${server.url}/apis/bench.setpoint.dev/v1/items?watch=1&allowWatchBookmarks=true&resourceVersion=${list.metadata.resourceVersion}`,
+        ]);
+        let tail = "";
+        let sawLast!: () => void;
+        const seen = new Promise<void>((resolve) => {
+          sawLast = resolve;
+        });
+        const headers = new Promise<void>((resolve) => child.stdout!.once("data", () => resolve()));
+        child.stdout!.on("data", (chunk: Buffer) => {
+          tail += chunk.toString();
+          if (tail.includes(`"item-00000",${seq}`)) sawLast();
+          tail = tail.slice(-200);
+        });
+        await Promise.race([headers, new Promise((resolve) => setTimeout(resolve, 1_000))]);
+        const since = await server.cpu();
+        await server.burst();
+        await seen;
+        cost.curl.push((await server.cpu()) - since);
+        child.kill();
       }
       {
         const seq = String(server.nextMarker());
@@ -193,6 +229,13 @@ export async function dashboardBenchmarks(): Promise<void> {
           `${extra(cost.dashboard).toFixed(0)} ms`,
           `${(extra(cost.dashboard) / informerExtra).toFixed(2)}×`,
           "≤ 1.00×",
+        ],
+        [
+          "the kind page's Table watch alone (curl)",
+          `${median(cost.curl).toFixed(0)} ms`,
+          `${extra(cost.curl).toFixed(0)} ms`,
+          `${(extra(cost.curl) / informerExtra).toFixed(2)}×`,
+          "",
         ],
         [
           "client-node 1.4 informer",
