@@ -29,7 +29,18 @@ interface KeyHistory {
   next: number;
 }
 
-/** One controller's recent reconciles. */
+/**
+ * One controller's recent reconciles. A `Manager` keeps one per controller
+ * (`manager.journal(name)`); the dashboard's read API shows them.
+ *
+ * @example
+ * ```ts
+ * const journal = manager.journal("widgets")!;
+ * journal.percentiles(); // { p50Ms: 1.2, p99Ms: 18 } once a reconcile ended
+ * journal.history("shop/front")[0]; // { key, started, ms, result: "error", reason, error }
+ * journal.series(Date.now()).errors.counts; // errors per 5 s over the last five minutes
+ * ```
+ */
 export class ReconcileJournal {
   /** Bucket counts, a ring indexed by bucket number modulo its length. */
   private readonly reconcileCounts = new Uint32Array(JOURNAL_BUCKETS);
