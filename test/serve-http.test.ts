@@ -193,12 +193,28 @@ describe("serve answers bad input with the right Status", () => {
     );
   });
 
-  it("keeps resourceVersion rules on lists: Exact needs the current revision, a future one is too large", async () => {
+  it("keeps resourceVersion rules on lists: Exact reads that revision, a future one is too large", async () => {
+    await call(
+      "POST",
+      widgets,
+      JSON.stringify({ metadata: { name: "then" }, spec: { replicas: 1 } }),
+    );
     const list = (await call("GET", widgets)).json() as { metadata: { resourceVersion: string } };
     const rv = list.metadata.resourceVersion;
+    await call("PATCH", `${widgets}/then`, JSON.stringify({ spec: { replicas: 5 } }), {
+      "content-type": "application/merge-patch+json",
+    });
+    const exact = await call("GET", `${widgets}?resourceVersion=${rv}&resourceVersionMatch=Exact`);
+    expect(exact.status).toBe(200);
+    const past = exact.json() as {
+      metadata: { resourceVersion: string };
+      items: { metadata: { name: string }; spec: { replicas: number } }[];
+    };
+    expect(past.metadata.resourceVersion).toBe(rv);
+    expect(past.items.find((i) => i.metadata.name === "then")?.spec.replicas).toBe(1);
     expect(
-      (await call("GET", `${widgets}?resourceVersion=${rv}&resourceVersionMatch=Exact`)).status,
-    ).toBe(200);
+      (await call("GET", `${widgets}?resourceVersion=${rv}&continue=abc`)).json(),
+    ).toMatchObject({ code: 400 });
     expect(
       (await call("GET", `${widgets}?resourceVersion=${Number(rv) + 1000}`)).json(),
     ).toMatchObject({ code: 504, reason: "Timeout" });

@@ -51,6 +51,17 @@ export interface ListOptions {
   /** The `continue` token of the previous page: the next page of the same snapshot. */
   readonly continue?: string;
   /**
+   * The revision to read at, as Kubernetes' `resourceVersion` of a list: with
+   * `resourceVersionMatch: "Exact"`, the state at exactly that revision, which the store must
+   * still hold in its kept history (else `Expired`, 410, as etcd answers a compacted revision);
+   * otherwise (`NotOlderThan`, the default) the current state, which is never older. Beyond the
+   * store's revision: `Timeout` (504) "Too large resource version". `""` and `"0"`: the current
+   * state. Not with `continue`, whose token carries its revision. @default the current state
+   */
+  readonly resourceVersion?: string;
+  /** How `resourceVersion` is matched. @default "NotOlderThan" */
+  readonly resourceVersionMatch?: "Exact" | "NotOlderThan";
+  /**
    * A hint that the caller will read every page at once (an informer's list): a remote backend
    * may then ask for the next page while this one is still arriving. @default false
    */

@@ -11,6 +11,7 @@ import {
 } from "../model/selector.js";
 import type { ListOptions, ObjectList, StoredObject } from "./backend.js";
 import { type ContinueToken, decodeContinue, encodeContinue } from "./continue-token.js";
+import { parseRevision, tooLargeResourceVersion } from "./revision.js";
 
 /** A request's label and field selectors, parsed. */
 export interface Selectors {
@@ -39,6 +40,10 @@ export interface ListQuery extends Selectors {
   readonly namespace: string | undefined;
   /** Where the list goes on, for a later page. */
   readonly token: ContinueToken | undefined;
+  /** The revision to read at exactly (`resourceVersionMatch: "Exact"`). */
+  readonly exact: number | undefined;
+  /** The revision the state read must have reached (a `resourceVersion` otherwise). */
+  readonly notOlderThan: number | undefined;
 }
 
 /** Checks and parses `options`: `BadRequest` for a bad limit, selector or token. */
@@ -55,7 +60,33 @@ export function listQuery(options: ListOptions): ListQuery {
     options.continue === undefined || options.continue === ""
       ? undefined
       : decodeContinue(options.continue);
-  return { labels, fields, limit, namespace, token };
+  const { resourceVersion: asked = "", resourceVersionMatch: match } = options;
+  if (match !== undefined && match !== "Exact" && match !== "NotOlderThan")
+    throw badRequest(`resourceVersionMatch "${String(match)}" is not supported`);
+  const revision = asked === "" || asked === "0" ? undefined : parseRevision(asked);
+  if (revision !== undefined && token !== undefined)
+    throw badRequest("specifying resource version is not allowed when using continue");
+  if (match === "Exact" && revision === undefined)
+    throw badRequest("resourceVersionMatch Exact needs a resourceVersion other than 0");
+  return {
+    labels,
+    fields,
+    limit,
+    namespace,
+    token,
+    exact: match === "Exact" ? revision : undefined,
+    notOlderThan: match === "Exact" ? undefined : revision,
+  };
+}
+
+/**
+ * Checks a list's revision against the store's `current` one: `Timeout` (504) for a revision it
+ * has not reached. Returns the revision to read at: the exact one asked for, or `current`.
+ */
+export function listRevision(query: ListQuery, current: number): number {
+  const asked = query.exact ?? query.notOlderThan;
+  if (asked !== undefined && asked > current) throw tooLargeResourceVersion(asked, current);
+  return query.exact ?? current;
 }
 
 /** Whether an object's metadata matches the query's selectors. */

@@ -302,6 +302,9 @@ class KubernetesBackend implements Backend {
       labelSelector: labelSelectorString(options.labelSelector),
       fieldSelector: fieldSelectorString(options.fieldSelector),
       limit: options.limit === undefined || options.limit === 0 ? undefined : String(options.limit),
+      // A read at a revision is the API server's to answer (its watch cache or etcd).
+      resourceVersion: options.resourceVersion || undefined,
+      resourceVersionMatch: options.resourceVersion ? options.resourceVersionMatch : undefined,
     };
     const body = await this.page(path, query, options.continue, options.readAhead === true);
     const metadata = (body.metadata ?? {}) as { resourceVersion?: string; continue?: string };
@@ -335,8 +338,18 @@ class KubernetesBackend implements Backend {
       ahead.expiry.cancel();
       return ahead.page;
     }
-    if (!readAhead) return this.call("GET", path, { ...query, continue: token });
-    return this.call("GET", path, { ...query, continue: token }, undefined, undefined, (start) => {
+    // A later page's token carries the list's revision: the API server refuses both.
+    const sent =
+      token === undefined
+        ? query
+        : {
+            ...query,
+            continue: token,
+            resourceVersion: undefined,
+            resourceVersionMatch: undefined,
+          };
+    if (!readAhead) return this.call("GET", path, sent);
+    return this.call("GET", path, sent, undefined, undefined, (start) => {
       const items = start.indexOf('"items"');
       const next = continuePattern.exec(items < 0 ? start : start.slice(0, items))?.[1];
       if (next === undefined) return items >= 0;

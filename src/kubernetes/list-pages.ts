@@ -9,12 +9,20 @@ export async function* listPages(
   options: ListOptions,
 ): AsyncGenerator<ObjectList> {
   let token: string | undefined;
+  // Later pages read the first page's revision through their token, which carries it.
+  const { resourceVersion, resourceVersionMatch, ...rest } = options;
   do {
-    const page = await backend.list(kind, {
-      ...options,
-      limit: 500,
-      ...(token ? { continue: token } : {}),
-    });
+    const page = await backend.list(
+      kind,
+      token
+        ? { ...rest, limit: 500, continue: token }
+        : {
+            ...rest,
+            limit: 500,
+            ...(resourceVersion === undefined ? {} : { resourceVersion }),
+            ...(resourceVersionMatch === undefined ? {} : { resourceVersionMatch }),
+          },
+    );
     yield page;
     token = page.continue;
   } while (token);

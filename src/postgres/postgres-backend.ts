@@ -44,7 +44,7 @@ import type {
 } from "../backend/backend.js";
 import { continueExpired } from "../backend/continue-token.js";
 import { subjectOf } from "../backend/error-subject.js";
-import { listPage, listQuery, matchesQuery } from "../backend/list-query.js";
+import { listPage, listQuery, listRevision, matchesQuery } from "../backend/list-query.js";
 import { NewerSchemaError } from "../backend/migrations.js";
 import { defaultMaxObjectBytes } from "../backend/object-rules.js";
 import { runAsync, type Steps } from "../backend/steps.js";
@@ -52,7 +52,7 @@ import { StoreEngine, TransactionalBackend } from "../backend/store-engine.js";
 import type { StoreTransaction } from "../backend/store-transaction.js";
 import { WatchChannel } from "../backend/watch-channel.js";
 import { watchQuery } from "../backend/watch-query.js";
-import { ApiError, notFound } from "../model/api-error.js";
+import { ApiError, expired, notFound } from "../model/api-error.js";
 import { type Clock, sleep, systemClock, type Timer } from "../model/clock.js";
 import { type AnyKind, kindId } from "../model/kind.js";
 import type { ObjectKey } from "../model/resource.js";
@@ -364,7 +364,14 @@ export class PostgresBackend extends TransactionalBackend implements Backend, Ch
         );
         const { value, compacted, last_change } = revisionRows[0];
         const current = Number(value);
-        const revision = token?.rv ?? current;
+        const asked = listRevision(query, current);
+        // A read at a past revision needs the changes since; compaction keeps, below its point,
+        // only the latest change of each key changed since (what this read needs at the point).
+        if (asked < Number(compacted) && Number(last_change ?? 0) > asked)
+          throw expired(
+            `the resourceVersion ${asked} is too old to be read exactly (compacted at ${compacted})`,
+          );
+        const revision = token?.rv ?? asked;
         if (
           token !== undefined &&
           // Before the kept history and changed since, or beyond this store's revision (a
@@ -379,7 +386,14 @@ export class PostgresBackend extends TransactionalBackend implements Backend, Ch
         const batch = limit > 0 ? Math.min(limit + 1, 500) : 500;
         let more = false;
         scan: for (;;) {
-          const rows = await this.stateAt(client, id, revision, after, batch, token === undefined);
+          const rows = await this.stateAt(
+            client,
+            id,
+            revision,
+            after,
+            batch,
+            revision === current || Number(last_change ?? 0) <= revision,
+          );
           for (const object of rows) {
             const meta = object.metadata;
             if (namespace !== undefined && (meta.namespace ?? "") !== namespace) break scan;

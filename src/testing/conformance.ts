@@ -6,7 +6,7 @@
 import type { StandardSchemaV1 } from "@standard-schema/spec";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { z } from "zod";
-import type { Backend, StoredObject, Watch, WatchEvent } from "../backend/backend.js";
+import type { Backend, ObjectList, StoredObject, Watch, WatchEvent } from "../backend/backend.js";
 import { Lease } from "../coordination/lease.js";
 import { ApiError } from "../model/api-error.js";
 import { type AnyKind, defineKind } from "../model/kind.js";
@@ -1396,6 +1396,77 @@ export function runBackendConformance(
         expect(err.code).toBe(410);
         expect(err.message).toContain("You can start a new list without the continue parameter");
       });
+
+      it("lists the state at an earlier revision exactly (resourceVersionMatch Exact), a page at a time too", async () => {
+        const a = await backend.create(Widget, widget("a"));
+        await backend.create(Widget, widget("b"));
+        await backend.create(Widget, widget("c"));
+        const then = (await backend.list(Widget)).resourceVersion;
+        await backend.update(Widget, { ...a, spec: { replicas: 9 } });
+        await backend.delete(Widget, key("b"));
+        await backend.create(Widget, widget("d"));
+        const exact = await backend.list(Widget, {
+          resourceVersion: then,
+          resourceVersionMatch: "Exact",
+        });
+        expect(exact.resourceVersion).toBe(then);
+        expect(names(exact.items)).toEqual(["a", "b", "c"]);
+        expect(exact.items[0]!.metadata.resourceVersion).toBe(a.metadata.resourceVersion);
+        expect((exact.items[0]!.spec as { replicas: number }).replicas).toBe(1);
+        // Page by page: every page reads the same past revision.
+        const seen: string[] = [];
+        let token: string | undefined;
+        let first = true;
+        do {
+          const page: ObjectList = await backend.list(Widget, {
+            limit: 1,
+            ...(first ? { resourceVersion: then, resourceVersionMatch: "Exact" as const } : {}),
+            ...(token ? { continue: token } : {}),
+          });
+          first = false;
+          expect(page.resourceVersion).toBe(then);
+          seen.push(...names(page.items));
+          token = page.continue;
+        } while (token);
+        expect(seen).toEqual(["a", "b", "c"]);
+        // Not older than: the current state, which is never older.
+        const current = await backend.list(Widget, { resourceVersion: then });
+        expect(names(current.items)).toEqual(["a", "c", "d"]);
+        expect(Number(current.resourceVersion)).toBeGreaterThan(Number(then));
+      });
+
+      it("answers a list at a revision beyond the store's with Timeout (504) Too large resource version", async () => {
+        const created = await backend.create(Widget, widget("a"));
+        const beyond = String(Number(created.metadata.resourceVersion) + 1000);
+        for (const resourceVersionMatch of ["Exact", "NotOlderThan"] as const) {
+          const err = await rejection(
+            backend.list(Widget, { resourceVersion: beyond, resourceVersionMatch }),
+          );
+          expect(err.code).toBe(504);
+          expect(err.message).toContain("Too large resource version");
+        }
+        const bad = await rejection(
+          backend.list(Widget, { resourceVersion: "abc", resourceVersionMatch: "Exact" }),
+        );
+        expect(bad.reason).toBe("BadRequest");
+      });
+
+      if (options.compact !== undefined)
+        it("answers a list at a revision before the kept history with Expired (410)", async () => {
+          const a = await backend.create(Widget, widget("a"));
+          const then = a.metadata.resourceVersion;
+          await backend.update(Widget, { ...a, spec: { replicas: 2 } });
+          await options.compact?.(backend);
+          const err = await rejection(
+            backend.list(Widget, { resourceVersion: then, resourceVersionMatch: "Exact" }),
+          );
+          expect(err.code).toBe(410);
+          expect(ApiError.isGone(err)).toBe(true);
+          // The current state is still there to list.
+          expect(names((await backend.list(Widget, { resourceVersion: then })).items)).toEqual([
+            "a",
+          ]);
+        });
 
       it("rejects a garbled continue token", async () => {
         const err = await rejection(backend.list(Widget, { continue: "not a token" }));

@@ -6,6 +6,8 @@ export interface LogEntry {
   readonly type: "ADDED" | "MODIFIED" | "DELETED";
   readonly revision: number;
   readonly object: StoredObject;
+  /** The version the change replaced (none for ADDED): what a read at an earlier revision sees. */
+  readonly previous?: StoredObject | undefined;
   /** The labels before the change, when they differ from `object`'s (for selector watches). */
   readonly previousLabels: Readonly<Record<string, string>> | undefined;
   /** What the entry counts against the log's byte budget: about the JSON size of `object`. */

@@ -49,12 +49,13 @@ describe("the memory store's history", () => {
     const versions = await writeVersions(backend, 3_000, 50_000);
     const resume = (i: number) =>
       backend.watch(Blob, { resourceVersion: versions[i]!.metadata.resourceVersion }).next();
-    // About 1 MB of 50 KB changes: the latest 19 or so.
+    // About 1 MB of 50 KB updates, each counted with the version it replaced (100 KB): the
+    // latest 9 or so.
     await expect(resume(0)).rejects.toMatchObject({ reason: "Expired", code: 410 });
-    await expect(resume(2_975)).rejects.toMatchObject({ reason: "Expired" });
-    expect((await resume(2_985)).value).toMatchObject({
+    await expect(resume(2_985)).rejects.toMatchObject({ reason: "Expired" });
+    expect((await resume(2_993)).value).toMatchObject({
       type: "MODIFIED",
-      object: versions[2_986],
+      object: versions[2_994],
     });
     await backend.close();
   });
@@ -66,18 +67,19 @@ describe("the memory store's history", () => {
       spec: { n: 0 },
     });
     await backend.update(Small, { ...quiet, spec: { n: 1 } });
-    // 1,000 changes of 50 KB: 50 MB, well under the 10,000-change limit.
+    // 1,000 updates of 50 KB, each counted with the version it replaced: 100 MB, well under the
+    // 10,000-change limit; 32 MiB keeps the latest 330 or so.
     const versions = await writeVersions(backend, 1_000, 50_000);
     await expect(
-      backend.watch(Blob, { resourceVersion: versions[0]!.metadata.resourceVersion }).next(),
+      backend.watch(Blob, { resourceVersion: versions[500]!.metadata.resourceVersion }).next(),
     ).rejects.toMatchObject({ reason: "Expired" });
     expect(
       (
         await backend
-          .watch(Blob, { resourceVersion: versions[500]!.metadata.resourceVersion })
+          .watch(Blob, { resourceVersion: versions[800]!.metadata.resourceVersion })
           .next()
       ).value,
-    ).toMatchObject({ object: versions[501] });
+    ).toMatchObject({ object: versions[801] });
     expect(
       (await backend.watch(Small, { resourceVersion: quiet.metadata.resourceVersion }).next())
         .value,

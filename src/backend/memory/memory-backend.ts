@@ -16,7 +16,7 @@ import type {
 import { continueExpired } from "../continue-token.js";
 import { subjectOf } from "../error-subject.js";
 import { leaseKindId } from "../fence.js";
-import { listPage, listQuery, matchesQuery } from "../list-query.js";
+import { listPage, listQuery, listRevision, matchesQuery } from "../list-query.js";
 import { defaultMaxObjectBytes } from "../object-rules.js";
 import { tooLargeResourceVersion } from "../revision.js";
 import { rememberPartSizes } from "../seal.js";
@@ -36,12 +36,13 @@ export interface MemoryBackendOptions {
    */
   readonly historyLimit?: number;
   /**
-   * How many bytes of each kind's changes are kept for watches to resume from, besides
-   * `historyLimit`; the oldest go first, the latest change is always kept, and a watch resuming
-   * from before what is kept gets `Expired` (410) and relists. Each change counts the JSON size
-   * of the object it carries, as estimated while checking `maxObjectBytes` (no extra
-   * serialization; parts under 1 KiB that a change shares with the version before are not
-   * counted again). It bounds what history holds in memory when objects are large (10,000
+   * How many bytes of each kind's changes are kept for watches to resume from (and lists at a
+   * past revision to read), besides `historyLimit`; the oldest go first, the latest change is
+   * always kept, and a watch resuming from before what is kept gets `Expired` (410) and relists.
+   * Each change counts the JSON size of the object it carries, as estimated while checking
+   * `maxObjectBytes` (no extra serialization; parts under 1 KiB that a change shares with the
+   * version before are not counted again), twice for an update, which keeps the version it
+   * replaced (as Kubernetes' watch cache keeps `prevObject`). It bounds what history holds in memory when objects are large (10,000
    * changes of 50 KB objects would be 500 MB); with objects of 3 KB or less the count binds
    * first. Per kind, like `historyLimit`, so a busy kind never cuts a quiet kind's history short.
    * @default 33_554_432 (32 MiB)
@@ -59,16 +60,20 @@ export interface MemoryBackendOptions {
   /** The largest object accepted, in bytes of JSON. @default 1_572_864 (1.5 MiB, as etcd) */
   readonly maxObjectBytes?: number;
   /**
-   * How long the snapshot behind a list's `continue` token is kept; a later token gets
-   * `Expired` (410) if the kind changed since. @default 300_000 (5 minutes, etcd's compaction)
+   * How long the snapshot behind a list's `continue` token is kept. Later, a token is served
+   * from the kind's history (its current state with the changes since undone, as a list at a
+   * past `resourceVersion` is); once the history no longer holds every change since the token's
+   * revision, the token gets `Expired` (410), as Kubernetes answers a token past etcd's
+   * compaction. @default 300_000 (5 minutes, etcd's compaction)
    */
   readonly continueTtlMs?: number;
   /**
    * How many snapshots behind `continue` tokens each kind keeps at most. A paginated list keeps
    * the kind's state for its later pages (one snapshot per state of the kind: lists of an
    * unchanged kind share it), and a snapshot holds every object version it saw until it goes;
-   * beyond this many, the oldest goes, and its tokens get `Expired` (410) once the kind changed
-   * since, as Kubernetes answers a token past etcd's compaction. Clients then list again.
+   * beyond this many, the oldest goes, and its tokens are served from the history while it
+   * holds every change since, then get `Expired` (410), as Kubernetes answers a token past
+   * etcd's compaction. Clients then list again.
    * @default 16
    */
   readonly maxContinueSnapshots?: number;
@@ -347,8 +352,8 @@ export class MemoryBackend extends TransactionalBackend implements Backend {
   private readPage(table: Table, options: ListOptions): ObjectList {
     const query = listQuery(options);
     const { limit, namespace, token } = query;
-    let tree = table.tree;
-    let revision = this.currentRevision;
+    let revision = listRevision(query, this.currentRevision);
+    let tree = revision === this.currentRevision ? table.tree : this.stateAt(table, revision);
     let after: Key | undefined;
     if (token !== undefined) {
       // From beyond this store's revision: a list begun before a restart, or on another store.
@@ -550,13 +555,15 @@ export class MemoryBackend extends TransactionalBackend implements Backend {
       removed ? undefined : object.metadata.ownerReferences,
     );
     const historyBefore = table.log.bytes;
-    // The entry keeps what watches need, not the version before (`change.previous`).
+    // The entry keeps what watches need, and the version it replaced, for lists at a past
+    // revision (an update's counts twice: about its size again).
     table.log.append({
       type: change.type,
       revision,
       object,
+      previous,
       previousLabels: change.previousLabels,
-      bytes: change.bytes,
+      bytes: change.type === "MODIFIED" ? 2 * change.bytes : change.bytes,
     });
     this.historyBytesKept += table.log.bytes - historyBefore;
     if (this.historyBytesKept > this.totalHistoryBytes) this.trimHistory();
@@ -631,7 +638,30 @@ export class MemoryBackend extends TransactionalBackend implements Backend {
     for (const [state, snapshot] of table.snapshots) if (state <= revision) found = snapshot;
     if (found !== undefined && this.clock.now() - found.takenAt <= this.continueTtlMs)
       return found.tree;
+    // No snapshot (expired or evicted): the history may still hold the changes since.
+    if (revision >= table.log.compactedRevision) return this.stateAt(table, revision);
     throw continueExpired();
+  }
+
+  /**
+   * The kind's objects as they were at store revision `revision`, from its current state and
+   * the changes since, undone newest first (each change keeps the version it replaced); a
+   * copy-on-write clone, so it costs the changes undone. `Expired` (410) when changes after
+   * `revision` may be gone from the history.
+   */
+  private stateAt(table: Table, revision: number): BTree<Key, StoredObject> {
+    if (table.lastChange <= revision) return table.tree;
+    const { log } = table;
+    const first = log.seqAfter(revision);
+    const tree = table.tree.clone();
+    for (let seq = log.end - 1; seq >= first; seq--) {
+      const { type, object, previous } = log.at(seq);
+      const key = object.metadata as Key;
+      if (type === "ADDED" || previous === undefined) tree.delete(key);
+      else tree.set(key, previous);
+      // (Every update and removal keeps its previous version; only a creation has none.)
+    }
+    return tree;
   }
 
   /**

@@ -116,7 +116,7 @@ describe("memory backend options", () => {
     );
   });
 
-  it("expires continue tokens after continueTtlMs once the kind changed", async () => {
+  it("serves a continue token from its snapshot for continueTtlMs, then from the history, and expires it once both are gone", async () => {
     const clock = new FakeClock();
     const backend = new MemoryBackend({ clock, continueTtlMs: 1_000 });
     for (let n = 0; n < 3; n++)
@@ -128,6 +128,11 @@ describe("memory backend options", () => {
     ).toBe("t1");
     await backend.create(Thing, { metadata: { name: "t3" }, spec: { n: 3 } });
     await clock.advance(600);
+    // The snapshot is gone; the history still holds every change since the token's revision.
+    const later = await backend.list(Thing, { limit: 2, continue: first.continue! });
+    expect(later.items.map((t) => t.metadata.name)).toEqual(["t1", "t2"]);
+    expect(later.resourceVersion).toBe(first.resourceVersion);
+    backend.compact();
     await expect(
       backend.list(Thing, { limit: 1, continue: first.continue! }),
     ).rejects.toMatchObject({ reason: "Expired" });

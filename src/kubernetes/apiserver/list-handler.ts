@@ -6,7 +6,7 @@
  * served.
  */
 import type { ListOptions, StoredObject } from "../../backend/backend.js";
-import { ApiError, badRequest } from "../../model/api-error.js";
+import { badRequest } from "../../model/api-error.js";
 import { parseFieldSelector, parseLabelSelector, selectableFields } from "../../model/selector.js";
 import { listAll } from "../list-pages.js";
 import type { ResourceRequest } from "./request-context.js";
@@ -64,8 +64,10 @@ export async function serveList(request: ResourceRequest): Promise<void> {
   let metadata: Record<string, unknown>;
   if (modules !== undefined && modules.size > 0) {
     // Stored CRDs and the modules' in one list, in name order, in one page.
-    const all = await listAll(server.backend, storage, listOptions);
-    checkResourceVersion(query, all.resourceVersion);
+    const all = await listAll(server.backend, storage, {
+      ...listOptions,
+      ...revisionOptions(query),
+    });
     const labels =
       listOptions.labelSelector === undefined
         ? undefined
@@ -82,10 +84,10 @@ export async function serveList(request: ResourceRequest): Promise<void> {
   } else {
     const list = await server.backend.list(storage, {
       ...listOptions,
+      ...revisionOptions(query),
       ...(limit > 0 ? { limit } : {}),
       ...(query.get("continue") ? { continue: query.get("continue")! } : {}),
     });
-    checkResourceVersion(query, list.resourceVersion);
     items = list.items.map((o) => served.toServed(o));
     if (serverFilter !== undefined) items = items.filter(serverFilter);
     metadata = {
@@ -103,24 +105,28 @@ export async function serveList(request: ResourceRequest): Promise<void> {
     );
 }
 
-/** Applies `resourceVersion`/`resourceVersionMatch` of a list to the revision it was served at. */
-function checkResourceVersion(query: URLSearchParams, served: string): void {
-  const asked = query.get("resourceVersion");
+/**
+ * A list's `resourceVersion` and `resourceVersionMatch`, checked as kube-apiserver checks them,
+ * for the store: `Exact` reads the state at that revision (from the kept history), otherwise the
+ * current state (`Timeout` from the store when it has not reached the revision).
+ */
+function revisionOptions(
+  query: URLSearchParams,
+): Pick<ListOptions, "resourceVersion" | "resourceVersionMatch"> {
+  const asked = query.get("resourceVersion") ?? "";
   const match = query.get("resourceVersionMatch");
   if (match !== null && match !== "NotOlderThan" && match !== "Exact")
     throw badRequest(`resourceVersionMatch "${match}" is not supported`);
-  if (asked === null || asked === "" || asked === "0") {
-    if (match !== null && asked !== "0")
+  if (asked === "") {
+    if (match !== null)
       throw badRequest("resourceVersionMatch is forbidden unless resourceVersion is provided");
-    return;
+    return {};
   }
   if (!/^[0-9]+$/.test(asked)) throw badRequest(`invalid resourceVersion "${asked}"`);
-  if (match === "Exact" && asked !== served) {
-    throw new ApiError(
-      "Expired",
-      `the resourceVersion ${asked} cannot be served exactly; this server keeps only the latest state (${served})`,
-    );
+  if (asked === "0") {
+    if (match === "Exact")
+      throw badRequest('resourceVersionMatch "Exact" is forbidden for resourceVersion "0"');
+    return {};
   }
-  if (Number(asked) > Number(served))
-    throw new ApiError("Timeout", `Too large resource version: ${asked}, current: ${served}`);
+  return { resourceVersion: asked, ...(match === null ? {} : { resourceVersionMatch: match }) };
 }
