@@ -3,11 +3,14 @@
  * - failover: three leader-elected replicas, the leader killed with SIGKILL 20 times (a fresh
  *   replica replaces each one killed); time from the kill until another replica holds the Lease;
  * - sharded reconcile throughput: 1, 2 and 3 replicas sharing 12 shards; reconciles/s of 3,000
- *   changed keys (each reconcile logs itself and writes status), from the first change to the
+ *   changed keys (each reconcile logs itself and writes status; in a second table it first
+ *   awaits 20 ms of simulated I/O), with each replica's and PostgreSQL's CPU over the pass (from
+ *   /proc: where the time goes), from the first change to the
  *   last status written.
  * Lease 3 s, renew deadline 2 s, retry 0.5 s, as in the tests.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { connectPostgres } from "../src/postgres/index.js";
@@ -22,10 +25,21 @@ function replica(
   schema: string,
   identity: string,
   mode: string,
+  reconcileMs = 0,
 ): Promise<ChildProcess> {
   const child = spawn(
     process.execPath,
-    ["--conditions=source", "--import", "tsx", script, url, schema, identity, "0", mode],
+    [
+      "--conditions=source",
+      "--import",
+      "tsx",
+      script,
+      url,
+      schema,
+      identity,
+      String(reconcileMs),
+      mode,
+    ],
     { stdio: ["ignore", "pipe", "inherit"] },
   );
   return new Promise((resolve, reject) => {
@@ -94,15 +108,52 @@ async function failover(url: string): Promise<number[]> {
   return times.sort((a, b) => a - b);
 }
 
-async function shardedThroughput(url: string, replicas: number): Promise<number> {
-  const schema = `sharded_${replicas}`;
+/** CPU seconds (user + system) the processes `pids` have used, from /proc (Linux). */
+function cpuSeconds(pids: readonly number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {}
+  }
+  return ticks / 100;
+}
+
+/** The processes of the user PostgreSQL runs as (the benchmark's throwaway server). */
+function postgresPids(): number[] {
+  try {
+    return execFileSync("ps", ["-u", "postgres", "-o", "pid="], { encoding: "utf8" })
+      .split("\n")
+      .filter((line) => line.trim() !== "")
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+interface Throughput {
+  readonly rate: number;
+  /** CPU seconds of each replica, and of PostgreSQL, over the measured pass. */
+  readonly replicaCpu: readonly number[];
+  readonly postgresCpu: number;
+  readonly seconds: number;
+}
+
+async function shardedThroughput(
+  url: string,
+  replicas: number,
+  reconcileMs = 0,
+): Promise<Throughput> {
+  const schema = `sharded_${replicas}_${reconcileMs}`;
   const { backend, db } = await prepare(url, schema);
   const keys = 3_000;
   const children: ChildProcess[] = [];
   try {
     await createWidgets(backend, keys);
     for (let r = 0; r < replicas; r++)
-      children.push(await replica(url, schema, `replica-${r}`, "shards"));
+      children.push(await replica(url, schema, `replica-${r}`, "shards", reconcileMs));
     // Shards placed and the first pass done: every key reconciled at its current spec.
     const done = async () => {
       const { rows } = await db.query(
@@ -113,6 +164,9 @@ async function shardedThroughput(url: string, replicas: number): Promise<number>
     };
     while (!(await done())) await sleep(100);
     await sleep(4_000); // let the fair share settle (members announce, extras are handed back)
+    const pids = children.map((child) => child.pid!);
+    const replicaCpuBefore = pids.map((pid) => cpuSeconds([pid]));
+    const postgresBefore = cpuSeconds(postgresPids());
     const started = performance.now();
     let next = 0;
     await Promise.all(
@@ -129,7 +183,13 @@ async function shardedThroughput(url: string, replicas: number): Promise<number>
       }),
     );
     while (!(await done())) await sleep(20);
-    return (keys / (performance.now() - started)) * 1000;
+    const seconds = (performance.now() - started) / 1000;
+    return {
+      rate: keys / seconds,
+      replicaCpu: pids.map((pid, i) => cpuSeconds([pid]) - replicaCpuBefore[i]!),
+      postgresCpu: cpuSeconds(postgresPids()) - postgresBefore,
+      seconds,
+    };
   } finally {
     for (const child of children) child.kill("SIGKILL");
     await backend.close();
@@ -152,22 +212,28 @@ export async function replicaBenchmarks(): Promise<void> {
         ],
       ],
     );
-    const rows: string[][] = [];
-    let one = 0;
-    for (const replicas of [1, 2, 3]) {
-      const rate = await shardedThroughput(server.url, replicas);
-      if (replicas === 1) one = rate;
-      rows.push([
-        String(replicas),
-        `${Math.round(rate).toLocaleString("en-US")}/s`,
-        `${(rate / one).toFixed(2)}×`,
-      ]);
+    for (const reconcileMs of [0, 20]) {
+      const rows: string[][] = [];
+      let one = 0;
+      for (const replicas of [1, 2, 3]) {
+        const run = await shardedThroughput(server.url, replicas, reconcileMs);
+        if (replicas === 1) one = run.rate;
+        // Where the time goes: each replica's CPU and PostgreSQL's, as a share of the pass.
+        const share = (cpu: number) => `${Math.round((100 * cpu) / run.seconds)}%`;
+        rows.push([
+          String(replicas),
+          `${Math.round(run.rate).toLocaleString("en-US")}/s`,
+          `${(run.rate / one).toFixed(2)}×`,
+          run.replicaCpu.map(share).join(" + "),
+          share(run.postgresCpu),
+        ]);
+      }
+      table(
+        `Sharded reconciles on PostgreSQL: 3,000 changed keys, 12 shards, concurrency 16 per replica; each reconcile logs itself, ${reconcileMs === 0 ? "writes status" : `awaits ${reconcileMs} ms of I/O, writes status`} (2 cores: CPU shares are of one core)`,
+        ["replicas", "reconciles/s", "÷ one replica", "CPU of each replica", "PostgreSQL's CPU"],
+        rows,
+      );
     }
-    table(
-      "Sharded reconciles on PostgreSQL: 3,000 changed keys, 12 shards (each reconcile logs itself and writes status)",
-      ["replicas", "reconciles/s", "÷ one replica"],
-      rows,
-    );
   } finally {
     await server.stop();
   }
