@@ -134,8 +134,8 @@ export async function serveWatch(
   res.writeHead(200, { "Content-Type": "application/json", "Transfer-Encoding": "chunked" });
   // Clients wait for the headers before they treat the watch as started: send them now.
   res.flushHeaders();
-  // Events written in one turn of the event loop go out as one chunk: a burst of changes costs
-  // a write per turn, not one (and a chunk header) per event.
+  // The first event of a turn of the event loop goes out at once, the ones after it in that turn
+  // as one chunk: a burst costs a write per turn, not one (and a chunk header) per event.
   const out = new Coalescer(res);
   const write = (event: { type: string; object: unknown }) =>
     out.write(`${JSON.stringify(event)}\n`);
