@@ -634,6 +634,28 @@ describe("recording other writes", () => {
   });
 });
 
+/** A custom resource's spec with a set list (`tags`), a list-map keyed by `port` and an atomic list. */
+const listsSchema: FieldSchema = {
+  field: (name) =>
+    name === "spec"
+      ? {
+          schema: fromJsonSchema({
+            type: "object",
+            properties: {
+              tags: { type: "array", "x-kubernetes-list-type": "set" },
+              ports: {
+                type: "array",
+                "x-kubernetes-list-type": "map",
+                "x-kubernetes-list-map-keys": ["port"],
+                items: { type: "object", properties: { port: { type: "integer" } } },
+              },
+              args: { type: "array" },
+            },
+          }),
+        }
+      : undefined,
+};
+
 describe("server-side apply of large lists", () => {
   // Quadratic list merging took minutes at these sizes (4,000 shared items already took 5.8 s);
   // linear merging takes well under a second. The deadline is generous for a busy machine.
@@ -653,25 +675,7 @@ describe("server-side apply of large lists", () => {
   }, 60_000);
 
   it("force-applying a reversed 20,000-item set list and list-map stays linear", () => {
-    const schema: FieldSchema = {
-      field: (name) =>
-        name === "spec"
-          ? {
-              schema: fromJsonSchema({
-                type: "object",
-                properties: {
-                  tags: { type: "array", "x-kubernetes-list-type": "set" },
-                  ports: {
-                    type: "array",
-                    "x-kubernetes-list-type": "map",
-                    "x-kubernetes-list-map-keys": ["port"],
-                    items: { type: "object", properties: { port: { type: "integer" } } },
-                  },
-                },
-              }),
-            }
-          : undefined,
-    };
+    const schema = listsSchema;
     const n = 20_000;
     const tags = Array.from({ length: n }, (_, i) => `t${i}`);
     const ports = Array.from({ length: n }, (_, i) => ({ port: i, name: `p${i}` }));
@@ -737,26 +741,7 @@ describe("configurations an apply refuses", () => {
   });
 
   it("refuses duplicate items in a custom resource's list-map and set list", () => {
-    const schema: FieldSchema = {
-      field: (name) =>
-        name === "spec"
-          ? {
-              schema: fromJsonSchema({
-                type: "object",
-                properties: {
-                  tags: { type: "array", "x-kubernetes-list-type": "set" },
-                  ports: {
-                    type: "array",
-                    "x-kubernetes-list-type": "map",
-                    "x-kubernetes-list-map-keys": ["port"],
-                    items: { type: "object", properties: { port: { type: "integer" } } },
-                  },
-                  args: { type: "array" },
-                },
-              }),
-            }
-          : undefined,
-    };
+    const schema = listsSchema;
     const options = { schema, apiVersion: "example.dev/v1", kind: "Widget" };
     const config = (spec: Json) => ({ metadata: { name: "w" }, spec });
     expect(refusal(() => apply(undefined, config({ tags: ["a", "b", "a"] }), "m", options))).toBe(

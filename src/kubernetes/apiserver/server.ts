@@ -103,7 +103,7 @@ export interface ServeOptions {
   readonly builtinKinds?: boolean;
   /**
    * Serve the web dashboard at `/ui/` and its read API at `/setpoint/v1/` (see
-   * `setpoint/dashboard`'s types): objects, events and Leases of the plane, and, given a
+   * the `Overview`, `ControllerDetail`… types `setpoint` exports): objects, events and Leases of the plane, and, given a
    * `manager`, its controllers' queues, keys backing off, reconciles in flight and history, with
    * a "reconcile now" button (off with `readOnly`, and always without a manager). The pages are
    * public (static files; the login form must load); every answer with data needs the token.
