@@ -38,13 +38,15 @@ export function runSync<T>(steps: Steps<T>): T {
 export async function runAsync<T>(steps: Steps<T>): Promise<T> {
   let result = steps.next();
   while (!result.done) {
-    let value: unknown;
-    try {
-      value = await result.value;
-    } catch (error) {
-      result = steps.throw(error);
-      continue;
-    }
+    let value = result.value;
+    // Only promises are awaited: a step answered at once goes on at once.
+    if (value instanceof Promise)
+      try {
+        value = await value;
+      } catch (error) {
+        result = steps.throw(error);
+        continue;
+      }
     result = steps.next(value);
   }
   return result.value;

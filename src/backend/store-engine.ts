@@ -48,6 +48,7 @@ import type {
   OwnerLookup,
   StoreTransaction,
   TransactionalStore,
+  WriteTarget,
 } from "./store-transaction.js";
 
 /** How many times a patch is applied to a newer version before it gives up with Conflict. */
@@ -139,7 +140,10 @@ export class StoreEngine {
     what: WriteKind,
     options: WriteOptions,
   ): Promise<StoredObject> {
-    return this.store.transact((tx) => this.commitWrite(tx, write, what, options));
+    return this.store.transact(
+      (tx) => this.commitWrite(tx, write, what, options),
+      target(write.kind, write.key, options),
+    );
   }
 
   private *commitWrite(
@@ -213,8 +217,9 @@ export class StoreEngine {
         timestamp(this.settings.clock.wallNow()),
       );
       const write = prepared instanceof Promise ? await prepared : prepared;
-      const result = await this.store.transact((tx) =>
-        this.commitPatch(tx, key, write, existing, status, options),
+      const result = await this.store.transact(
+        (tx) => this.commitPatch(tx, key, write, existing, status, options),
+        target(kind, key, options),
       );
       if (result !== undefined) return result;
       if (attempt >= maxPatchAttempts)
@@ -244,7 +249,10 @@ export class StoreEngine {
   delete(kind: AnyKind, key: ObjectKey, options: DeleteOptions = {}): Promise<StoredObject> {
     try {
       this.store.checkOpen();
-      return this.store.transact((tx) => this.commitDelete(tx, kind, key, options));
+      return this.store.transact(
+        (tx) => this.commitDelete(tx, kind, key, options),
+        target(kind, key, options),
+      );
     } catch (error) {
       return Promise.reject(error);
     }
@@ -401,6 +409,11 @@ export class StoreEngine {
     if (owner.namespaced && namespace === undefined) return true;
     return owner.uid === ref.uid;
   }
+}
+
+/** What a write reads first: its object, and its fence's Lease. */
+function target(kind: AnyKind, key: ObjectKey, options: WriteOptions): WriteTarget {
+  return { kind, key, fence: options.fence?.lease };
 }
 
 /**

@@ -80,6 +80,17 @@ export interface StoreTransaction {
   checkStorable?(kind: AnyKind, object: StoredObject): void;
 }
 
+/**
+ * What a write reads first: the object it writes and, for a fenced write, the Lease. A store
+ * that reads ahead (PostgreSQL reads a batch's targets in one query) fetches them before the
+ * write runs; the others ignore it.
+ */
+export interface WriteTarget {
+  readonly kind: AnyKind;
+  readonly key: ObjectKey;
+  readonly fence?: ObjectKey;
+}
+
 /** A store the engine writes through. */
 export interface TransactionalStore {
   /** Throws when the store refuses calls (closed, or failed). */
@@ -88,7 +99,8 @@ export interface TransactionalStore {
   read(kind: AnyKind, key: ObjectKey): Maybe<StoredObject | undefined>;
   /**
    * Runs `steps` as one atomic write and resolves to its result once the write is complete (for
-   * a durable store, durable). A transaction that changed nothing leaves no trace.
+   * a durable store, durable). A transaction that changed nothing leaves no trace. `target`
+   * says what the steps read first (see {@link WriteTarget}).
    */
-  transact<T>(steps: (tx: StoreTransaction) => Steps<T>): Promise<T>;
+  transact<T>(steps: (tx: StoreTransaction) => Steps<T>, target?: WriteTarget): Promise<T>;
 }

@@ -11,8 +11,9 @@
  * one holding 11; a watcher that read up to 11 in between would never see 10. The price of the
  * lock is that writes to one store are serialized — for a control plane's write rates, fine.
  *
- * Writes are the store engine's (`backend/store-engine.ts`), each in one SQL transaction of
- * {@link PostgresTransaction}, garbage collection included.
+ * Writes are the store engine's (`backend/store-engine.ts`), garbage collection included. The
+ * writes a process makes while the previous batch commits share one SQL transaction (group
+ * commit, `postgres-batch.ts`): four round trips per batch, however many writes it carries.
  *
  * Watches read the `changes` table after their last revision: woken by `LISTEN/NOTIFY` (the
  * notification only says which kind changed; the table is the truth), with a periodic catch-up
@@ -47,9 +48,9 @@ import { subjectOf } from "../backend/error-subject.js";
 import { listPage, listQuery, listRevision, matchesQuery } from "../backend/list-query.js";
 import { NewerSchemaError } from "../backend/migrations.js";
 import { defaultMaxObjectBytes } from "../backend/object-rules.js";
-import { runAsync, type Steps } from "../backend/steps.js";
+import type { Steps } from "../backend/steps.js";
 import { StoreEngine, TransactionalBackend } from "../backend/store-engine.js";
-import type { StoreTransaction } from "../backend/store-transaction.js";
+import type { StoreTransaction, WriteTarget } from "../backend/store-transaction.js";
 import { WatchChannel } from "../backend/watch-channel.js";
 import { watchQuery } from "../backend/watch-query.js";
 import { ApiError, expired, notFound } from "../model/api-error.js";
@@ -59,11 +60,13 @@ import type { ObjectKey } from "../model/resource.js";
 import { migrate } from "./migrate.js";
 import { withPoolClient } from "./pool-client.js";
 import {
-  PostgresTransaction,
+  type BatchStatements,
+  batchStatements,
+  maxBatchWrites,
+  type QueuedWrite,
+  runBatch,
   type Tables,
-  tablesOf,
-  takeRevision,
-} from "./postgres-transaction.js";
+} from "./postgres-batch.js";
 import { batchSize, type ChangeBatch, type ChangeLog, PostgresWatch } from "./postgres-watch.js";
 import { frozen, text } from "./storable.js";
 import { asStoreError } from "./store-error.js";
@@ -230,6 +233,7 @@ function every(clock: Clock, ms: number, callback: () => void): Timer {
 export class PostgresBackend extends TransactionalBackend implements Backend, ChangeLog {
   readonly capabilities: BackendCapabilities = { name: "postgres", durable: true };
   private readonly t: Tables;
+  private readonly statements: BatchStatements;
   readonly channel: string;
   readonly clock: Clock;
   private closed = false;
@@ -251,14 +255,15 @@ export class PostgresBackend extends TransactionalBackend implements Backend, Ch
     private readonly settings: Settings,
   ) {
     super();
-    this.t = tablesOf(schema);
+    this.statements = batchStatements(schema);
+    this.t = this.statements.t;
     this.channel = `setpoint_${schema}`;
     this.clock = settings.clock;
     this.engine = new StoreEngine(
       {
         checkOpen: () => this.checkOpen(),
         read: (kind, key) => this.read(kind, key),
-        transact: (steps) => this.transact(steps),
+        transact: (steps, target) => this.transact(steps, target),
       },
       { clock: settings.clock, maxObjectBytes: settings.maxObjectBytes },
     );
@@ -536,37 +541,66 @@ export class PostgresBackend extends TransactionalBackend implements Backend, Ch
     };
   }
 
+  /** Writes waiting for the next batch, in the order they were made. */
+  private queue: QueuedWrite[] = [];
+  /** Whether a batch is being gathered or committed: at most one per backend at a time. */
+  private committing = false;
+
   /**
-   * Runs a write's steps in one transaction that holds the next revision. A transaction that
-   * made no change (a no-op write, a dry run, a failed check) rolls back: no revision is spent.
+   * Queues a write's steps for the next batch (`postgres-batch.ts`): concurrent writes share one
+   * transaction holding the revision lock. A lone write starts its batch at once.
    */
-  private async transact<T>(steps: (tx: StoreTransaction) => Steps<T>): Promise<T> {
+  private transact<T>(
+    steps: (tx: StoreTransaction) => Steps<T>,
+    target: WriteTarget | undefined,
+  ): Promise<T> {
     this.checkOpen();
-    await this.settled();
-    return this.withClient(async (client) => {
-      await client.query("BEGIN");
-      let committing = false;
-      try {
-        const revision = await takeRevision(client, this.t);
-        const tx = new PostgresTransaction(client, this.t, this.channel, revision);
-        const result = await runAsync(steps(tx));
-        committing = tx.changed;
-        await client.query(tx.changed ? "COMMIT" : "ROLLBACK");
-        return result;
-      } catch (error) {
-        await client.query("ROLLBACK").catch(() => {});
-        const failure = asStoreError(error);
-        // The connection went while COMMIT was on its way: whether it was made, only a read
-        // can tell (as a timeout of Kubernetes' leaves a write undecided).
-        if (committing && ApiError.is(failure, "ServiceUnavailable"))
-          throw new ApiError(
-            "ServiceUnavailable",
-            `the connection to PostgreSQL was lost while the write was committed, so it may have been made or not; read it back before writing again (${(error as Error).message})`,
-            { cause: error },
-          );
-        throw failure;
-      }
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({
+        steps,
+        target,
+        resolve: resolve as (value: unknown) => void,
+        reject,
+        solo: false,
+      });
+      if (!this.committing) void this.commitQueued();
     });
+  }
+
+  /** Runs batches while writes wait. */
+  private async commitQueued(): Promise<void> {
+    this.committing = true;
+    try {
+      while (this.queue.length > 0) {
+        await this.settled();
+        if (this.closed) {
+          const closed = new ApiError("ServiceUnavailable", "the PostgreSQL backend is closed");
+          for (const write of this.queue.splice(0)) write.reject(closed);
+          return;
+        }
+        try {
+          await this.withClient(async (client) => {
+            const { later, again } = await runBatch(client, this.statements, this.channel, () =>
+              this.queue[0]!.solo
+                ? this.queue.splice(0, 1)
+                : this.queue.splice(0, Math.min(maxBatchWrites, this.soloAt())),
+            );
+            this.queue.unshift(...again, ...later);
+          });
+        } catch (error) {
+          // No connection, or no lock: every waiting write hears why.
+          for (const write of this.queue.splice(0)) write.reject(error);
+        }
+      }
+    } finally {
+      this.committing = false;
+    }
+  }
+
+  /** How many writes from the front of the queue may share a batch: up to the first solo one. */
+  private soloAt(): number {
+    const at = this.queue.findIndex((write) => write.solo);
+    return at === -1 ? this.queue.length : at;
   }
 
   // --- history -------------------------------------------------------------------------------
