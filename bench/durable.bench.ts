@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import type BetterSqlite3 from "better-sqlite3";
 import { DurableBackend } from "../src/index.js";
 import { BenchWidget, benchWidget } from "./objects.js";
@@ -18,11 +19,16 @@ function withDir<T>(run: (dir: string) => Promise<T>): Promise<T> {
   return run(dir).finally(() => rmSync(dir, { recursive: true, force: true }));
 }
 
-/** Creates `count` objects with `writers` writers at once; returns the elapsed ms. */
+/**
+ * Creates `count` objects with `writers` writers at once; returns the elapsed ms and the event
+ * loop's delay p99 meanwhile (how long a timer or a request could wait behind the store).
+ */
 function storeWrites(durability: "full" | "normal", count: number, writers: number) {
   return withDir(async (dataDir) => {
     const backend = new DurableBackend({ dataDir, durability });
     let next = 0;
+    const delay = monitorEventLoopDelay({ resolution: 1 });
+    delay.enable();
     const started = performance.now();
     await Promise.all(
       Array.from({ length: writers }, async () => {
@@ -31,8 +37,9 @@ function storeWrites(durability: "full" | "normal", count: number, writers: numb
       }),
     );
     const ms = performance.now() - started;
+    delay.disable();
     await backend.close();
-    return ms;
+    return { ms, delayP99: delay.percentile(99) / 1e6 };
   });
 }
 
@@ -72,15 +79,30 @@ export async function durableBenchmarks(): Promise<void> {
     const rawOne = await rawWrites(durability, sequential, 1);
     const rawHundred = await rawWrites(durability, concurrent, 100);
     rows.push(
-      [durability, "setpoint, 1 writer (a transaction per write)", rate(sequential, one)],
-      [durability, "setpoint, 64 writers (group commit)", rate(concurrent, grouped)],
-      [durability, "raw better-sqlite3, 1 insert per transaction", rate(sequential, rawOne)],
-      [durability, "raw better-sqlite3, 100 inserts per transaction", rate(concurrent, rawHundred)],
+      [
+        durability,
+        "setpoint, 1 writer (a transaction per write)",
+        rate(sequential, one.ms),
+        `${one.delayP99.toFixed(1)} ms`,
+      ],
+      [
+        durability,
+        "setpoint, 64 writers (group commit)",
+        rate(concurrent, grouped.ms),
+        `${grouped.delayP99.toFixed(1)} ms`,
+      ],
+      [durability, "raw better-sqlite3, 1 insert per transaction", rate(sequential, rawOne), ""],
+      [
+        durability,
+        "raw better-sqlite3, 100 inserts per transaction",
+        rate(concurrent, rawHundred),
+        "",
+      ],
     );
   }
   table(
     "Durable store: creates/s, acknowledged once committed (SQLite WAL)",
-    ["durability", "writer", "writes/s"],
+    ["durability", "writer", "writes/s", "event loop delay p99"],
     rows,
   );
 }

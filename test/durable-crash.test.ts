@@ -1,7 +1,9 @@
 /**
  * The embedded durable store under `kill -9`: a child process writes continuously and is killed at
  * a random moment, 50 times; after each kill the store opens and holds every write the child was
- * told had succeeded, with the acknowledged content.
+ * told had succeeded, with the acknowledged content. And a process that never closes its store
+ * ends by itself, its writes kept (commits run on a thread that keeps the process alive only
+ * while a commit is in flight).
  */
 import { spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -12,6 +14,8 @@ import { fileURLToPath } from "node:url";
 import { expect, it } from "vitest";
 import { z } from "zod";
 import { DurableBackend, defineKind } from "../src/index.js";
+import { withDeadline } from "../src/testing/eventually.js";
+import { ExampleWidget as Widget } from "../src/testing/fixtures.js";
 
 const Entry = defineKind({
   group: "test.setpoint.dev",
@@ -21,6 +25,7 @@ const Entry = defineKind({
   spec: z.object({ n: z.number(), data: z.string() }),
 });
 const writerScript = fileURLToPath(new URL("./fixtures/durable-writer.ts", import.meta.url));
+const onceScript = fileURLToPath(new URL("./fixtures/durable-once.ts", import.meta.url));
 
 /** Runs the writer until it has acknowledged a few writes, then kills it after a random delay. */
 async function writeAndKill(dataDir: string, round: number, acked: Map<string, number>) {
@@ -67,3 +72,25 @@ it("keeps every acknowledged write through 50 kill -9s at random moments", async
     await rm(dataDir, { recursive: true, force: true });
   }
 }, 180_000);
+
+it("lets a process that wrote and never closed its store end by itself, with every acknowledged write kept", async () => {
+  const dataDir = await mkdtemp(join(tmpdir(), "setpoint-once-"));
+  try {
+    const child = spawn(
+      process.execPath,
+      ["--conditions=source", "--import", "tsx", onceScript, dataDir],
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
+    const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+    const lines: string[] = [];
+    for await (const line of createInterface({ input: child.stdout! })) lines.push(line);
+    // Ends with no help: an idle commit thread keeps no process alive.
+    expect(await withDeadline(exited, 30_000, "the child's exit")).toBe(0);
+    expect(lines).toEqual(["acked"]);
+    const store = new DurableBackend({ dataDir });
+    expect((await store.list(Widget)).items).toHaveLength(100);
+    await store.close();
+  } finally {
+    await rm(dataDir, { recursive: true, force: true });
+  }
+});

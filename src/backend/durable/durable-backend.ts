@@ -2,9 +2,12 @@
  * The embedded durable store: the memory engine over a SQLite log (better-sqlite3, WAL mode).
  *
  * Reads and watches run at memory speed from the in-memory engine; every change is also written
- * to SQLite, and a writer's promise resolves only once its change is committed. Concurrent
- * writes share one transaction (group commit): changes made in the same turn of the event loop
- * are flushed together on the next, so throughput does not collapse to one fsync per write.
+ * to SQLite, and a writer's promise resolves only once its change is committed. Commits run on a
+ * thread of their own (`sqlite-committer.ts`), so an fsync never stalls the event loop: the
+ * database is opened, migrated and loaded here, then handed over. Concurrent writes share one
+ * transaction (group commit): the changes made while a commit is in flight (and those of one
+ * turn of the event loop) go together in the next, so throughput does not collapse to one fsync
+ * per write.
  * Nothing is handed out before it is durable: watches deliver a change once it is, and a read
  * (`get`, `list`) of a kind with a change still being committed answers once that commit is done.
  *
@@ -33,6 +36,7 @@ import {
   type MemoryBackendOptions,
 } from "../memory/memory-backend.js";
 import { migrationsAfter, readMigrations } from "../migrations.js";
+import { SqliteCommitter } from "./sqlite-committer.js";
 
 /** Options of {@link DurableBackend}. */
 export interface DurableBackendOptions extends MemoryBackendOptions {
@@ -77,29 +81,21 @@ function loadDriver(): typeof BetterSqlite3 {
 /** The SQLite side: opens, migrates and loads the store, then commits changes in groups. */
 class SqliteJournal implements Journal {
   private readonly db: Database;
-  private pending: JournalChange[] = [];
-  private waiting: { resolve: () => void; reject: (error: unknown) => void }[] = [];
-  private flushScheduled = false;
-  /** Set when a commit failed: every later sync fails with it, and nothing more is written. */
-  private failure: { readonly error: unknown } | undefined;
+  private readonly file: string;
   private readonly knownKinds = new Set<string>();
-  private readonly statements: {
-    readonly put: BetterSqlite3.Statement;
-    readonly remove: BetterSqlite3.Statement;
-    readonly kind: BetterSqlite3.Statement;
-    readonly revision: BetterSqlite3.Statement;
-  };
-  private readonly commit: (changes: readonly JournalChange[]) => void;
+  /** Commits, once the store is loaded and handed over (see `sqlite-committer.ts`). */
+  private committer: SqliteCommitter | undefined;
 
   constructor(
     readonly dataDir: string,
-    durability: "full" | "normal",
+    private readonly durability: "full" | "normal",
   ) {
     const Driver = loadDriver();
     if (existsSync(dataDir) && !statSync(dataDir).isDirectory())
       throw new TypeError(`dataDir ${dataDir} is a file, not a directory: name a directory`);
     mkdirSync(dataDir, { recursive: true });
     const file = join(dataDir, "setpoint.db");
+    this.file = file;
     try {
       this.db = new Driver(file, { timeout: 0 });
     } catch (error) {
@@ -116,20 +112,24 @@ class SqliteJournal implements Journal {
       this.db.close();
       throw openError(file, error);
     }
-    this.statements = {
-      put: this.db.prepare(
-        "INSERT OR REPLACE INTO objects (kind, namespace, name, object) VALUES (?, ?, ?, ?)",
-      ),
-      remove: this.db.prepare("DELETE FROM objects WHERE kind = ? AND namespace = ? AND name = ?"),
-      kind: this.db.prepare("INSERT OR REPLACE INTO kinds (id, identity) VALUES (?, ?)"),
-      revision: this.db.prepare("UPDATE meta SET value = ? WHERE key = 'revision'"),
-    };
     for (const row of this.db.prepare("SELECT id FROM kinds").all() as { id: string }[])
       this.knownKinds.add(row.id);
-    this.commit = this.db.transaction((changes: readonly JournalChange[]) => {
-      for (const change of changes) this.write(change);
-      this.statements.revision.run(String(changes[changes.length - 1]!.revision));
-    });
+  }
+
+  /**
+   * Hands the database over to the commit thread, once the store is loaded: closes this
+   * connection, and the thread opens its own and takes the lock (see `sqlite-committer.ts`).
+   */
+  handOver(): void {
+    this.db.close();
+    try {
+      this.committer = new SqliteCommitter(
+        this.file,
+        this.durability === "normal" ? "NORMAL" : "FULL",
+      );
+    } catch (error) {
+      throw openError(this.file, error);
+    }
   }
 
   /**
@@ -196,61 +196,38 @@ class SqliteJournal implements Journal {
   }
 
   record(change: JournalChange): void {
-    this.pending.push(change);
+    const id = kindId(change.kind);
+    let identity: string | undefined;
+    if (!this.knownKinds.has(id)) {
+      identity = JSON.stringify(identityOf(change.kind));
+      this.knownKinds.add(id);
+    }
+    const { namespace = "", name } = change.object.metadata;
+    this.committer!.record(
+      {
+        kind: id,
+        identity,
+        namespace,
+        name,
+        json: change.removed ? null : JSON.stringify(change.object),
+      },
+      change.revision,
+    );
   }
 
   sync(): Promise<void> {
-    if (this.failure !== undefined) return Promise.reject(this.failure.error);
-    return new Promise((resolve, reject) => {
-      this.waiting.push({ resolve, reject });
-      if (this.flushScheduled) return;
-      this.flushScheduled = true;
-      // Everything recorded in this turn of the event loop goes into one transaction.
-      setImmediate(() => this.flush());
-    });
-  }
-
-  private flush(): void {
-    this.flushScheduled = false;
-    const changes = this.pending;
-    const waiting = this.waiting;
-    this.pending = [];
-    this.waiting = [];
-    try {
-      // After a failed commit the engine's memory holds changes the disk does not, and what is
-      // recorded since may build on them: none of it may reach the disk.
-      if (this.failure !== undefined) throw this.failure.error;
-      if (changes.length > 0) this.commit(changes);
-    } catch (error) {
-      this.failure ??= { error };
-      for (const waiter of waiting) waiter.reject(error);
-      return;
-    }
-    for (const waiter of waiting) waiter.resolve();
+    return this.committer!.sync();
   }
 
   /** Caps the database at the pages it has: a commit needing more fails as on a full disk. */
   fillDisk(): void {
-    const pages = this.db.pragma("page_count", { simple: true }) as number;
-    this.db.pragma(`max_page_count = ${pages}`);
-  }
-
-  private write(change: JournalChange): void {
-    const id = kindId(change.kind);
-    if (!this.knownKinds.has(id)) {
-      this.statements.kind.run(id, JSON.stringify(identityOf(change.kind)));
-      this.knownKinds.add(id);
-    }
-    const { namespace = "", name } = change.object.metadata;
-    if (change.removed) this.statements.remove.run(id, namespace, name);
-    else this.statements.put.run(id, namespace, name, JSON.stringify(change.object));
+    this.committer!.fillDisk();
   }
 
   /** Commits what is pending, then closes the database (releasing the lock). */
-  close(): void {
-    if (!this.db.open) return;
-    this.flush();
-    this.db.close();
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+    await this.committer?.close();
   }
 }
 
@@ -292,8 +269,9 @@ export class DurableBackend extends MemoryBackend {
       super(memoryOptions, journal);
       const kinds = journal.kinds();
       this.restore(kinds.values(), journal.load(kinds), journal.revision);
+      journal.handOver();
     } catch (error) {
-      journal.close();
+      void journal.close();
       throw error;
     }
     this.sqlite = journal;
@@ -312,6 +290,6 @@ export class DurableBackend extends MemoryBackend {
 
   override async close(): Promise<void> {
     await super.close();
-    this.sqlite.close();
+    await this.sqlite.close();
   }
 }
