@@ -22,6 +22,7 @@ import { crdSchemaLimits } from "../src/kubernetes/crd-schema.js";
 import { connectKubernetes } from "../src/kubernetes/kubernetes-backend.js";
 import { Namespace } from "../src/model/namespace.js";
 import { eventually, withDeadline } from "../src/testing/eventually.js";
+import { FakeClock } from "../src/testing/fake-clock.js";
 import { whileProbing as probing } from "./support/probe.js";
 
 const Widget = defineKind({
@@ -370,6 +371,25 @@ function stalledClient(base: string, path: string): Promise<Socket> {
   });
 }
 
+/** A watch read line by line as it comes. */
+function watchLines(base: string, path: string): Promise<{ lines(): string[]; close(): void }> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${base}${path}`, (res) => {
+      const lines: string[] = [];
+      let rest = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk: string) => {
+        const parts = (rest + chunk).split("\n");
+        rest = parts.pop()!;
+        lines.push(...parts.filter((line) => line !== ""));
+      });
+      resolve({ lines: () => lines, close: () => req.destroy() });
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
 describe("clients that never read (second attack, item 6)", () => {
   /** A server over 40 Services of 1 MB each. */
   async function bigCollection(options: Parameters<typeof serveKubernetesApi>[1] = {}) {
@@ -403,6 +423,61 @@ describe("clients that never read (second attack, item 6)", () => {
       expect(grownMb).toBeLessThan(100);
     } finally {
       for (const socket of sockets) socket.destroy();
+      await bigServer.close();
+    }
+  });
+
+  it("closes a watch whose client reads nothing while it has more to send, and keeps every other watcher going", async () => {
+    const clock = new FakeClock();
+    const big = createControlPlane({ backend: new MemoryBackend() });
+    const bigServer = await serveKubernetesApi(big, { clock, watchStallTimeoutMs: 10_000 });
+    const path = "/api/v1/namespaces/default/services";
+    const service = (name: string, size: number) =>
+      big.backend.create(Service, {
+        metadata: { name, namespace: "default" },
+        spec: { data: "x".repeat(size) },
+      } as never);
+    for (let i = 0; i < 40; i++) await service(`big-${i}`, 1_000_000);
+    const timers = clock.pendingTimers;
+    const stalled = await stalledClient(bigServer.url, `${path}?watch=1&resourceVersion=0`);
+    const from = (
+      (await call("GET", path, undefined, {}, bigServer.url)).json() as {
+        metadata: { resourceVersion: string };
+      }
+    ).metadata.resourceVersion;
+    const fast = await watchLines(bigServer.url, `${path}?watch=1&resourceVersion=${from}`);
+    try {
+      // The stalled watch is held up in its 40 MB of initial events: its stall timer runs
+      // beside the two watches' time limits.
+      await eventually(() => expect(clock.pendingTimers).toBe(timers + 3));
+      // Another watcher is not held up by it.
+      for (let i = 0; i < 5; i++) await service(`more-${i}`, 100);
+      await eventually(() => expect(fast.lines()).toHaveLength(5));
+      // The stall time passes: the stalled watch is closed. Reading again, its client gets
+      // what was sent, then the end of the response — not the 45 objects.
+      await clock.advance(10_000);
+      stalled.resume();
+      const body = await withDeadline(
+        new Promise<string>((resolve) => {
+          let text = "";
+          stalled.setEncoding("latin1");
+          stalled.on("data", (chunk: string) => {
+            text += chunk;
+            if (text.endsWith("\r\n0\r\n\r\n")) resolve(text);
+          });
+        }),
+        30_000,
+        "the end of the stalled watch",
+      );
+      const sent = body.split('"type":"ADDED"').length - 1;
+      expect(sent).toBeGreaterThan(0);
+      expect(sent).toBeLessThan(45);
+      // The other watch goes on.
+      await service("after", 100);
+      await eventually(() => expect(fast.lines()).toHaveLength(6));
+    } finally {
+      fast.close();
+      stalled.destroy();
       await bigServer.close();
     }
   });

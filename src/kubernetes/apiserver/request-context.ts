@@ -26,6 +26,8 @@ export interface ServerContext {
   readonly maxBodyBytes: number;
   readonly minorVersion: number;
   readonly defaultWatchTimeoutSeconds: number;
+  /** A watch whose client reads nothing for this long while it has more to send is closed. */
+  readonly watchStallTimeoutMs: number;
   /** Passed to the store's watches; `undefined` for the store's own default. */
   readonly bookmarkIntervalMs: number | undefined;
   /** What ends each open watch; closing the server calls them all. */

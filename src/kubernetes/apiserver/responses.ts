@@ -3,6 +3,7 @@
  * their client reads them.
  */
 import type { ServerResponse } from "node:http";
+import type { Clock } from "../../model/clock.js";
 import { asApiError, statusOf } from "./status.js";
 
 /** Sends `body` as JSON with status `code`. */
@@ -59,15 +60,26 @@ export async function sendList(
   }
 }
 
-/** Resolves when `res` can take more, or when `signal` aborts (the client went away). */
-export function drained(res: ServerResponse, signal: AbortSignal): Promise<void> {
+/**
+ * Resolves when `res` can take more, or when `signal` aborts (the client went away): `true`.
+ * With `stall`, resolves `false` if neither happened within `stall.ms` on `stall.clock` — the
+ * client read nothing for that long.
+ */
+export function drained(
+  res: ServerResponse,
+  signal: AbortSignal,
+  stall?: { readonly clock: Clock; readonly ms: number },
+): Promise<boolean> {
   return new Promise((resolve) => {
-    const done = () => {
+    if (signal.aborted) return resolve(true);
+    const finish = (moved: boolean) => {
       res.off("drain", done);
       signal.removeEventListener("abort", done);
-      resolve();
+      timer?.cancel();
+      resolve(moved);
     };
-    if (signal.aborted) return resolve();
+    const done = () => finish(true);
+    const timer = stall?.clock.setTimer(stall.ms, () => finish(false));
     res.once("drain", done);
     signal.addEventListener("abort", done, { once: true });
   });

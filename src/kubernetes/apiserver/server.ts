@@ -75,6 +75,15 @@ export interface ServeOptions {
   readonly minorVersion?: number;
   /** A watch without `timeoutSeconds` ends after this long. @default 1_800 */
   readonly defaultWatchTimeoutSeconds?: number;
+  /**
+   * A watch whose client has read nothing for this long while the watch has more to send — it
+   * cannot keep up — is closed, as kube-apiserver closes a watcher whose buffer stays full: the
+   * response ends, and the client (client-go, kubectl, an informer) watches again from the last
+   * resourceVersion it saw, or relists. Until then it holds a socket's buffers and one event,
+   * and slows no other watcher. If its client still reads nothing for as long again, the
+   * connection is dropped. @default 15_000
+   */
+  readonly watchStallTimeoutMs?: number;
   /** How often a quiet watch that allows bookmarks gets one (Kubernetes: about a minute). @default 60_000 */
   readonly bookmarkIntervalMs?: number;
   /**
@@ -156,6 +165,7 @@ export async function serveKubernetesApi(
     maxBodyBytes = 3 * 1024 * 1024,
     minorVersion = 32,
     defaultWatchTimeoutSeconds = 1_800,
+    watchStallTimeoutMs = 15_000,
     maxRequestsInFlight = 400,
     maxMutatingRequestsInFlight = 200,
     clock = systemClock,
@@ -202,6 +212,7 @@ export async function serveKubernetesApi(
     maxBodyBytes,
     minorVersion,
     defaultWatchTimeoutSeconds,
+    watchStallTimeoutMs,
     bookmarkIntervalMs: options.bookmarkIntervalMs,
     openWatches: new Set(),
     recentJson: new RecentJson(1024, 16 * 1024 * 1024),

@@ -6,7 +6,9 @@
  *
  * Guarantees: everything a watch could fail on is checked before its 200 goes out
  * ({@link watchRequestOf}); a client that reads slower than changes come is written to only as
- * fast as it reads; the watch ends when its client goes, its time is up, or the server closes.
+ * fast as it reads, and one that reads nothing for `watchStallTimeoutMs` while there is more to
+ * send is closed (as kube-apiserver closes a watcher that cannot keep up); the watch ends when
+ * its client goes, its time is up, or the server closes.
  */
 import type { ServerResponse } from "node:http";
 import type { ListOptions, StoredObject, WatchEvent } from "../../backend/backend.js";
@@ -129,6 +131,17 @@ export async function serveWatch(
     Math.min(Math.max(0, timeoutSeconds), maxTimerSeconds) * 1000,
     onClose,
   );
+  const stall = { clock: server.clock, ms: server.watchStallTimeoutMs };
+  /**
+   * Closes a watch its client stopped reading: the response ends after what it holds (a client
+   * that reads again gets it, then the end, and watches again); if the client still reads
+   * nothing for as long again, the connection is dropped, and with it what it holds.
+   */
+  const stalled = () => {
+    const drop = server.clock.setTimer(stall.ms, () => res.destroy());
+    res.once("finish", () => drop.cancel());
+    res.once("close", () => drop.cancel());
+  };
   const table = wantsTable(request.accept);
   let headersSent = false;
   res.writeHead(200, { "Content-Type": "application/json", "Transfer-Encoding": "chunked" });
@@ -187,11 +200,11 @@ export async function serveWatch(
     if (watch.sendInitialEvents ?? legacyStart) {
       for await (const page of listPages(server.backend, served.storage, listOptions)) {
         for (const object of page.items) {
-          writeObject("ADDED", object);
           // As for the events after them: a client that does not read is not buffered for
-          // (five such clients of a hundred 1 MB objects held 1 GB).
-          if (out.needsDrain) await drained(res, stop.signal);
+          // (five such clients of a hundred 1 MB objects held 1 GB), and is closed once stalled.
+          if (out.needsDrain && !(await drained(res, stop.signal, stall))) return stalled();
           if (stop.signal.aborted) return;
+          writeObject("ADDED", object);
         }
         resourceVersion = page.resourceVersion;
       }
@@ -220,11 +233,13 @@ export async function serveWatch(
       signal: stop.signal,
     });
     for await (const event of events as AsyncIterable<WatchEvent>) {
+      // A client that reads slower than changes come is not buffered for without bound: the
+      // watch (which reads the history lazily) holds this event until the socket drains — and
+      // a client that reads nothing for the stall time while there is more to send is closed.
+      if (out.needsDrain && !(await drained(res, stop.signal, stall))) return stalled();
+      if (stop.signal.aborted) break;
       if (event.type === "BOOKMARK") bookmark({ resourceVersion: event.resourceVersion });
       else writeObject(event.type, event.object);
-      // A client that reads slower than changes come is not buffered for without bound: the
-      // watch (which reads the history lazily) waits until the socket drains.
-      if (out.needsDrain) await drained(res, stop.signal);
     }
   } catch (error) {
     if (!res.writableEnded) write({ type: "ERROR", object: statusOf(asApiError(error)) });
