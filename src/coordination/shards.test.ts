@@ -73,6 +73,54 @@ describe("shards", () => {
     await clock.advance(5_000);
     await Promise.all(runs.slice(0, 2));
   });
+
+  it("rebalance when a replica joins: the others hand shards back until each holds its share, never one shard in two hands", async () => {
+    const clock = new FakeClock();
+    const store = new MemoryBackend({ clock });
+    const make = (identity: string) =>
+      new ShardSet(store, { name: "widgets", count: 12, identity, clock, ...timing });
+    const sets = [make("a"), make("b")];
+    const stop = new AbortController();
+    /** Who holds each shard, as the callbacks tell: a shard is acquired only once released. */
+    const holder = new Map<number, string>();
+    const run = (set: ShardSet) =>
+      set.run(stop.signal, {
+        acquired: (shard) => {
+          expect(holder.get(shard)).toBeUndefined();
+          holder.set(shard, set.identity);
+        },
+        released: async (shard) => {
+          expect(holder.get(shard)).toBe(set.identity);
+          holder.delete(shard);
+        },
+      });
+    const runs = sets.map(run);
+    const disjoint = () => {
+      const all = sets.flatMap((set) => set.shards);
+      expect(new Set(all).size).toBe(all.length);
+    };
+    for (let t = 0; t < 30_000; t += 500) {
+      await clock.advance(500);
+      disjoint();
+    }
+    expect(sets.map((set) => set.shards.length)).toEqual([6, 6]);
+
+    sets.push(make("c"));
+    runs.push(run(sets[2]!));
+    let balancedAfter: number | undefined;
+    for (let t = 0; t < 60_000; t += 500) {
+      await clock.advance(500);
+      disjoint();
+      if (balancedAfter === undefined && sets.every((set) => set.shards.length === 4))
+        balancedAfter = t + 500;
+    }
+    expect(sets.map((set) => set.shards.length)).toEqual([4, 4, 4]);
+    // Within a few lease durations: the newcomer announces itself, the others hand back.
+    expect(balancedAfter!).toBeLessThanOrEqual(4 * timing.leaseDurationMs);
+    stop.abort();
+    await clock.advance(5_000);
+    await Promise.all(runs);
+  });
 });
 
 describe("shard members", () => {
