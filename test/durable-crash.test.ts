@@ -26,6 +26,7 @@ const Entry = defineKind({
 });
 const writerScript = fileURLToPath(new URL("./fixtures/durable-writer.ts", import.meta.url));
 const onceScript = fileURLToPath(new URL("./fixtures/durable-once.ts", import.meta.url));
+const raceScript = fileURLToPath(new URL("./fixtures/durable-open-race.ts", import.meta.url));
 
 /** Runs the writer until it has acknowledged a few writes, then kills it after a random delay. */
 async function writeAndKill(dataDir: string, round: number, acked: Map<string, number>) {
@@ -92,5 +93,55 @@ it("lets a process that wrote and never closed its store end by itself, with eve
     await store.close();
   } finally {
     await rm(dataDir, { recursive: true, force: true });
+  }
+});
+
+it("lets one of several processes opening a store at the same moment have it: the others are told it is in use, and no write is lost (the bug: two both wrote, one write vanished)", async () => {
+  for (let trial = 0; trial < 4; trial++) {
+    const dataDir = await mkdtemp(join(tmpdir(), "setpoint-race-"));
+    try {
+      // A store with something in it, so that the openers load it.
+      const first = new DurableBackend({ dataDir });
+      await first.create(Widget, {
+        metadata: { name: "seed", namespace: "shop" },
+        spec: { replicas: 0 },
+      });
+      await first.close();
+      const children = await Promise.all(
+        Array.from({ length: 3 }, async () => {
+          const child = spawn(
+            process.execPath,
+            ["--conditions=source", "--import", "tsx", raceScript, dataDir],
+            { stdio: ["pipe", "pipe", "inherit"] },
+          );
+          const said = (async () => {
+            const lines: string[] = [];
+            for await (const line of createInterface({ input: child.stdout! })) lines.push(line);
+            return lines.join(" ");
+          })();
+          return { child, said };
+        }),
+      );
+      // Started, loaded with tsx: now all at once.
+      for (const { child } of children) child.stdin!.end("go\n");
+      const said = await withDeadline(
+        Promise.all(children.map(({ said }) => said)),
+        60_000,
+        "the openers' answers",
+      );
+      // Each either had the store (and then wrote, unless another had written first) or was
+      // told it is in use — and what a winner was told it wrote is what the store holds.
+      const store = new DurableBackend({ dataDir });
+      const same = (await store.list(Widget)).items.filter((o) => o.metadata.name === "same");
+      await store.close();
+      const won = said.filter((line) => line === "won").length;
+      expect(
+        said.every((line) => /^(won|in use|create failed .*already exists.*)$/.test(line)),
+      ).toBe(true);
+      expect(won).toBe(same.length);
+      expect(won).toBeLessThanOrEqual(1);
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
   }
 });

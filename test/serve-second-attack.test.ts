@@ -453,8 +453,10 @@ describe("clients that never read (second attack, item 6)", () => {
       // Another watcher is not held up by it.
       for (let i = 0; i < 5; i++) await service(`more-${i}`, 100);
       await eventually(() => expect(fast.lines()).toHaveLength(5));
-      // The stall time passes: the stalled watch is closed. Reading again, its client gets
-      // what was sent, then the end of the response — not the 45 objects.
+      // The stall time passes (twice: in the first, the kernel may still be taking what was
+      // written last): the stalled watch is closed. Reading again, its client gets what was
+      // sent, then the end of the response — not the 45 objects.
+      await clock.advance(10_000);
       await clock.advance(10_000);
       stalled.resume();
       const body = await withDeadline(
@@ -478,6 +480,42 @@ describe("clients that never read (second attack, item 6)", () => {
     } finally {
       fast.close();
       stalled.destroy();
+      await bigServer.close();
+    }
+  });
+
+  it("keeps a watch whose client reads slowly but reads — a stall is reading nothing, not reading slowly", async () => {
+    const clock = new FakeClock();
+    const big = createControlPlane({ backend: new MemoryBackend() });
+    const bigServer = await serveKubernetesApi(big, { clock, watchStallTimeoutMs: 10_000 });
+    const path = "/api/v1/namespaces/default/services";
+    for (let i = 0; i < 20; i++)
+      await big.backend.create(Service, {
+        metadata: { name: `big-${i}`, namespace: "default" },
+        spec: { data: "x".repeat(1_000_000) },
+      } as never);
+    const slow = await stalledClient(bigServer.url, `${path}?watch=1&resourceVersion=0`);
+    try {
+      // 20 MB, more than the sockets' buffers hold, read 1 MB every half stall time, slower than
+      // the server would write: the client is behind, but reads, and the watch stays.
+      let body = "";
+      let quota = 0;
+      const events = () => (body.match(/"type":"ADDED"/g) ?? []).length;
+      slow.on("data", (chunk: Buffer) => {
+        body += chunk.toString("latin1");
+        quota -= chunk.length;
+        if (quota <= 0) slow.pause();
+      });
+      while (events() < 20) {
+        quota = 1_000_000;
+        slow.resume();
+        await eventually(() => expect(quota <= 0 || events() === 20).toBe(true));
+        await clock.advance(5_000);
+        expect(slow.destroyed).toBe(false);
+      }
+      expect(body.endsWith("\r\n0\r\n\r\n")).toBe(false);
+    } finally {
+      slow.destroy();
       await bigServer.close();
     }
   });

@@ -583,7 +583,8 @@ export async function runBatch(
         `the connection to PostgreSQL was lost while the write was committed, so it may have been made or not; read it back before writing again (${(error as Error).message})`,
         { cause: error },
       );
-      for (const write of writes.slice(0, outcomes.length)) write.reject(undecided);
+      // A write that failed in the batch was not made either way: it hears its own failure.
+      outcomes.forEach((outcome, i) => writes[i]!.reject(outcome.ok ? undecided : outcome.error));
       return { later: writes.slice(outcomes.length), again: [] };
     }
     if (ApiError.is(failure, "ServiceUnavailable") || writes.length === 1 || writes[0]!.solo) {

@@ -66,13 +66,28 @@ export class SqliteMissingError extends Error {
   readonly code = "SETPOINT_NO_SQLITE";
 }
 
-/** Loads the optional driver; {@link SqliteMissingError} if it is missing. */
+/**
+ * Loads the optional driver; {@link SqliteMissingError} if it is missing, or if it is a version
+ * this Node.js cannot run: better-sqlite3 13 needs Node.js 22 (on 20 it crashes the process).
+ */
 function loadDriver(): typeof BetterSqlite3 {
+  const require = createRequire(import.meta.url);
+  let version: string | undefined;
   try {
-    return createRequire(import.meta.url)("better-sqlite3");
+    version = (require("better-sqlite3/package.json") as { version: string }).version;
+  } catch {
+    // Missing: said below.
+  }
+  const nodeMajor = Number(process.versions.node.split(".")[0]);
+  if (version !== undefined && Number(version.split(".")[0]) >= 13 && nodeMajor < 22)
+    throw new SqliteMissingError(
+      `better-sqlite3 ${version} needs Node.js 22 or newer, and this is ${process.version}: on Node.js 20 install better-sqlite3 12 (npm install better-sqlite3@^12), or use Node.js 22 or 24`,
+    );
+  try {
+    return require("better-sqlite3");
   } catch (error) {
     throw new SqliteMissingError(
-      `the durable store needs better-sqlite3 (npm install better-sqlite3@^12), which did not load: ${(error as Error).message}`,
+      `the durable store needs better-sqlite3 (npm install better-sqlite3 — on Node.js 20, better-sqlite3@^12), which did not load: ${(error as Error).message}`,
       { cause: error },
     );
   }
@@ -121,11 +136,16 @@ class SqliteJournal implements Journal {
    * connection, and the thread opens its own and takes the lock (see `sqlite-committer.ts`).
    */
   handOver(): void {
+    // What was loaded: the commit thread opens only a database still in this state.
+    const loaded = this.db
+      .prepare("SELECT key, value FROM meta WHERE key IN ('revision', 'schema') ORDER BY key")
+      .all() as { key: string; value: string }[];
     this.db.close();
     try {
       this.committer = new SqliteCommitter(
         this.file,
         this.durability === "normal" ? "NORMAL" : "FULL",
+        loaded.map((row) => `${row.key}=${row.value}`).join(","),
       );
     } catch (error) {
       throw openError(this.file, error);

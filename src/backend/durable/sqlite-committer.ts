@@ -6,8 +6,10 @@
  * The store opens, migrates and loads its database on the main thread, as it always did, and
  * then hands it over: it closes its connection and the worker opens its own, takes SQLite's
  * exclusive lock at once (a write) and holds it until the store closes. Between the two, another
- * process could open the directory first: this store's opening then fails, saying the directory
- * is in use, and the other goes on — never both.
+ * process could open the directory: if it holds the lock, this store's opening fails, saying the
+ * directory is in use; if it got in and out (and wrote), the worker finds the store's revision
+ * or schema no longer what was loaded, and this opening fails the same way, rather than go on
+ * from a stale load. Never both.
  *
  * Commits: the changes made while a commit is in flight are sent as the next, in one
  * transaction, once it is done — one batch at a time, so that batches grow while the disk is
@@ -42,7 +44,7 @@ export interface CommitRow {
 const workerSource = `
 const { workerData } = require("node:worker_threads");
 const Driver = require(workerData.driver);
-const { file, durability, port, signal } = workerData;
+const { file, durability, port, signal, loaded } = workerData;
 const flag = new Int32Array(signal);
 const failure = (error) => ({ message: String((error && error.message) || error), code: error && error.code });
 let db;
@@ -54,6 +56,13 @@ try {
   db.pragma("synchronous = " + durability);
   // A write takes the exclusive lock, held until close.
   db.prepare("UPDATE meta SET value = value WHERE key = 'revision'").run();
+  const now = db.prepare("SELECT key, value FROM meta WHERE key IN ('revision', 'schema') ORDER BY key").all()
+    .map((row) => row.key + "=" + row.value).join(",");
+  if (now !== loaded) {
+    const error = new Error("another process opened the store and changed it while this one was opening it (" + now + ", loaded " + loaded + ")");
+    error.code = "SQLITE_BUSY";
+    throw error;
+  }
   const put = db.prepare("INSERT OR REPLACE INTO objects (kind, namespace, name, object) VALUES (?, ?, ?, ?)");
   const remove = db.prepare("DELETE FROM objects WHERE kind = ? AND namespace = ? AND name = ?");
   const kind = db.prepare("INSERT OR REPLACE INTO kinds (id, identity) VALUES (?, ?)");
@@ -125,7 +134,11 @@ export class SqliteCommitter {
    * Starts the worker on `file` and waits (blocking, as the store's constructor is synchronous)
    * until it holds the database; throws what opening it threw.
    */
-  constructor(file: string, durability: "FULL" | "NORMAL") {
+  /**
+   * @param loaded the store's `revision` and `schema` as loaded (`revision=N,schema=M`): the
+   * worker refuses a database that is no longer in that state
+   */
+  constructor(file: string, durability: "FULL" | "NORMAL", loaded: string) {
     const { port1, port2 } = new MessageChannel();
     const signal = new SharedArrayBuffer(4);
     this.worker = new Worker(workerSource, {
@@ -134,6 +147,7 @@ export class SqliteCommitter {
         driver: createRequire(import.meta.url).resolve("better-sqlite3"),
         file,
         durability,
+        loaded,
         port: port2,
         signal,
       },

@@ -3,7 +3,7 @@
  * their client reads them.
  */
 import type { ServerResponse } from "node:http";
-import type { Clock } from "../../model/clock.js";
+import type { Clock, Timer } from "../../model/clock.js";
 import { asApiError, statusOf } from "./status.js";
 
 /** Sends `body` as JSON with status `code`. */
@@ -60,16 +60,53 @@ export async function sendList(
   }
 }
 
+/** How long a client may take nothing of a response, on which clock. */
+export interface Stall {
+  readonly clock: Clock;
+  readonly ms: number;
+}
+
+/**
+ * How many bytes of `res` the kernel has taken so far: what the socket handed its handle, less
+ * what the handle still queues (a large write is taken part by part as the client reads). From
+ * Node's socket internals (`_bytesDispatched`, the handle's `writeQueueSize`, both in Node 20 to
+ * 24); without them, `undefined`, and only the time counts.
+ */
+function taken(res: ServerResponse): number | undefined {
+  const socket = res.socket as
+    | (NonNullable<ServerResponse["socket"]> & {
+        _bytesDispatched?: number;
+        _handle?: { writeQueueSize?: number } | null;
+      })
+    | null;
+  const dispatched = socket?._bytesDispatched;
+  const queued = socket?._handle?.writeQueueSize;
+  return dispatched === undefined || queued === undefined ? undefined : dispatched - queued;
+}
+
+/**
+ * Calls `stalled` once the client of `res` has taken nothing of it for `stall.ms`: checked every
+ * `stall.ms`, and any byte taken since the last check starts the time again — a client that
+ * reads slowly but reads is not stalled.
+ */
+export function onStall(res: ServerResponse, stall: Stall, stalled: () => void): Timer {
+  let before = taken(res);
+  let timer: Timer;
+  const check = () => {
+    const now = taken(res);
+    if (now === undefined || before === undefined || now <= before) return stalled();
+    before = now;
+    timer = stall.clock.setTimer(stall.ms, check);
+  };
+  timer = stall.clock.setTimer(stall.ms, check);
+  return { cancel: () => timer.cancel() };
+}
+
 /**
  * Resolves when `res` can take more, or when `signal` aborts (the client went away): `true`.
- * With `stall`, resolves `false` if neither happened within `stall.ms` on `stall.clock` — the
- * client read nothing for that long.
+ * With `stall`, resolves `false` if the client took nothing for `stall.ms` ({@link onStall}).
  */
-export function drained(
-  res: ServerResponse,
-  signal: AbortSignal,
-  stall?: { readonly clock: Clock; readonly ms: number },
-): Promise<boolean> {
+export function drained(res: ServerResponse, signal: AbortSignal, stall?: Stall): Promise<boolean> {
   return new Promise((resolve) => {
     if (signal.aborted) return resolve(true);
     const finish = (moved: boolean) => {
@@ -79,7 +116,7 @@ export function drained(
       resolve(moved);
     };
     const done = () => finish(true);
-    const timer = stall?.clock.setTimer(stall.ms, () => finish(false));
+    const timer = stall === undefined ? undefined : onStall(res, stall, () => finish(false));
     res.once("drain", done);
     signal.addEventListener("abort", done, { once: true });
   });

@@ -28,7 +28,7 @@ import {
   invalidOptions,
   notSupported,
 } from "./request-options.js";
-import { drained } from "./responses.js";
+import { drained, onStall } from "./responses.js";
 import { asApiError, statusOf } from "./status.js";
 import { wantsTable } from "./table.js";
 
@@ -138,7 +138,7 @@ export async function serveWatch(
    * nothing for as long again, the connection is dropped, and with it what it holds.
    */
   const stalled = () => {
-    const drop = server.clock.setTimer(stall.ms, () => res.destroy());
+    const drop = onStall(res, stall, () => res.destroy());
     res.once("finish", () => drop.cancel());
     res.once("close", () => drop.cancel());
   };
