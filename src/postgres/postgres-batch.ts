@@ -584,7 +584,10 @@ export async function runBatch(
         { cause: error },
       );
       // A write that failed in the batch was not made either way: it hears its own failure.
-      outcomes.forEach((outcome, i) => writes[i]!.reject(outcome.ok ? undecided : outcome.error));
+      for (let i = 0; i < outcomes.length; i++) {
+        const outcome = outcomes[i]!;
+        writes[i]!.reject(outcome.ok ? undecided : outcome.error);
+      }
       return { later: writes.slice(outcomes.length), again: [] };
     }
     if (ApiError.is(failure, "ServiceUnavailable") || writes.length === 1 || writes[0]!.solo) {
