@@ -18,7 +18,7 @@ const run = promisify(execFile);
 export interface TestPostgres {
   /** A connection string for the `postgres` database as the `postgres` superuser. */
   readonly url: string;
-  /** Stops the server (fast shutdown) and keeps its data: `start()` brings it back on the same port. */
+  /** Stops the server (fast shutdown) and keeps its data: `startServer()` brings it back on the same port. */
   stopServer(): Promise<void>;
   /** Starts a stopped server again. */
   startServer(): Promise<void>;

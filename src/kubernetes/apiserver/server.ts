@@ -81,7 +81,9 @@ export interface ServeOptions {
    * response ends, and the client (client-go, kubectl, an informer) watches again from the last
    * resourceVersion it saw, or relists. Until then it holds a socket's buffers and one event,
    * and slows no other watcher. If its client still reads nothing for as long again, the
-   * connection is dropped. @default 15_000
+   * connection is dropped. (A watch that falls behind the changes the store keeps ends sooner,
+   * with 410 `Expired`: on the memory store, a burst of more than `historyBytes` while its
+   * client reads nothing.) @default 15_000
    */
   readonly watchStallTimeoutMs?: number;
   /** How often a quiet watch that allows bookmarks gets one (Kubernetes: about a minute). @default 60_000 */
