@@ -181,11 +181,6 @@ interface Entry {
   touched: boolean;
 }
 
-/** An entry's state for an object as committed: the same when the batch began and now. */
-function same(object: StoredObject | undefined) {
-  return { base: object, current: object };
-}
-
 /** One change as the batch writes it, its object's JSON made (and checked) when applied. */
 interface LoggedChange {
   readonly change: Change;
@@ -274,27 +269,31 @@ class Batch implements StoreTransaction {
     if (ids.length === 0) return;
     const { rows } = await this.query(this.statements.prefetch, [ids, namespaces, names]);
     for (const row of rows as { kind: string; namespace: string; name: string; object: unknown }[])
-      this.entries.set(keyOf(row.kind, row.namespace, row.name), {
-        id: row.kind,
-        namespace: row.namespace,
-        name: row.name,
-        kind: undefined,
-        ...same(frozen(row.object)),
-        touched: false,
-      });
+      this.remember(row.kind, row.namespace, row.name, frozen(row.object));
     // What was asked for and not found is known to be absent.
-    for (let i = 0; i < ids.length; i++) {
-      const k = keyOf(ids[i]!, namespaces[i], names[i]!);
-      if (!this.entries.has(k))
-        this.entries.set(k, {
-          id: ids[i]!,
-          namespace: namespaces[i]!,
-          name: names[i]!,
-          kind: undefined,
-          ...same(undefined),
-          touched: false,
-        });
-    }
+    for (let i = 0; i < ids.length; i++)
+      if (!this.entries.has(keyOf(ids[i]!, namespaces[i], names[i]!)))
+        this.remember(ids[i]!, namespaces[i]!, names[i]!, undefined);
+  }
+
+  /** Records `object` as the committed state at a key (`undefined`: none there). */
+  private remember(
+    id: string,
+    namespace: string,
+    name: string,
+    object: StoredObject | undefined,
+  ): Entry {
+    const entry: Entry = {
+      id,
+      namespace,
+      name,
+      kind: undefined,
+      base: object,
+      current: object,
+      touched: false,
+    };
+    this.entries.set(keyOf(id, namespace, name), entry);
+    return entry;
   }
 
   // --- the StoreTransaction of the write running now ---
@@ -334,16 +333,12 @@ class Batch implements StoreTransaction {
       `SELECT object FROM ${this.t.objects} WHERE kind = $1 AND namespace = $2 AND name = $3`,
       [id, namespace, name],
     ).then(({ rows }) => {
-      const current = rows.length === 0 ? undefined : frozen(rows[0].object);
-      this.entries.set(keyOf(id, namespace, name), {
+      return this.remember(
         id,
         namespace,
         name,
-        kind: undefined,
-        ...same(current),
-        touched: false,
-      });
-      return current;
+        rows.length === 0 ? undefined : frozen(rows[0].object),
+      ).current;
     });
   }
 
@@ -378,19 +373,9 @@ class Batch implements StoreTransaction {
     // Checked (and made) now: a write the store cannot hold fails alone, not the batch.
     const json = storableJson(change.kind, change.object);
     const { namespace, name } = change.object.metadata;
-    const k = keyOf(id, namespace, name);
-    let entry = this.entries.get(k);
-    if (entry === undefined) {
-      entry = {
-        id,
-        namespace: namespace ?? "",
-        name,
-        kind: undefined,
-        ...same(change.previous),
-        touched: false,
-      };
-      this.entries.set(k, entry);
-    }
+    const entry =
+      this.entries.get(keyOf(id, namespace, name)) ??
+      this.remember(id, namespace ?? "", name, change.previous);
     this.undo.push({ entry, kind: entry.kind, current: entry.current, touched: entry.touched });
     if (!entry.touched) {
       entry.touched = true;

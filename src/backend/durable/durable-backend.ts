@@ -5,9 +5,8 @@
  * to SQLite, and a writer's promise resolves only once its change is committed. Commits run on a
  * thread of their own (`sqlite-committer.ts`), so an fsync never stalls the event loop: the
  * database is opened, migrated and loaded here, then handed over. Concurrent writes share one
- * transaction (group commit): the changes made while a commit is in flight (and those of one
- * turn of the event loop) go together in the next, so throughput does not collapse to one fsync
- * per write.
+ * transaction (group commit): the changes made while a commit is in flight go together in the
+ * next, so throughput does not collapse to one fsync per write.
  * Nothing is handed out before it is durable: watches deliver a change once it is, and a read
  * (`get`, `list`) of a kind with a change still being committed answers once that commit is done.
  *

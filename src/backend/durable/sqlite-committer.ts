@@ -133,8 +133,7 @@ export class SqliteCommitter {
   /**
    * Starts the worker on `file` and waits (blocking, as the store's constructor is synchronous)
    * until it holds the database; throws what opening it threw.
-   */
-  /**
+   *
    * @param loaded the store's `revision` and `schema` as loaded (`revision=N,schema=M`): the
    * worker refuses a database that is no longer in that state
    */
@@ -204,8 +203,7 @@ export class SqliteCommitter {
   /** Commits what is recorded, waits for every commit, then closes the database. */
   close(): Promise<void> {
     this.closed ??= (async () => {
-      if (this.rows.length > 0) await this.sync().catch(() => {});
-      while (this.inFlight !== undefined) await this.sync().catch(() => {});
+      while (this.inFlight !== undefined || this.rows.length > 0) await this.sync().catch(() => {});
       if (this.exited) return;
       this.worker.ref();
       const done = new Promise<void>((resolve) => this.worker.once("exit", () => resolve()));
@@ -236,12 +234,11 @@ export class SqliteCommitter {
   private heard(message: { seq?: number; error?: { message: string; code?: string } }): void {
     const inFlight = this.inFlight;
     if (message.seq === undefined || inFlight === undefined || message.seq !== inFlight.seq) return;
-    this.inFlight = undefined;
     if (message.error !== undefined) {
-      this.inFlight = inFlight;
       this.fail(errorOf(message.error));
       return;
     }
+    this.inFlight = undefined;
     for (const waiter of inFlight.waiters) waiter.resolve();
     if (this.waiting.length > 0) this.send();
     else this.idle();
